@@ -1,0 +1,49 @@
+// Contracts between the engine and its users. The engine knows token ids and sampling settings,
+// never HTTP, SQL or which API surface a request came from.
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** Nucleus sampling mass in (0, 1]; 1 disables it. */
+  topP: number;
+  /** Seed for the sampler's random stream; omitted means a random seed. */
+  seed?: number;
+}
+
+export interface GenerateOptions {
+  maxTokens: number;
+  sampling: SamplingParams;
+  /** Token ids that end generation (EOS/EOT); the stopping token is not emitted. */
+  stopIds?: number[];
+  /** Return the log-probability of each sampled token. */
+  logprobs?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  logprob?: number;
+}
+
+export type FinishReason = "stop" | "length" | "cancelled";
+
+export interface GenerationTimings {
+  promptTokens: number;
+  outputTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+}
+
+/** A model resident on a GPU device (in-process; the worker wraps one of these per model). */
+export interface LoadedModel {
+  readonly arch: string;
+  readonly nVocab: number;
+  readonly nCtx: number;
+  /** Clears the sequence (KV cache). */
+  reset(): void;
+  /** Appends ids to the current sequence and returns the logits after the last one. */
+  evalLogits(ids: number[]): Promise<Float32Array>;
+  /** Resets, prefills the prompt, then yields sampled tokens until a stop id or maxTokens. */
+  generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GeneratedToken, { finishReason: FinishReason; timings: GenerationTimings }>;
+  dispose(): void;
+}
