@@ -1,0 +1,582 @@
+// Deterministic builders of tiny random-weight GGUF models that llama.cpp loads and runs.
+//
+// Parity tests rebuild these files from a seed, run them in our engine, and compare against
+// llama.cpp's outputs recorded once by scripts/record-engine-fixtures.ts. The bytes must be
+// identical on every rebuild (the fixture stores their sha256), so:
+//  - the serializer here is self-contained rather than the product's GGUF writer: a change in
+//    the product writer (key order, alignment) must not silently invalidate the fixtures, and
+//    the reader under test should not be checked against bytes produced by its own sibling;
+//  - random numbers use only integer arithmetic and + * on doubles (no Math.log/cos, whose last
+//    bits are not specified across engines).
+//
+// Quantized weights are written as valid random blocks (random quant codes, small random f16
+// scales) rather than by quantizing floats: llama.cpp only dequantizes them, so no quantizer
+// is needed and the K-quant scale packing is exercised with independent sub-block values.
+
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { GGMLType, GGUFValueType } from "../../src/engine/model/types.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Seeded random numbers
+
+/** mulberry32: 32-bit state, integer-only, identical everywhere. */
+export class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  nextU32(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    return this.nextU32() / 4294967296;
+  }
+  /** Integer in [lo, hi] inclusive. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.uniform() * (hi - lo + 1));
+  }
+  /** Approximately standard normal (Irwin-Hall of 4 uniforms, rescaled to unit variance). */
+  normal(): number {
+    const s = this.uniform() + this.uniform() + this.uniform() + this.uniform();
+    return (s - 2) * 1.7320508075688772;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number encodings
+
+const f32Scratch = new Float32Array(1);
+const u32OfF32 = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE half bits of x, round to nearest even (x is assumed finite and within half range). */
+export function f32ToF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const bits = u32OfF32[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  let e = exp - 127 + 15;
+  if (exp === 0) return sign; // f32 zero/denormal -> signed zero
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
+  if (e <= 0) {
+    // half subnormal
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+/** bfloat16 bits of x, round to nearest even. */
+export function f32ToBF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const bits = u32OfF32[0];
+  const lsb = (bits >>> 16) & 1;
+  return ((bits + 0x7fff + lsb) >>> 16) & 0xffff;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight data: a tensor of `rows` rows of `cols` elements with target standard deviation `std`
+
+interface BlockFormat {
+  /** Elements per block and bytes per block. */
+  block: number;
+  bytes: number;
+  /** Writes one random block with values of roughly the given standard deviation. */
+  write(rng: Rng, std: number, out: DataView, at: number): void;
+}
+
+const setF16 = (out: DataView, at: number, x: number) => out.setUint16(at, f32ToF16Bits(x), true);
+
+/** Per-type writers; the scale constants are the standard deviations of the raw quant codes. */
+const BLOCK_FORMATS: Partial<Record<GGMLType, BlockFormat>> = {
+  [GGMLType.F32]: {
+    block: 1, bytes: 4,
+    write: (rng, std, out, at) => out.setFloat32(at, std * rng.normal(), true),
+  },
+  [GGMLType.F16]: {
+    block: 1, bytes: 2,
+    write: (rng, std, out, at) => out.setUint16(at, f32ToF16Bits(std * rng.normal()), true),
+  },
+  [GGMLType.BF16]: {
+    block: 1, bytes: 2,
+    write: (rng, std, out, at) => out.setUint16(at, f32ToBF16Bits(std * rng.normal()), true),
+  },
+  // Q8_0: f16 d, 32 x int8; value = d * q. Codes uniform in [-127, 127] have std ~73.
+  [GGMLType.Q8_0]: {
+    block: 32, bytes: 34,
+    write: (rng, std, out, at) => {
+      setF16(out, at, (std / 73) * (0.6 + 0.8 * rng.uniform()));
+      for (let i = 0; i < 32; i++) out.setInt8(at + 2 + i, rng.int(-127, 127));
+    },
+  },
+  // Q4_0: f16 d, 16 bytes of nibbles; value = d * (q - 8). (q - 8) has std ~4.6.
+  [GGMLType.Q4_0]: {
+    block: 32, bytes: 18,
+    write: (rng, std, out, at) => {
+      setF16(out, at, (std / 4.6) * (0.6 + 0.8 * rng.uniform()));
+      for (let i = 0; i < 16; i++) out.setUint8(at + 2 + i, rng.int(0, 255));
+    },
+  },
+  // Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks of 32, 128
+  // bytes of nibbles; value = d * sc * q - dmin * m. Mins near 7.5 * d * sc / dmin keep each
+  // sub-block roughly centred, but sc and m are drawn independently enough that swapping them
+  // (or mis-unpacking the 6-bit packing) changes the values visibly.
+  [GGMLType.Q4_K]: {
+    block: 256, bytes: 144,
+    write: (rng, std, out, at) => {
+      const sc: number[] = [];
+      const m: number[] = [];
+      for (let j = 0; j < 8; j++) {
+        sc.push(rng.int(24, 63));
+        m.push(Math.min(63, Math.max(0, sc[j] + rng.int(-6, 6))));
+      }
+      const d = (std / (4.6 * 44)) * (0.7 + 0.6 * rng.uniform());
+      setF16(out, at, d);
+      setF16(out, at + 2, d * 7.5);
+      for (let j = 0; j < 4; j++) {
+        out.setUint8(at + 4 + j, (sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        out.setUint8(at + 8 + j, (m[j] & 63) | ((m[j + 4] >> 4) << 6));
+        out.setUint8(at + 12 + j, (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4));
+      }
+      for (let i = 0; i < 128; i++) out.setUint8(at + 16 + i, rng.int(0, 255));
+    },
+  },
+  // Q6_K: 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 sub-block scales, f16 d;
+  // value = d * scale * (q - 32), q 6-bit (std of q - 32 ~18.5).
+  [GGMLType.Q6_K]: {
+    block: 256, bytes: 210,
+    write: (rng, std, out, at) => {
+      for (let i = 0; i < 192; i++) out.setUint8(at + i, rng.int(0, 255));
+      for (let i = 0; i < 16; i++) {
+        const mag = rng.int(24, 100);
+        out.setInt8(at + 192 + i, rng.uniform() < 0.5 ? -mag : mag);
+      }
+      setF16(out, at + 208, (std / (18.5 * 62)) * (0.7 + 0.6 * rng.uniform()));
+    },
+  },
+};
+
+function randomTensorData(rng: Rng, type: GGMLType, cols: number, rows: number, std: number): Uint8Array {
+  const fmt = BLOCK_FORMATS[type];
+  if (!fmt) throw new Error(`random-gguf: no writer for ggml type ${GGMLType[type] ?? type}`);
+  if (cols % fmt.block !== 0) {
+    throw new Error(`random-gguf: row length ${cols} is not a multiple of the ${GGMLType[type]} block (${fmt.block})`);
+  }
+  const nBlocks = (cols / fmt.block) * rows;
+  const bytes = new Uint8Array(nBlocks * fmt.bytes);
+  const view = new DataView(bytes.buffer);
+  for (let b = 0; b < nBlocks; b++) fmt.write(rng, std, view, b * fmt.bytes);
+  return bytes;
+}
+
+function f32Data(values: ArrayLike<number>): Uint8Array {
+  return new Uint8Array(Float32Array.from(values).buffer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF v3 serializer (little-endian, 32-byte alignment)
+
+type MetaEntry = { key: string; type: GGUFValueType; value: unknown; elemType?: GGUFValueType };
+interface TensorEntry { name: string; type: GGMLType; dims: number[]; data: Uint8Array }
+
+const meta = {
+  u32: (key: string, value: number): MetaEntry => ({ key, type: GGUFValueType.UINT32, value }),
+  i32: (key: string, value: number): MetaEntry => ({ key, type: GGUFValueType.INT32, value }),
+  f32: (key: string, value: number): MetaEntry => ({ key, type: GGUFValueType.FLOAT32, value }),
+  bool: (key: string, value: boolean): MetaEntry => ({ key, type: GGUFValueType.BOOL, value }),
+  str: (key: string, value: string): MetaEntry => ({ key, type: GGUFValueType.STRING, value }),
+  arr: (key: string, elemType: GGUFValueType, value: unknown[]): MetaEntry =>
+    ({ key, type: GGUFValueType.ARRAY, elemType, value }),
+};
+
+const ALIGNMENT = 32;
+
+class ByteSink {
+  private chunks: Uint8Array[] = [];
+  length = 0;
+  push(b: Uint8Array) {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+  u32(v: number) { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v, true); this.push(b); }
+  i32(v: number) { const b = new Uint8Array(4); new DataView(b.buffer).setInt32(0, v, true); this.push(b); }
+  u64(v: number) { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(v), true); this.push(b); }
+  f32(v: number) { const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true); this.push(b); }
+  str(s: string) { const b = new TextEncoder().encode(s); this.u64(b.length); this.push(b); }
+  pad() { const n = (ALIGNMENT - (this.length % ALIGNMENT)) % ALIGNMENT; if (n) this.push(new Uint8Array(n)); }
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const c of this.chunks) { out.set(c, at); at += c.length; }
+    return out;
+  }
+}
+
+function writeScalar(sink: ByteSink, type: GGUFValueType, v: unknown) {
+  switch (type) {
+    case GGUFValueType.UINT32: return sink.u32(v as number);
+    case GGUFValueType.INT32: return sink.i32(v as number);
+    case GGUFValueType.FLOAT32: return sink.f32(v as number);
+    case GGUFValueType.BOOL: return sink.push(Uint8Array.of(v ? 1 : 0));
+    case GGUFValueType.STRING: return sink.str(v as string);
+    default: throw new Error(`random-gguf: unsupported metadata type ${type}`);
+  }
+}
+
+export function serializeGGUF(metadata: MetaEntry[], tensors: TensorEntry[]): Uint8Array {
+  const sink = new ByteSink();
+  sink.push(new TextEncoder().encode("GGUF"));
+  sink.u32(3);
+  sink.u64(tensors.length);
+  sink.u64(metadata.length);
+  for (const m of metadata) {
+    sink.str(m.key);
+    sink.u32(m.type);
+    if (m.type === GGUFValueType.ARRAY) {
+      const values = m.value as unknown[];
+      sink.u32(m.elemType!);
+      sink.u64(values.length);
+      for (const v of values) writeScalar(sink, m.elemType!, v);
+    } else {
+      writeScalar(sink, m.type, m.value);
+    }
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    offsets.push(offset);
+    offset += t.data.length;
+    offset += (ALIGNMENT - (offset % ALIGNMENT)) % ALIGNMENT;
+  }
+  tensors.forEach((t, i) => {
+    sink.str(t.name);
+    sink.u32(t.dims.length);
+    for (const d of t.dims) sink.u64(d);
+    sink.u32(t.type);
+    sink.u64(offsets[i]);
+  });
+  sink.pad();
+  for (const t of tensors) {
+    sink.push(t.data);
+    sink.pad();
+  }
+  return sink.concat();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizer sections
+
+/** Word pieces of the SentencePiece-style vocab (after <unk>, <s>, </s> and 256 byte tokens). */
+const SPM_PIECES = [
+  "▁the", "▁a", "▁and", "▁to", "▁was", "▁he", "▁she", "▁it", "▁in", "▁of", "▁said", "▁day",
+  "▁one", "▁upon", "▁time", "▁once", "▁there", "▁little", "▁big", "▁girl", "▁boy", "▁dog",
+  "▁cat", "▁play", "▁happy", "▁sun", "▁tree", "▁ball", "▁friend", "▁saw", "▁went", "▁had",
+  "▁with", "▁they", "▁her", "▁his", "▁very", "▁park", "▁mom", "▁want", "ed", "ing", "er",
+  "s", "ly", "▁", "e", "t", "a", "o", ".", ",", "!", "?", "▁Lily", "▁Tom", "▁red", "▁blue",
+  "▁bird", "▁home", "▁fun",
+];
+
+function spmTokenizer(): MetaEntry[] {
+  const tokens = ["<unk>", "<s>", "</s>"];
+  const types = [2, 3, 3]; // unknown, control, control
+  const scores = [0, 0, 0];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(6); // byte
+    scores.push(0);
+  }
+  SPM_PIECES.forEach((p, i) => {
+    tokens.push(p);
+    types.push(1); // normal
+    scores.push(-i);
+  });
+  return [
+    meta.str("tokenizer.ggml.model", "llama"),
+    meta.arr("tokenizer.ggml.tokens", GGUFValueType.STRING, tokens),
+    meta.arr("tokenizer.ggml.scores", GGUFValueType.FLOAT32, scores),
+    meta.arr("tokenizer.ggml.token_type", GGUFValueType.INT32, types),
+    meta.u32("tokenizer.ggml.bos_token_id", 1),
+    meta.u32("tokenizer.ggml.eos_token_id", 2),
+    meta.u32("tokenizer.ggml.unknown_token_id", 0),
+    meta.bool("tokenizer.ggml.add_bos_token", true),
+    meta.bool("tokenizer.ggml.add_eos_token", false),
+  ];
+}
+
+/** GPT-2 byte-to-unicode table: printable bytes map to themselves, the rest to U+0100 onwards. */
+function byteLevelAlphabet(): string[] {
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const out: string[] = [];
+  let extra = 0;
+  for (let b = 0; b < 256; b++) out.push(String.fromCodePoint(printable(b) ? b : 256 + extra++));
+  return out;
+}
+
+/** Merges of the byte-level BPE vocab, in rank order; each result is also a token. */
+const BPE_MERGES: [string, string][] = [
+  ["Ġ", "t"], ["h", "e"], ["Ġ", "a"], ["i", "n"], ["Ġt", "he"], ["e", "r"], ["o", "n"], ["Ġ", "s"],
+  ["e", "d"], ["in", "g"], ["Ġ", "w"], ["o", "u"], ["Ġ", "h"], ["a", "n"], ["Ġ", "b"], ["Ġ", "d"],
+  ["a", "s"], ["Ġa", "nd"], ["n", "d"], ["Ġ", "o"], ["i", "t"], ["Ġ", "p"], ["Ġ", "l"], ["a", "y"],
+  ["Ġw", "as"], ["Ġp", "l"], ["Ġpl", "ay"], ["Ġ", "c"], ["e", "n"], ["Ġ", "f"],
+];
+const BPE_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+function gpt2Tokenizer(): MetaEntry[] {
+  const tokens = byteLevelAlphabet();
+  const types = tokens.map(() => 1);
+  for (const [a, b] of BPE_MERGES) {
+    if (!tokens.includes(a + b)) {
+      tokens.push(a + b);
+      types.push(1);
+    }
+  }
+  const firstSpecial = tokens.length;
+  for (const s of BPE_SPECIALS) {
+    tokens.push(s);
+    types.push(3); // control
+  }
+  return [
+    meta.str("tokenizer.ggml.model", "gpt2"),
+    meta.str("tokenizer.ggml.pre", "qwen2"),
+    meta.arr("tokenizer.ggml.tokens", GGUFValueType.STRING, tokens),
+    meta.arr("tokenizer.ggml.token_type", GGUFValueType.INT32, types),
+    meta.arr("tokenizer.ggml.merges", GGUFValueType.STRING, BPE_MERGES.map(([a, b]) => `${a} ${b}`)),
+    meta.u32("tokenizer.ggml.eos_token_id", firstSpecial + 2),
+    meta.u32("tokenizer.ggml.padding_token_id", firstSpecial),
+    meta.u32("tokenizer.ggml.bos_token_id", firstSpecial),
+    meta.bool("tokenizer.ggml.add_bos_token", false),
+  ];
+}
+
+const TOKENIZERS = { llama: spmTokenizer, gpt2: gpt2Tokenizer };
+
+/** Vocabulary size each tokenizer kind produces (token_embd rows must match). */
+export function vocabSize(kind: keyof typeof TOKENIZERS): number {
+  const tokens = TOKENIZERS[kind]().find((m) => m.key === "tokenizer.ggml.tokens")!.value as unknown[];
+  return tokens.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model specs
+
+export type RandomArch = "llama" | "qwen2" | "qwen3";
+
+export interface Llama3RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalContext: number;
+}
+
+export interface RandomModelSpec {
+  /** Fixture name: test/fixtures/engine/<name>.json. */
+  name: string;
+  arch: RandomArch;
+  seed: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  /** Written as <arch>.attention.key_length / value_length when set (qwen3 style). */
+  headDim?: number;
+  nFf: number;
+  nCtx: number;
+  ropeBase: number;
+  normEps: number;
+  /** No output.weight: the output projection reuses token_embd. */
+  tied: boolean;
+  /** Type of the 2-D weights (token_embd, projections, output). Norms and biases stay F32. */
+  weightType: GGMLType;
+  /** Per-tensor type overrides by GGUF tensor-name suffix (e.g. "ffn_down.weight"), as real mixes do. */
+  typeOverrides?: Record<string, GGMLType>;
+  /** Llama-3 style frequency scaling, stored as a rope_freqs.weight tensor like llama.cpp does. */
+  llama3Rope?: Llama3RopeScaling;
+}
+
+/** Tokenizer kind per architecture, as published models of each family use. */
+const ARCH_TOKENIZER: Record<RandomArch, keyof typeof TOKENIZERS> = { llama: "llama", qwen2: "gpt2", qwen3: "gpt2" };
+
+/** Architecture-specific tensors and keys, as data (see addLayer). */
+const ARCH_TRAITS: Record<RandomArch, { qkvBias: boolean; qkNorm: boolean; writeRopeDim: boolean }> = {
+  llama: { qkvBias: false, qkNorm: false, writeRopeDim: true },
+  qwen2: { qkvBias: true, qkNorm: false, writeRopeDim: false },
+  qwen3: { qkvBias: false, qkNorm: true, writeRopeDim: false },
+};
+
+const llamaBase = {
+  arch: "llama" as const, nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 4, nFf: 512, nCtx: 256,
+  ropeBase: 10000, normEps: 1e-5, tied: false,
+};
+const qwen2Base = {
+  arch: "qwen2" as const, nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 512, nCtx: 256,
+  ropeBase: 1000000, normEps: 1e-6, tied: true,
+};
+const qwen3Base = {
+  arch: "qwen3" as const, nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 128, nFf: 512, nCtx: 256,
+  ropeBase: 1000000, normEps: 1e-6, tied: true,
+};
+
+/** The models the parity fixtures cover. Changing one changes its sha256: re-record. */
+export const RANDOM_MODELS: RandomModelSpec[] = [
+  { ...llamaBase, name: "llama-f32", seed: 101, weightType: GGMLType.F32 },
+  { ...llamaBase, name: "llama-f16", seed: 102, weightType: GGMLType.F16, tied: true },
+  { ...llamaBase, name: "llama-bf16", seed: 103, weightType: GGMLType.BF16 },
+  { ...llamaBase, name: "llama-q8_0", seed: 104, weightType: GGMLType.Q8_0 },
+  { ...llamaBase, name: "llama-q4_0", seed: 105, weightType: GGMLType.Q4_0, typeOverrides: { "token_embd.weight": GGMLType.Q8_0 } },
+  {
+    ...llamaBase, name: "llama-q4_k", seed: 106, weightType: GGMLType.Q4_K,
+    // Like a Q4_K_M file: the output and ffn_down in Q6_K.
+    typeOverrides: { "output.weight": GGMLType.Q6_K, "ffn_down.weight": GGMLType.Q6_K },
+  },
+  { ...llamaBase, name: "llama-q6_k", seed: 107, weightType: GGMLType.Q6_K },
+  {
+    ...llamaBase, name: "llama3-rope-f32", seed: 108, weightType: GGMLType.F32, nHead: 4, nHeadKv: 2,
+    ropeBase: 500000, llama3Rope: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 },
+  },
+  { ...qwen2Base, name: "qwen2-f32", seed: 201, weightType: GGMLType.F32 },
+  { ...qwen2Base, name: "qwen2-q8_0", seed: 202, weightType: GGMLType.Q8_0, tied: false },
+  { ...qwen3Base, name: "qwen3-f32", seed: 301, weightType: GGMLType.F32 },
+  { ...qwen3Base, name: "qwen3-q4_k", seed: 302, weightType: GGMLType.Q4_K, typeOverrides: { "token_embd.weight": GGMLType.Q6_K } },
+];
+
+export function findRandomModel(name: string): RandomModelSpec {
+  const spec = RANDOM_MODELS.find((m) => m.name === name);
+  if (!spec) throw new Error(`random-gguf: no model spec named "${name}"`);
+  return spec;
+}
+
+/** Llama-3 frequency factors per rotary pair, computed as Meta's reference (and HF) do. */
+export function llama3RopeFactors(s: Llama3RopeScaling, headDim: number, base: number): Float32Array {
+  const lowWavelen = s.originalContext / s.lowFreqFactor;
+  const highWavelen = s.originalContext / s.highFreqFactor;
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < headDim / 2; i++) {
+    const freq = 1 / base ** ((2 * i) / headDim);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = s.factor;
+    else {
+      const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** Scale of the projections that write into the residual stream (attn_output, ffn_down). */
+const RESIDUAL_GAIN = 3;
+
+/** Builds the GGUF bytes of a spec. Pure function of the spec. */
+export function buildRandomGGUF(spec: RandomModelSpec): Uint8Array {
+  const rng = new Rng(spec.seed);
+  const a = spec.arch;
+  const traits = ARCH_TRAITS[a];
+  const tokenizer = TOKENIZERS[ARCH_TOKENIZER[a]]();
+  const nVocab = (tokenizer.find((m) => m.key === "tokenizer.ggml.tokens")!.value as unknown[]).length;
+  const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
+  const qDim = spec.nHead * headDim;
+  const kvDim = spec.nHeadKv * headDim;
+
+  const metadata: MetaEntry[] = [
+    meta.str("general.architecture", a),
+    meta.str("general.name", `random ${spec.name}`),
+    meta.u32("general.alignment", ALIGNMENT),
+    meta.u32(`${a}.context_length`, spec.nCtx),
+    meta.u32(`${a}.embedding_length`, spec.nEmbd),
+    meta.u32(`${a}.block_count`, spec.nLayer),
+    meta.u32(`${a}.feed_forward_length`, spec.nFf),
+    meta.u32(`${a}.attention.head_count`, spec.nHead),
+    meta.u32(`${a}.attention.head_count_kv`, spec.nHeadKv),
+    meta.f32(`${a}.attention.layer_norm_rms_epsilon`, spec.normEps),
+    meta.f32(`${a}.rope.freq_base`, spec.ropeBase),
+  ];
+  if (spec.headDim !== undefined) {
+    metadata.push(meta.u32(`${a}.attention.key_length`, headDim), meta.u32(`${a}.attention.value_length`, headDim));
+  }
+  if (traits.writeRopeDim) metadata.push(meta.u32(`${a}.rope.dimension_count`, headDim));
+  metadata.push(meta.u32(`${a}.vocab_size`, nVocab), ...tokenizer);
+
+  const tensors: TensorEntry[] = [];
+  const typeOf = (name: string) => {
+    for (const [suffix, t] of Object.entries(spec.typeOverrides ?? {})) if (name.endsWith(suffix)) return t;
+    return spec.weightType;
+  };
+  /** A [cols (in), rows (out)] matrix with std scaled to keep activations O(1). */
+  const matrix = (name: string, cols: number, rows: number, std = 1 / Math.sqrt(cols)) => {
+    const type = typeOf(name);
+    tensors.push({ name, type, dims: [cols, rows], data: randomTensorData(rng, type, cols, rows, std) });
+  };
+  const vector = (name: string, n: number, center: number, spread: number) => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = center + spread * rng.normal();
+    tensors.push({ name, type: GGMLType.F32, dims: [n], data: f32Data(v) });
+  };
+
+  // A tied output projection scores each token by its embedding's dot product with the final
+  // hidden state, which still contains the input token's own embedding: with embeddings as large
+  // as the layer outputs every step would predict its input again. Small embeddings (std 0.1)
+  // against residual outputs of rms ~3, with a larger final norm gain, keep logits of std ~4
+  // that depend on the whole context.
+  const embdStd = spec.tied ? 0.1 : 1;
+  matrix("token_embd.weight", spec.nEmbd, nVocab, embdStd);
+  if (spec.llama3Rope) {
+    tensors.push({
+      name: "rope_freqs.weight", type: GGMLType.F32, dims: [headDim / 2],
+      data: f32Data(llama3RopeFactors(spec.llama3Rope, headDim, spec.ropeBase)),
+    });
+  }
+  for (let l = 0; l < spec.nLayer; l++) {
+    const p = `blk.${l}.`;
+    vector(`${p}attn_norm.weight`, spec.nEmbd, 1, 0.2);
+    matrix(`${p}attn_q.weight`, spec.nEmbd, qDim);
+    matrix(`${p}attn_k.weight`, spec.nEmbd, kvDim);
+    matrix(`${p}attn_v.weight`, spec.nEmbd, kvDim);
+    if (traits.qkvBias) {
+      vector(`${p}attn_q.bias`, qDim, 0, 0.5);
+      vector(`${p}attn_k.bias`, kvDim, 0, 0.5);
+      vector(`${p}attn_v.bias`, kvDim, 0, 0.5);
+    }
+    if (traits.qkNorm) {
+      vector(`${p}attn_q_norm.weight`, headDim, 1, 0.2);
+      vector(`${p}attn_k_norm.weight`, headDim, 1, 0.2);
+    }
+    matrix(`${p}attn_output.weight`, qDim, spec.nEmbd, RESIDUAL_GAIN / Math.sqrt(qDim));
+    vector(`${p}ffn_norm.weight`, spec.nEmbd, 1, 0.2);
+    matrix(`${p}ffn_gate.weight`, spec.nEmbd, spec.nFf);
+    matrix(`${p}ffn_up.weight`, spec.nEmbd, spec.nFf);
+    matrix(`${p}ffn_down.weight`, spec.nFf, spec.nEmbd, RESIDUAL_GAIN / Math.sqrt(spec.nFf));
+  }
+  vector("output_norm.weight", spec.nEmbd, spec.tied ? 2.5 : 1, spec.tied ? 0.5 : 0.2);
+  // A larger output scale gives logits of std ~4, so top-1 margins are rarely near-ties.
+  if (!spec.tied) matrix("output.weight", spec.nEmbd, nVocab, 4 / Math.sqrt(spec.nEmbd));
+  return serializeGGUF(metadata, tensors);
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Writes the spec's GGUF into dir (created if missing); returns its path and sha256. */
+export function writeRandomGGUF(spec: RandomModelSpec, dir: string): { path: string; sha256: string; bytes: number } {
+  const bytes = buildRandomGGUF(spec);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${spec.name}.gguf`);
+  writeFileSync(path, bytes);
+  return { path, sha256: sha256Hex(bytes), bytes: bytes.length };
+}
