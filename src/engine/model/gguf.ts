@@ -19,8 +19,8 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 const SUPPORTED_VERSIONS = [2, 3];
 /** ggml tensors have at most 4 dimensions (GGML_MAX_DIMS). */
 const MAX_DIMS = 4;
-/** Bytes a header read asks for at a time; metadata of a 32k vocabulary is under 1 MB. */
-const CHUNK = 1 << 20;
+/** Bytes a header read asks for at a time: small, so parsing stops close to the end of the header. */
+const CHUNK = 64 << 10;
 
 /** A GGUF file: the neutral `ModelFile` plus what only GGUF has. */
 export interface GGUFFile extends ModelFile {
@@ -56,12 +56,13 @@ const SCALARS: Partial<Record<GGUFValueType, [number, ScalarReader, (new (n: num
 const MIN_BYTES: Record<number, number> = { [GGUFValueType.STRING]: 8, [GGUFValueType.ARRAY]: 12 };
 const minBytes = (t: GGUFValueType) => SCALARS[t]?.[0] ?? MIN_BYTES[t] ?? 1;
 
-const utf8 = new TextDecoder("utf-8");
+// ignoreBOM: a token may be exactly U+FEFF, which must survive decoding.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Sequential reader over a byte source that fetches it in chunks. */
 class Cursor {
   pos = 0;
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
   private bufStart = 0;
 
@@ -193,7 +194,7 @@ export function parseGGUF(src: ByteSource): GGUFFile {
     if (metadataTypes.get("general.alignment")!.type !== GGUFValueType.UINT32 || typeof a !== "number" || a === 0 || (a & (a - 1)) !== 0) {
       c.fail(`general.alignment must be a power-of-two uint32, got ${String(a)}`);
     }
-    alignment = a;
+    alignment = a as number;
   }
 
   const infos: { name: string; type: GGMLType; dims: number[]; rel: number }[] = [];
@@ -216,7 +217,7 @@ export function parseGGUF(src: ByteSource): GGUFFile {
   const tensors: TensorInfo[] = [];
   const byName = new Map<string, TensorInfo>();
   for (const { name, type, dims, rel } of infos) {
-    let nbytes: number;
+    let nbytes = 0;
     try {
       nbytes = tensorBytes(type, dims);
     } catch (e) {
