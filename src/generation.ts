@@ -1,0 +1,78 @@
+// The one neutral description of an inference request. Every surface (Responses, Chat
+// Completions, Messages, later batch items) translates its request into a `Generation` and
+// renders a `GenerationResult` back; the store, scheduler and engine see only these types.
+// Both are plain JSON so a record can be stored and run again after a restart.
+
+import type { FinishReason } from "./engine/types.ts";
+
+export type Role = "system" | "developer" | "user" | "assistant" | "tool";
+
+export interface GenerationMessage {
+  role: Role;
+  content: string;
+  /** Tool calls an assistant turn made (replayed history). */
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  /** For role "tool": the call this output answers. */
+  toolCallId?: string;
+}
+
+export interface GenerationTool {
+  type: "function" | "custom";
+  name: string;
+  description?: string;
+  parameters?: unknown;
+}
+
+/** What the model is fed. */
+export type GenerationInput =
+  /** Fed verbatim after BOS (a Responses string `input`): no chat template. */
+  | { kind: "text"; text: string }
+  /** Rendered with the model's chat template (or the plain fallback). */
+  | { kind: "messages"; messages: GenerationMessage[] };
+
+export type CompletionWindow = "asap" | "standard";
+
+export interface Generation {
+  model: string;
+  input: GenerationInput;
+  /** null: up to the model's context. */
+  maxOutputTokens: number | null;
+  /** 0 is greedy. */
+  temperature: number;
+  topP: number;
+  /** Return one logprob per output token. */
+  logprobs: boolean;
+  tools: GenerationTool[];
+  metadata: Record<string, string>;
+  window: CompletionWindow;
+  user: string | null;
+}
+
+export type GenerationStatus = "queued" | "in_progress" | "completed" | "incomplete" | "failed" | "cancelled";
+
+export interface OutputToken {
+  id: number;
+  /** The text this token added to the output (empty while a multi-byte character is incomplete). */
+  text: string;
+  logprob?: number;
+}
+
+export interface GenerationUsage {
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+}
+
+export interface GenerationResult {
+  status: Extract<GenerationStatus, "completed" | "incomplete" | "cancelled">;
+  text: string;
+  tokens: OutputToken[];
+  finishReason: FinishReason;
+  usage: GenerationUsage;
+  /** Milliseconds from start of the run to the first output token (null when none was produced). */
+  timeToFirstTokenMs: number | null;
+  decodeMs: number;
+}
+
+/** Called as output grows: `delta` is the new text (never a partial UTF-8 character). */
+export type OnDelta = (delta: string, token: OutputToken) => void;

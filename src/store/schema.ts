@@ -1,0 +1,53 @@
+// The durable store's tables (drizzle-orm, SQLite dialect). Kept to portable column types
+// (text, integer, JSON as text) so the same schema maps onto PostgreSQL. Times are Unix
+// milliseconds. Migrations are generated from this file with drizzle-kit into ./migrations.
+
+import { sqliteTable, text, integer, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const organizations = sqliteTable("organizations", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: integer("created_at").notNull(),
+}, (t) => [uniqueIndex("organizations_name_idx").on(t.name)]);
+
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  organizationId: text("organization_id").notNull().references(() => organizations.id),
+  /** SHA-256 of the key, hex: the key itself is shown once and never stored. */
+  hash: text("hash").notNull(),
+  /** The first characters of the key, to recognise it in `keys list`. */
+  prefix: text("prefix").notNull(),
+  name: text("name"),
+  createdAt: integer("created_at").notNull(),
+  revokedAt: integer("revoked_at"),
+}, (t) => [uniqueIndex("api_keys_hash_idx").on(t.hash), index("api_keys_org_idx").on(t.organizationId)]);
+
+/**
+ * One row per inference request, whatever the surface. `generation` is the neutral request
+ * (enough to run it again after a restart); `request` is the body as received (for idempotency
+ * fingerprints and the surface's own echo fields).
+ */
+export const responses = sqliteTable("responses", {
+  id: text("id").primaryKey(),
+  surface: text("surface", { enum: ["responses", "chat", "messages"] }).notNull(),
+  organizationId: text("organization_id").notNull(),
+  apiKeyId: text("api_key_id"),
+  model: text("model").notNull(),
+  status: text("status", { enum: ["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"] }).notNull(),
+  background: integer("background", { mode: "boolean" }).notNull().default(false),
+  request: text("request", { mode: "json" }).notNull(),
+  generation: text("generation", { mode: "json" }).notNull(),
+  /** GenerationResult's text and tokens once finished. */
+  output: text("output", { mode: "json" }),
+  /** { inputTokens, cachedTokens, outputTokens } */
+  usage: text("usage", { mode: "json" }),
+  /** { code, message } when failed. */
+  error: text("error", { mode: "json" }),
+  incompleteReason: text("incomplete_reason"),
+  createdAt: integer("created_at").notNull(),
+  startedAt: integer("started_at"),
+  completedAt: integer("completed_at"),
+}, (t) => [
+  index("responses_status_idx").on(t.status),
+  index("responses_org_created_idx").on(t.organizationId, t.createdAt),
+]);
