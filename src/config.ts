@@ -1,0 +1,199 @@
+// Configuration of `serve`: one table says, for every setting, its flag, its environment
+// variable, its default and how its text is parsed. The CLI, the README table and the tests all
+// read this table, so a setting cannot exist in one place and be missing in another.
+//
+// Precedence: a flag beats its environment variable, which beats the default.
+
+import { existsSync, statSync } from "node:fs";
+import { basename, extname } from "node:path";
+import { parseArgs } from "node:util";
+
+/** The model served by default when neither `--model` nor `VALAR_MODEL` names one and `models/` is empty. */
+export const DEFAULT_MODEL_REF = "hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf";
+
+/** Bad configuration: the message names the setting and what is wrong with it. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface ModelSpec {
+  /** The name clients use in the `model` field of a request. */
+  id: string;
+  /** File path, directory (safetensors) or `hf:OWNER/REPO/FILE`. */
+  ref: string;
+}
+
+export interface ServeConfig {
+  /** Models named by flag or env; empty means "use models/, else pull the default". */
+  models: ModelSpec[];
+  host: string;
+  port: number;
+  db: string;
+  /** Required when `host` is not a loopback address. */
+  apiKey?: string;
+  /** Where models are found and pulled to. */
+  modelsDir: string;
+}
+
+export interface ServeSetting {
+  /** Long flag name (`--NAME`); null for settings that only come from the environment. */
+  flag: string | null;
+  env: string;
+  /** Default as shown to people; `undefined` means "no default". */
+  default?: string;
+  /** The flag may be given several times (the env var is then a comma-separated list). */
+  multiple?: boolean;
+  valueName: string;
+  description: string;
+}
+
+export const SERVE_SETTINGS = {
+  model: {
+    flag: "model", env: "VALAR_MODEL", multiple: true, valueName: "[ID=]REF",
+    default: "models/*, else " + DEFAULT_MODEL_REF,
+    description: "Model to serve: a .gguf file, a Hugging Face safetensors directory, or hf:OWNER/REPO/FILE " +
+      "(pulled into the models directory first). ID defaults to the file name without extension. Repeat to serve several.",
+  },
+  host: {
+    flag: "host", env: "VALAR_HOST", default: "127.0.0.1", valueName: "ADDR",
+    description: "Address to listen on. A non-loopback address requires VALAR_API_KEY.",
+  },
+  port: {
+    flag: "port", env: "VALAR_PORT", default: "8080", valueName: "N",
+    description: "TCP port (0 picks a free one).",
+  },
+  db: {
+    flag: "db", env: "VALAR_DB", default: "./data/valar.db", valueName: "PATH",
+    description: "SQLite database file (created if missing).",
+  },
+  modelsDir: {
+    flag: "models-dir", env: "VALAR_MODELS_DIR", default: "models", valueName: "DIR",
+    description: "Where models are looked for when none is named, and where hf: refs are downloaded.",
+  },
+  // A key on the command line would be visible to every user through `ps`, so it has no flag.
+  apiKey: {
+    flag: null, env: "VALAR_API_KEY", valueName: "KEY",
+    description: "Bearer key clients must send. Required when the host is not loopback.",
+  },
+} as const satisfies Record<string, ServeSetting>;
+
+type SettingName = keyof typeof SERVE_SETTINGS;
+
+/** The flags of `serve`, in `parseArgs` form, derived from the table. */
+export function serveParseOptions() {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const s of Object.values(SERVE_SETTINGS) as ServeSetting[]) {
+    if (s.flag) options[s.flag] = { type: "string", multiple: s.multiple ?? false };
+  }
+  return options;
+}
+
+const LOOPBACK_NAMES = new Set(["localhost", "::1", "[::1]", "ip6-localhost"]);
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return LOOPBACK_NAMES.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * The default ID of a model: the file name without its extension, or the directory name for a
+ * directory (whose name may contain dots, as in `Qwen2.5-0.5B`).
+ */
+export function defaultModelId(ref: string): string {
+  const path = ref.startsWith("hf:") ? ref.slice(3) : ref;
+  const trimmed = path.replace(/[\\/]+$/, "");
+  const name = basename(trimmed);
+  if (!ref.startsWith("hf:") && existsSync(trimmed) && statSync(trimmed).isDirectory()) return name;
+  const ext = extname(name);
+  return ext ? name.slice(0, -ext.length) : name;
+}
+
+// An ID is what clients type in `model`: keep it to characters that need no escaping anywhere.
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\-]*$/;
+
+/** Parses `[ID=]REF`. The `=` only separates an ID when what precedes it looks like one. */
+export function parseModelSpec(text: string): ModelSpec {
+  const spec = text.trim();
+  if (!spec) throw new ConfigError("--model: empty model reference");
+  const eq = spec.indexOf("=");
+  if (eq > 0 && ID_PATTERN.test(spec.slice(0, eq)) && !spec.slice(0, eq).includes("/")) {
+    const id = spec.slice(0, eq);
+    const ref = spec.slice(eq + 1).trim();
+    if (!ref) throw new ConfigError(`--model ${text}: no model reference after "${id}="`);
+    return { id, ref };
+  }
+  const id = defaultModelId(spec);
+  if (!id) throw new ConfigError(`--model ${text}: cannot derive a model ID; write it as ID=REF`);
+  return { id, ref: spec };
+}
+
+function parsePort(text: string, source: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new ConfigError(`${source}: port must be a whole number, got "${text}"`);
+  const port = Number(text);
+  if (port > 65535) throw new ConfigError(`${source}: port must be between 0 and 65535, got ${port}`);
+  return port;
+}
+
+/** Flag value if given, else env value if non-empty, else the default; with where it came from. */
+function pick(name: SettingName, flags: Record<string, unknown>, env: Record<string, string | undefined>):
+  { value: string | undefined; source: string } {
+  const s: ServeSetting = SERVE_SETTINGS[name];
+  const flagValue = s.flag ? flags[s.flag] : undefined;
+  if (typeof flagValue === "string") return { value: flagValue, source: `--${s.flag}` };
+  const envValue = env[s.env];
+  if (envValue !== undefined && envValue !== "") return { value: envValue, source: s.env };
+  return { value: s.default, source: "default" };
+}
+
+/**
+ * Builds the serve configuration from argv (the arguments after `serve`) and the environment.
+ * Throws ConfigError on any bad value; `--help` is the caller's business (see `serveParseOptions`).
+ */
+export function loadServeConfig(argv: string[], env: Record<string, string | undefined>): ServeConfig {
+  let flags: Record<string, unknown>;
+  try {
+    flags = parseArgs({ args: argv, options: serveParseOptions(), allowPositionals: false, strict: true }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+
+  const modelFlags = (flags.model as string[] | undefined) ?? [];
+  const modelTexts = modelFlags.length > 0
+    ? modelFlags
+    : (env[SERVE_SETTINGS.model.env] ?? "").split(",").filter((s) => s.trim() !== "");
+  const models = modelTexts.map(parseModelSpec);
+  const seen = new Map<string, string>();
+  for (const m of models) {
+    const other = seen.get(m.id);
+    if (other !== undefined) {
+      throw new ConfigError(`two models have the ID "${m.id}" (${other} and ${m.ref}); name one with ID=REF`);
+    }
+    seen.set(m.id, m.ref);
+  }
+
+  const host = pick("host", flags, env);
+  if (!host.value || /\s/.test(host.value)) throw new ConfigError(`${host.source}: invalid host "${host.value}"`);
+  const port = pick("port", flags, env);
+  const db = pick("db", flags, env);
+  if (!db.value) throw new ConfigError(`${db.source}: empty database path`);
+  const modelsDir = pick("modelsDir", flags, env);
+  const apiKey = env[SERVE_SETTINGS.apiKey.env] || undefined;
+
+  if (!isLoopbackHost(host.value) && !apiKey) {
+    throw new ConfigError(
+      `${host.source}: host ${host.value} is reachable from other machines; set VALAR_API_KEY to require a key, ` +
+        `or listen on 127.0.0.1`,
+    );
+  }
+
+  return {
+    models,
+    host: host.value,
+    port: parsePort(port.value!, port.source),
+    db: db.value,
+    apiKey,
+    modelsDir: modelsDir.value || "models",
+  };
+}
