@@ -185,7 +185,7 @@ async function fetchInto(
   progress?.start(remote.size, offset);
   try {
     if (!res.body) throw new Error("empty response body");
-    for await (const chunk of res.body) {
+    for await (const chunk of chunksOf(res.body)) {
       writeSync(fd, chunk);
       done += chunk.byteLength;
       progress?.update(done);
@@ -221,6 +221,20 @@ export function parseSha256(etag: string | null): string | undefined {
 
 export async function sha256File(path: string): Promise<string> {
   const hasher = new Bun.CryptoHasher("sha256");
-  for await (const chunk of Bun.file(path).stream()) hasher.update(chunk);
+  for await (const chunk of chunksOf(Bun.file(path).stream())) hasher.update(chunk);
   return hasher.digest("hex");
+}
+
+/** Chunks of a web stream (the DOM typings lack its async iterator). */
+async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
