@@ -1,0 +1,112 @@
+// Hyperparameters of the real test models, of random qwen2/qwen3/llama3 GGUFs built by the
+// engine's independent fixture serializer, and clear errors for what cannot run.
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { memorySource } from "../src/engine/model/byte-source.ts";
+import { parseGGUF } from "../src/engine/model/gguf.ts";
+import { writeGGUF } from "../src/engine/model/gguf-writer.ts";
+import { llama3RopeFactors, readHParams } from "../src/engine/model/hparams.ts";
+import { openModel } from "../src/engine/model/open.ts";
+import { GGMLType } from "../src/engine/model/types.ts";
+import { buildRandomGGUF, findRandomModel } from "./support/random-gguf.ts";
+
+const MODELS = join(import.meta.dir, "../../shared/models");
+const tmp = mkdtempSync(join(tmpdir(), "valar-hp-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const hparamsOf = (ref: string) => {
+  const m = openModel(ref);
+  try {
+    return readHParams(m);
+  } finally {
+    m.close();
+  }
+};
+const randomModel = (name: string) => parseGGUF(memorySource(name, buildRandomGGUF(findRandomModel(name))));
+
+describe("real models", () => {
+  test("stories15M (all three files)", () => {
+    for (const kind of ["f32", "q8_0", "q4_0"]) {
+      expect(hparamsOf(join(MODELS, `stories15M/stories15M-${kind}.gguf`))).toEqual({
+        arch: "llama", nLayer: 6, nEmbd: 288, nHead: 6, nHeadKv: 6, headDim: 48, nFf: 768, nCtx: 256,
+        nVocab: 32000, rmsEps: expect.closeTo(1e-5, 9) as unknown as number, ropeTheta: 10000, ropeStyle: "norm",
+        ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false,
+      });
+    }
+  });
+
+  test("tinystories-656k directory", () => {
+    expect(hparamsOf(join(MODELS, "tinystories-656k"))).toEqual({
+      arch: "llama", nLayer: 2, nEmbd: 128, nHead: 8, nHeadKv: 4, headDim: 16, nFf: 384, nCtx: 512,
+      nVocab: 2048, rmsEps: 1e-6, ropeTheta: 10000, ropeStyle: "norm",
+      ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false,
+    });
+  });
+});
+
+describe("other architectures (random GGUFs)", () => {
+  test("qwen2: NeoX RoPE, QKV bias, tied", () => {
+    const hp = readHParams(randomModel("qwen2-f32"));
+    expect(hp).toMatchObject({ arch: "qwen2", ropeStyle: "neox", hasQKVBias: true, hasQKNorm: false, tiedEmbeddings: true, nHead: 4, nHeadKv: 2, headDim: 64, ropeTheta: 1000000 });
+    expect(readHParams(randomModel("qwen2-q8_0")).tiedEmbeddings).toBe(false);
+  });
+
+  test("qwen3: head_dim from key_length (not embd / heads), q/k norm", () => {
+    const hp = readHParams(randomModel("qwen3-f32"));
+    expect(hp).toMatchObject({ arch: "qwen3", ropeStyle: "neox", hasQKVBias: false, hasQKNorm: true, nEmbd: 256, nHead: 4, headDim: 128 });
+  });
+
+  test("llama3 rope: rope_freqs.weight tensor; factors match the fixture's", () => {
+    const m = randomModel("llama3-rope-f32");
+    const hp = readHParams(m);
+    expect(hp.ropeFreqsTensor).toBe("rope_freqs.weight");
+    const stored = m.read("rope_freqs.weight");
+    const factors = llama3RopeFactors(hp, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 });
+    expect(factors).toEqual(new Float32Array(stored.buffer, stored.byteOffset, hp.headDim / 2));
+  });
+
+  test("llama3 factors for Llama-3.1-8B settings: 1 for short wavelengths, 8 for long, smooth between", () => {
+    const f = llama3RopeFactors({ headDim: 128, ropeTheta: 500000 }, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 });
+    expect(f.length).toBe(64);
+    expect(f[0]).toBe(1);
+    expect(f[63]).toBe(8);
+    for (let i = 1; i < 64; i++) expect(f[i]).toBeGreaterThanOrEqual(f[i - 1]);
+    expect(f.some((x) => x > 1 && x < 8)).toBe(true);
+  });
+});
+
+describe("errors", () => {
+  const file = (name: string, md: Record<string, unknown>, tensors = [{ name: "token_embd.weight", type: GGMLType.F32, dims: [4, 8], data: new Uint8Array(128) }]) => {
+    const path = join(tmp, `${name}.gguf`);
+    writeGGUF(path, md as never, tensors);
+    return path;
+  };
+  const base = {
+    "general.architecture": "llama", "llama.embedding_length": 4, "llama.block_count": 1, "llama.feed_forward_length": 8,
+    "llama.attention.head_count": 2, "llama.context_length": 16, "llama.attention.layer_norm_rms_epsilon": 1e-5,
+  };
+
+  test("a minimal llama file reads, with defaults for absent keys", () => {
+    expect(hparamsOf(file("ok", base))).toMatchObject({ nHeadKv: 2, headDim: 2, ropeTheta: 10000, nVocab: 8 });
+  });
+
+  const cases: [string, Record<string, unknown>, RegExp, object[]?][] = [
+    ["unknown-arch", { ...base, "general.architecture": "gptj" }, /unsupported architecture "gptj" \(supported: llama, qwen2, qwen3\)/],
+    ["no-arch", { "general.name": "x" }, /no general\.architecture/],
+    ["no-heads", { ...base, "llama.attention.head_count": undefined }, /missing or non-numeric metadata llama\.attention\.head_count/],
+    ["bad-gqa", { ...base, "llama.attention.head_count_kv": 3 }, /2 heads cannot be grouped over 3 KV heads/],
+    ["no-embd", base, /no token_embd\.weight/, [{ name: "x", type: GGMLType.F32, dims: [4], data: new Uint8Array(16) }]],
+    ["qwen2-no-bias", Object.fromEntries(Object.entries(base).map(([k, v]) => [k.replace("llama", "qwen2"), v === "llama" ? "qwen2" : v])), /qwen2 model lacks its q\/k\/v biases/],
+  ];
+  for (const [name, md, problem, tensors] of cases) {
+    test(name, () => {
+      const clean = Object.fromEntries(Object.entries(md).filter(([, v]) => v !== undefined));
+      const path = file(name, clean, tensors as never);
+      expect(() => hparamsOf(path)).toThrow(problem);
+      expect(() => hparamsOf(path)).toThrow(path);
+    });
+  }
+});
