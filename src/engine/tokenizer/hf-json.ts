@@ -1,0 +1,358 @@
+// Hugging Face `tokenizer.json` models with the semantics of the `tokenizers` library: added
+// tokens cut out (raw ones before normalization, normalized ones after, matched by their own
+// normalized text), normalizer, pre-tokenizer, BPE with byte fallback and fused unknowns, then the
+// post-processor's template (BOS). Decoding runs the file's decoder chain.
+
+import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
+import { Heap } from "./heap.ts";
+import { preTokenize, splitGpt2 } from "./pretokenize.ts";
+import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
+
+// ---- tokenizer.json shapes (only the parts read here) ----
+interface AddedToken { id: number; content: string; special: boolean; normalized: boolean; lstrip?: boolean; rstrip?: boolean; single_word?: boolean }
+interface Component { type: string; [key: string]: unknown }
+interface TokenizerJson {
+  model: {
+    type: string; vocab: Record<string, number>; merges?: (string | [string, string])[];
+    unk_token?: string | null; byte_fallback?: boolean; fuse_unk?: boolean; ignore_merges?: boolean;
+    continuing_subword_prefix?: string | null; end_of_word_suffix?: string | null; dropout?: number | null;
+  };
+  added_tokens?: AddedToken[];
+  normalizer?: Component | null;
+  pre_tokenizer?: Component | null;
+  post_processor?: Component | null;
+  decoder?: Component | null;
+}
+
+type Normalize = (s: string) => string;
+type DecodeStep = (tokens: string[]) => string[];
+
+const patternString = (c: Component): string => {
+  const p = c.pattern as { String?: string; Regex?: string } | undefined;
+  if (p?.String !== undefined) return p.String;
+  throw new TokenizerError(`tokenizer.json: ${c.type} with a regex pattern is not supported`);
+};
+
+// Normalizers by type.
+const NORMALIZERS: Record<string, (c: Component) => Normalize> = {
+  Sequence: (c) => {
+    const steps = (c.normalizers as Component[]).map(buildNormalizer);
+    return (s) => steps.reduce((acc, f) => f(acc), s);
+  },
+  // The tokenizers library prepends only to non-empty text.
+  Prepend: (c) => (s) => (s === "" ? s : (c.prepend as string) + s),
+  Replace: (c) => { const from = patternString(c); const to = c.content as string; return (s) => s.replaceAll(from, to); },
+  NFC: () => (s) => s.normalize("NFC"),
+  NFD: () => (s) => s.normalize("NFD"),
+  NFKC: () => (s) => s.normalize("NFKC"),
+  NFKD: () => (s) => s.normalize("NFKD"),
+  Lowercase: () => (s) => s.toLowerCase(),
+};
+
+function buildNormalizer(c: Component | null | undefined): Normalize {
+  if (!c) return (s) => s;
+  const make = NORMALIZERS[c.type];
+  if (!make) throw new TokenizerError(`tokenizer.json: unsupported normalizer '${c.type}' (supported: ${Object.keys(NORMALIZERS).join(", ")})`);
+  return make(c);
+}
+
+// Pre-tokenizers by type: text -> words.
+type PreTokenize = (s: string) => string[];
+const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
+  ByteLevel: (c) => (s) => {
+    const text = c.add_prefix_space && !s.startsWith(" ") ? " " + s : s;
+    const words = c.use_regex === false ? [text] : preTokenize(text, [splitGpt2]).map((cps) => String.fromCodePoint(...cps));
+    return words.map((w) => Array.from(new TextEncoder().encode(w), (b) => BYTE_TO_CHAR[b]).join(""));
+  },
+  Metaspace: (c) => {
+    const mark = (c.replacement as string) ?? "\u2581";
+    const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
+    return (s) => {
+      let t = s.replaceAll(" ", mark);
+      if (prepend !== "never" && !t.startsWith(mark)) t = mark + t;
+      return c.split === false ? [t] : t.split(new RegExp(`(?=${mark})`, "u")).filter((w) => w !== "");
+    };
+  },
+};
+
+function buildPreTokenizer(c: Component | null | undefined): PreTokenize {
+  if (!c) return (s) => [s];
+  const make = PRE_TOKENIZERS[c.type];
+  if (!make) throw new TokenizerError(`tokenizer.json: unsupported pre_tokenizer '${c.type}' (supported: ${Object.keys(PRE_TOKENIZERS).join(", ")})`);
+  return make(c);
+}
+
+const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8");
+
+// Decoders by type, as token-list transforms.
+const DECODERS: Record<string, (c: Component, streaming: boolean) => DecodeStep> = {
+  Sequence: (c, streaming) => {
+    const steps = (c.decoders as Component[]).map((d) => buildDecoder(d, streaming));
+    return (tokens) => steps.reduce((acc, f) => f(acc), tokens);
+  },
+  Replace: (c) => { const from = patternString(c); const to = c.content as string; return (ts) => ts.map((t) => t.replaceAll(from, to)); },
+  // Runs of <0xXX> tokens become their UTF-8 text, or one U+FFFD per byte when not valid UTF-8.
+  ByteFallback: () => (ts) => {
+    const out: string[] = [];
+    let bytes: number[] = [];
+    const flush = () => {
+      if (bytes.length === 0) return;
+      try { out.push(utf8Strict.decode(Uint8Array.from(bytes))); } catch { out.push("\uFFFD".repeat(bytes.length)); }
+      bytes = [];
+    };
+    for (const t of ts) {
+      const m = BYTE_TOKEN.exec(t);
+      if (m) bytes.push(parseInt(m[1], 16));
+      else { flush(); out.push(t); }
+    }
+    flush();
+    return out;
+  },
+  Fuse: () => (ts) => [ts.join("")],
+  // A stream continues text already shown, so stripping its start does not apply there.
+  Strip: (c, streaming) => {
+    if (streaming) return (ts) => ts;
+    const ch = c.content as string, start = c.start as number, stop = c.stop as number;
+    return (ts) => ts.map((t) => {
+      let a = 0, b = t.length;
+      for (let i = 0; i < start && t[a] === ch; i++) a++;
+      for (let i = 0; i < stop && b > a && t[b - 1] === ch; i++) b--;
+      return t.slice(a, b);
+    });
+  },
+  ByteLevel: () => (ts) => [utf8.decode(Uint8Array.from(Array.from(ts.join(""), (ch) => CHAR_TO_BYTE.get(ch) ?? 0x3f)))],
+  Metaspace: (c) => {
+    const mark = (c.replacement as string) ?? "\u2581";
+    const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
+    return (ts) => ts.map((t, i) => {
+      const s = t.replaceAll(mark, " ");
+      return i === 0 && prepend !== "never" && s.startsWith(" ") ? s.slice(1) : s;
+    });
+  },
+};
+
+function buildDecoder(c: Component | null | undefined, streaming = false): DecodeStep {
+  if (!c) return (ts) => [ts.join(" ")];
+  const make = DECODERS[c.type];
+  if (!make) throw new TokenizerError(`tokenizer.json: unsupported decoder '${c.type}' (supported: ${Object.keys(DECODERS).join(", ")})`);
+  return make(c, streaming);
+}
+
+/** Leftmost-longest matching of added tokens (the library's Aho-Corasick, MatchKind::LeftmostLongest). */
+function splitOnTokens(text: string, tokens: { pattern: string; id: number }[]): ({ text: string } | { id: number })[] {
+  if (tokens.length === 0 || text === "") return text === "" ? [] : [{ text }];
+  const out: ({ text: string } | { id: number })[] = [];
+  let from = 0, pending = 0;
+  while (from < text.length) {
+    let best: { at: number; len: number; id: number } | null = null;
+    for (const t of tokens) {
+      const at = text.indexOf(t.pattern, from);
+      if (at < 0) continue;
+      if (!best || at < best.at || (at === best.at && t.pattern.length > best.len)) best = { at, len: t.pattern.length, id: t.id };
+    }
+    if (!best) break;
+    if (best.at > pending) out.push({ text: text.slice(pending, best.at) });
+    out.push({ id: best.id });
+    from = pending = best.at + best.len;
+  }
+  if (pending < text.length) out.push({ text: text.slice(pending) });
+  return out;
+}
+
+export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: string): Tokenizer {
+  let spec: TokenizerJson;
+  try {
+    spec = JSON.parse(tokenizerJson) as TokenizerJson;
+  } catch (e) {
+    throw new TokenizerError(`tokenizer.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const config = parseConfig(tokenizerConfig);
+  const model = spec.model;
+  if (!model || model.type !== "BPE") throw new TokenizerError(`tokenizer.json: unsupported model type '${model?.type}' (supported: BPE)`);
+  if (model.continuing_subword_prefix || model.end_of_word_suffix) {
+    throw new TokenizerError("tokenizer.json: BPE with continuing_subword_prefix / end_of_word_suffix is not supported");
+  }
+
+  const vocab = new Map<string, number>(Object.entries(model.vocab));
+  const added = spec.added_tokens ?? [];
+  for (const t of added) vocab.set(t.content, t.id);
+  const idToToken: string[] = [];
+  for (const [text, id] of vocab) idToToken[id] = text;
+  const vocabSize = idToToken.length;
+  const specialIds = new Set(added.filter((t) => t.special).map((t) => t.id));
+
+  // Merges keyed by id pair: (left, right) -> rank and the id they form.
+  const merges = new Map<number, { rank: number; id: number }>();
+  const pairKey = (a: number, b: number) => a * vocabSize + b;
+  (model.merges ?? []).forEach((m, rank) => {
+    let a: string, b: string;
+    if (Array.isArray(m)) [a, b] = m;
+    else { const at = m.indexOf(" "); a = m.slice(0, at); b = m.slice(at + 1); }
+    const ia = vocab.get(a), ib = vocab.get(b), ij = vocab.get(a + b);
+    if (ia === undefined || ib === undefined || ij === undefined) return;
+    const key = pairKey(ia, ib);
+    if (!merges.has(key)) merges.set(key, { rank, id: ij });
+  });
+  const unkId = model.unk_token != null ? vocab.get(model.unk_token) ?? null : null;
+
+  const normalize = buildNormalizer(spec.normalizer);
+  const preTokenizeText = buildPreTokenizer(spec.pre_tokenizer);
+  const decodeChain = buildDecoder(spec.decoder);
+  const streamChain = buildDecoder(spec.decoder, true);
+  const rawTokens = added.filter((t) => !t.normalized).map((t) => ({ pattern: t.content, id: t.id, special: t.special }));
+  const normTokens = added.filter((t) => t.normalized).map((t) => ({ pattern: normalize(t.content), id: t.id, special: t.special }));
+
+  const bpeWord = (word: string, out: number[]) => {
+    const whole = model.ignore_merges ? vocab.get(word) : undefined;
+    if (whole !== undefined) { out.push(whole); return; }
+    const ids: number[] = [];
+    let unk: number | null = null; // a pending (possibly fused) unknown
+    for (const ch of word) {
+      const id = vocab.get(ch);
+      if (id !== undefined) {
+        if (unk !== null) { ids.push(unk); unk = null; }
+        ids.push(id);
+        continue;
+      }
+      if (model.byte_fallback) {
+        const bytes = Array.from(new TextEncoder().encode(ch), (b) => vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`));
+        if (bytes.every((b) => b !== undefined)) { ids.push(...(bytes as number[])); continue; }
+      }
+      if (unkId !== null) {
+        if (unk !== null && !model.fuse_unk) ids.push(unk);
+        unk = unkId;
+      }
+    }
+    if (unk !== null) ids.push(unk);
+    // Merge by rank, leftmost first, on a linked list of symbols.
+    const next = ids.map((_, i) => (i + 1 < ids.length ? i + 1 : -1));
+    const prev = ids.map((_, i) => i - 1);
+    const alive = ids.map(() => true);
+    const queue = new Heap<{ pos: number; rank: number; id: number }>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.pos < b.pos));
+    const consider = (pos: number) => {
+      if (pos < 0 || next[pos] < 0) return;
+      const m = merges.get(pairKey(ids[pos], ids[next[pos]]));
+      if (m) queue.push({ pos, rank: m.rank, id: m.id });
+    };
+    for (let i = 0; i + 1 < ids.length; i++) consider(i);
+    for (let top = queue.pop(); top; top = queue.pop()) {
+      const { pos } = top;
+      if (!alive[pos] || next[pos] < 0) continue;
+      const right = next[pos];
+      if (merges.get(pairKey(ids[pos], ids[right]))?.id !== top.id) continue; // stale
+      ids[pos] = top.id;
+      alive[right] = false;
+      next[pos] = next[right];
+      if (next[right] >= 0) prev[next[right]] = pos;
+      consider(prev[pos]);
+      consider(pos);
+    }
+    for (let i = 0; i < ids.length; i++) if (alive[i]) out.push(ids[i]);
+  };
+
+  // The post-processor's template for a single sequence: ids before and after the text.
+  const { before, after } = templateIds(spec.post_processor, vocab);
+  const bosId = before.length > 0 ? before[0] : lookup(vocab, config.bos_token);
+  const eosId = lookup(vocab, config.eos_token) ?? (after.length > 0 ? after[after.length - 1] : null);
+  const stopIds = [...new Set([eosId, ...added.filter((t) => t.special && STOP_TEXTS.has(t.content)).map((t) => t.id)])]
+    .filter((id): id is number => id !== null).sort((a, b) => a - b);
+
+  const tokenPiece = (id: number): string => {
+    const t = idToToken[id];
+    if (t === undefined) throw new TokenizerError(`token id ${id} is out of range (vocabulary of ${vocabSize})`);
+    return t;
+  };
+
+  return {
+    kind: "hf-bpe",
+    vocabSize,
+    bosId,
+    eosId,
+    stopIds,
+    encode(text: string, opts: EncodeOptions = {}): number[] {
+      const parseSpecial = opts.parseSpecial ?? false;
+      const usable = (ts: typeof rawTokens) => ts.filter((t) => parseSpecial || !t.special);
+      const out: number[] = [];
+      for (const raw of splitOnTokens(text, usable(rawTokens))) {
+        if ("id" in raw) { out.push(raw.id); continue; }
+        for (const piece of splitOnTokens(normalize(raw.text), usable(normTokens))) {
+          if ("id" in piece) { out.push(piece.id); continue; }
+          for (const word of preTokenizeText(piece.text)) bpeWord(word, out);
+        }
+      }
+      return (opts.addBos ?? true) ? [...before, ...out, ...after] : out;
+    },
+    decode(ids: number[], opts: DecodeOptions = {}): string {
+      const skip = opts.skipSpecial ?? true;
+      const tokens = ids.filter((id) => !(skip && specialIds.has(id))).map(tokenPiece);
+      return decodeChain(tokens).join("");
+    },
+    decoder(opts: DecodeOptions = {}): StreamDecoder {
+      return hfStreamDecoder(tokenPiece, streamChain, specialIds, opts.skipSpecial ?? true);
+    },
+    tokenText: (id: number) => idToToken[id] ?? "",
+  };
+}
+
+const STOP_TEXTS = new Set(["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>", "<end_of_turn>", "</s>", "<|end|>"]);
+
+function lookup(vocab: Map<string, number>, token: unknown): number | null {
+  const text = typeof token === "string" ? token : (token as { content?: string } | undefined)?.content;
+  return text !== undefined ? vocab.get(text) ?? null : null;
+}
+
+function parseConfig(config?: string): Record<string, unknown> {
+  if (!config) return {};
+  try {
+    return JSON.parse(config) as Record<string, unknown>;
+  } catch (e) {
+    throw new TokenizerError(`tokenizer_config.json is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function templateIds(pp: Component | null | undefined, vocab: Map<string, number>): { before: number[]; after: number[] } {
+  const before: number[] = [], after: number[] = [];
+  if (!pp) return { before, after };
+  if (pp.type !== "TemplateProcessing") throw new TokenizerError(`tokenizer.json: unsupported post_processor '${pp.type}' (supported: TemplateProcessing)`);
+  const special = pp.special_tokens as Record<string, { ids: number[] }>;
+  let seenSequence = false;
+  for (const item of pp.single as ({ SpecialToken: { id: string } } | { Sequence: unknown })[]) {
+    if ("Sequence" in item) { seenSequence = true; continue; }
+    const ids = special?.[item.SpecialToken.id]?.ids ?? [vocab.get(item.SpecialToken.id) ?? -1];
+    if (ids.some((id) => id < 0)) throw new TokenizerError(`tokenizer.json: template token '${item.SpecialToken.id}' is not in the vocabulary`);
+    (seenSequence ? after : before).push(...ids);
+  }
+  return { before, after };
+}
+
+/**
+ * Streaming through the decoder chain: the chain is re-run on the tokens not yet emitted, and
+ * text is released once it no longer ends in an unfinished byte run or a replacement character.
+ */
+function hfStreamDecoder(piece: (id: number) => string, chain: DecodeStep, specialIds: Set<number>, skip: boolean): StreamDecoder {
+  let held: string[] = [];
+  return {
+    push(id: number): string {
+      if (skip && specialIds.has(id)) return "";
+      held.push(piece(id));
+      if (BYTE_TOKEN.test(held[held.length - 1])) {
+        // Wait while the byte run is an unfinished UTF-8 character.
+        const bytes: number[] = [];
+        for (let i = held.length - 1; i >= 0 && BYTE_TOKEN.test(held[i]); i--) bytes.unshift(parseInt(held[i].slice(3, 5), 16));
+        const lead = bytes[0];
+        const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+        if (bytes.length < need && bytes.length < 4) return "";
+      }
+      const text = chain(held).join("");
+      held = [];
+      return text;
+    },
+    flush(): string {
+      const text = held.length ? chain(held).join("") : "";
+      held = [];
+      return text;
+    },
+  };
+}

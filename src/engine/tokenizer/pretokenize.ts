@@ -1,0 +1,206 @@
+// Pre-tokenizers of byte-level BPE vocabularies: split text into words before merges run, the
+// way llama.cpp's unicode_regex_split does for each `tokenizer.ggml.pre`. A pre-tokenizer is a
+// list of splitters applied in turn; each one cuts every chunk left by the previous one, keeping
+// both what it matched and the gaps between matches. The hand-written scanners mirror llama.cpp's
+// custom implementations of the GPT-2, Llama 3 and Qwen2 regexes (which is what llama.cpp
+// actually runs for them), including their corner cases.
+
+/** Splits code points [start, end) into consecutive chunk lengths. */
+export type Splitter = (cps: number[], start: number, end: number) => number[];
+
+// llama.cpp's whitespace set (unicode_set_whitespace); \s of its regexes means exactly this.
+const WHITESPACE = new Set([
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
+  0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+]);
+
+const F_LETTER = 1, F_NUMBER = 2, F_SPACE = 4;
+const IS_LETTER = /^\p{L}$/u;
+const IS_NUMBER = /^\p{N}$/u;
+const flagCache = new Map<number, number>();
+
+/** Character class bits of a code point; -1 (no bits, "out of range") past the chunk. */
+function cpFlags(cp: number): number {
+  let f = flagCache.get(cp);
+  if (f === undefined) {
+    const s = String.fromCodePoint(cp);
+    f = (IS_LETTER.test(s) ? F_LETTER : 0) | (IS_NUMBER.test(s) ? F_NUMBER : 0) | (WHITESPACE.has(cp) ? F_SPACE : 0);
+    flagCache.set(cp, f);
+  }
+  return f;
+}
+
+const APOS = 0x27, CR = 0x0d, LF = 0x0a, SPACE = 0x20;
+const lower = (cp: number) => (cp >= 0x41 && cp <= 0x5a ? cp + 32 : cp);
+const isContractionTail = (c1: number, c2: number) =>
+  (c1 === 0x72 && c2 === 0x65) || (c1 === 0x76 && c2 === 0x65) || (c1 === 0x6c && c2 === 0x6c); // re ve ll
+const isShortContraction = (c: number) => c === 0x73 || c === 0x74 || c === 0x6d || c === 0x64; // s t m d
+
+/** A scanner over one chunk: `cp(i)`/`flags(i)` report "nothing" outside [start, end). */
+function chunkScanner(cps: number[], start: number, end: number) {
+  const out: number[] = [];
+  let prevEnd = start;
+  return {
+    cp: (i: number) => (i >= start && i < end ? cps[i] : -1),
+    flags: (i: number) => (i >= start && i < end ? cpFlags(cps[i]) : 0),
+    inRange: (i: number) => i >= start && i < end,
+    /** Closes a chunk at `at`, returns its length. */
+    add(at: number): number {
+      const len = at - prevEnd;
+      if (len > 0) out.push(len);
+      prevEnd = at;
+      return len;
+    },
+    out,
+  };
+}
+
+/** GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S) */
+export const splitGpt2: Splitter = (cps, start, end) => {
+  const s = chunkScanner(cps, start, end);
+  for (let pos = start; pos < end;) {
+    const cp = s.cp(pos);
+    const flags = s.flags(pos);
+    if (cp === APOS && pos + 1 < end) {
+      const n1 = s.cp(pos + 1);
+      if (isShortContraction(n1)) { pos += s.add(pos + 2); continue; }
+      if (pos + 2 < end && isContractionTail(n1, s.cp(pos + 2))) { pos += s.add(pos + 3); continue; }
+    }
+    let f2 = cp === SPACE ? s.flags(pos + 1) : flags;
+    const f2InRange = cp === SPACE ? s.inRange(pos + 1) : true;
+    if (f2 & F_LETTER) {
+      pos += cp === SPACE ? 1 : 0;
+      while (f2 & F_LETTER) f2 = s.flags(++pos);
+      s.add(pos); continue;
+    }
+    if (f2 & F_NUMBER) {
+      pos += cp === SPACE ? 1 : 0;
+      while (f2 & F_NUMBER) f2 = s.flags(++pos);
+      s.add(pos); continue;
+    }
+    if (!(f2 & (F_SPACE | F_LETTER | F_NUMBER)) && f2InRange) {
+      pos += cp === SPACE ? 1 : 0;
+      while (s.inRange(pos) && !(s.flags(pos) & (F_SPACE | F_LETTER | F_NUMBER))) pos++;
+      s.add(pos); continue;
+    }
+    let nws = 0;
+    while (s.flags(pos + nws) & F_SPACE) nws++;
+    if (nws > 1 && s.inRange(pos + nws)) { pos += nws - 1; s.add(pos); continue; } // \s+(?!\S)
+    if (nws > 0) { pos += nws; s.add(pos); continue; }
+    s.add(++pos);
+  }
+  return s.out;
+};
+
+/**
+ * Llama 3 (digits in runs of up to 3) and Qwen2 (single digits):
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ */
+function llama3Like(maxDigits: number): Splitter {
+  return (cps, start, end) => {
+    const s = chunkScanner(cps, start, end);
+    for (let pos = start; pos < end;) {
+      const cp = s.cp(pos);
+      const flags = s.flags(pos);
+      if (cp === APOS && pos + 1 < end) {
+        const n1 = lower(s.cp(pos + 1));
+        if (isShortContraction(n1)) { pos += s.add(pos + 2); continue; }
+        if (pos + 2 < end && isContractionTail(n1, lower(s.cp(pos + 2)))) { pos += s.add(pos + 3); continue; }
+      }
+      if (!(cp === CR || cp === LF || flags & F_NUMBER)) {
+        if (flags & F_LETTER || s.flags(pos + 1) & F_LETTER) {
+          pos++;
+          while (s.flags(pos) & F_LETTER) pos++;
+          s.add(pos); continue;
+        }
+      }
+      if (flags & F_NUMBER) {
+        let ini = pos;
+        while (s.flags(pos) & F_NUMBER) {
+          if (++pos - ini >= maxDigits) { s.add(pos); ini = pos; }
+        }
+        s.add(pos); continue;
+      }
+      let f2 = cp === SPACE ? s.flags(pos + 1) : flags;
+      const f2InRange = cp === SPACE ? s.inRange(pos + 1) : true;
+      // llama.cpp tests the first code point's presence here, not the one after the space.
+      if (!(f2 & (F_SPACE | F_LETTER | F_NUMBER)) && s.inRange(pos)) {
+        pos += cp === SPACE ? 1 : 0;
+        let inRange = f2InRange;
+        while (!(f2 & (F_SPACE | F_LETTER | F_NUMBER)) && inRange) { f2 = s.flags(++pos); inRange = s.inRange(pos); }
+        let c2 = s.cp(pos);
+        while (c2 === CR || c2 === LF) c2 = s.cp(++pos);
+        s.add(pos); continue;
+      }
+      let nws = 0, lastCrLf = 0;
+      while (s.flags(pos + nws) & F_SPACE) {
+        const c2 = s.cp(pos + nws);
+        if (c2 === CR || c2 === LF) lastCrLf = pos + nws + 1;
+        nws++;
+      }
+      if (lastCrLf > 0) { pos = lastCrLf; s.add(pos); continue; } // \s*[\r\n]+
+      if (nws > 1 && s.inRange(pos + nws)) { pos += nws - 1; s.add(pos); continue; }
+      if (nws > 0) { pos += nws; s.add(pos); continue; }
+      s.add(++pos);
+    }
+    return s.out;
+  };
+}
+export const splitLlama3 = llama3Like(3);
+export const splitQwen2 = llama3Like(1);
+
+/** A general regex splitter: matches and the gaps between them both become chunks. */
+export function regexSplitter(re: RegExp): Splitter {
+  const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g");
+  return (cps, start, end) => {
+    const text = String.fromCodePoint(...cps.slice(start, end));
+    const out: number[] = [];
+    let last = 0; // in code points
+    let lastUnits = 0;
+    global.lastIndex = 0;
+    for (let m = global.exec(text); m; m = global.exec(text)) {
+      if (m[0].length === 0) { global.lastIndex++; continue; }
+      const at = last + countCodePoints(text, lastUnits, m.index);
+      if (at > last) out.push(at - last);
+      const len = countCodePoints(m[0], 0, m[0].length);
+      out.push(len);
+      last = at + len;
+      lastUnits = m.index + m[0].length;
+    }
+    if (end - start > last) out.push(end - start - last);
+    return out;
+  };
+}
+
+function countCodePoints(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < to) i++;
+    n++;
+  }
+  return n;
+}
+
+/** Runs the splitters in turn over the whole text; returns the words as code point arrays. */
+export function preTokenize(text: string, splitters: readonly Splitter[]): number[][] {
+  const cps: number[] = [];
+  for (const ch of text) cps.push(ch.codePointAt(0)!);
+  let lengths = [cps.length];
+  for (const split of splitters) {
+    const next: number[] = [];
+    let at = 0;
+    for (const len of lengths) {
+      for (const l of split(cps, at, at + len)) next.push(l);
+      at += len;
+    }
+    lengths = next;
+  }
+  const words: number[][] = [];
+  let at = 0;
+  for (const len of lengths) {
+    if (len > 0) words.push(cps.slice(at, at + len));
+    at += len;
+  }
+  return words;
+}
