@@ -1,0 +1,91 @@
+// Assembles the Elysia app: body parsing, body-size limit, authentication, the error envelope
+// for everything that goes wrong (Elysia's own parse/validation/not-found errors included), and
+// the surface modules. `handle` wraps the app to count requests by route and status.
+
+import { Elysia } from "elysia";
+import type { AppContext } from "./context.ts";
+import { ApiError, errorResponse, invalidRequest, toApiError } from "./errors.ts";
+import { schemaError } from "./validation.ts";
+import { authenticate } from "./auth.ts";
+import { setPrincipal } from "./principal.ts";
+import { responsesRoutes } from "./responses.ts";
+import { chatRoutes } from "./chat.ts";
+import { messagesRoutes } from "./messages.ts";
+import { modelsRoutes } from "./models.ts";
+import { opsRoutes } from "./ops.ts";
+
+/** Route labels for metrics: path patterns, so ids do not explode the label set. */
+const ROUTE_PATTERNS: [RegExp, string][] = [
+  [/^\/v1\/responses\/[^/]+$/, "/v1/responses/{id}"],
+  [/^\/v1\/models\/.+$/, "/v1/models/{id}"],
+];
+const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/health", "/ready", "/metrics"]);
+
+export function routeLabel(path: string): string {
+  if (KNOWN_ROUTES.has(path)) return path;
+  for (const [re, label] of ROUTE_PATTERNS) if (re.test(path)) return label;
+  return "other";
+}
+
+const tooLarge = (limit: number) =>
+  new ApiError("request_too_large", `The request body is larger than the limit of ${limit} bytes.`, { code: "request_too_large" });
+
+const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics"]);
+
+export function createApp(ctx: AppContext) {
+  const limit = ctx.limits.maxBodyBytes;
+  return new Elysia({ normalize: false })
+    .onRequest(({ request }) => {
+      const length = Number(request.headers.get("content-length") ?? "0");
+      if (length > limit) throw tooLarge(limit);
+      const path = new URL(request.url).pathname;
+      if (!UNAUTHENTICATED_PATHS.has(path)) setPrincipal(request, authenticate(request.headers, ctx.auth));
+    })
+    // Every body is JSON whatever its content type (curl users forget the header); an empty body
+    // is left undefined so the schema reports "must be a JSON object".
+    .onParse(async ({ request }) => {
+      const text = await request.text();
+      if (text.length > limit) throw tooLarge(limit);
+      if (text.trim() === "") return undefined;
+      try {
+        return JSON.parse(text);
+      } catch (err) {
+        throw invalidRequest(`The request body is not valid JSON: ${(err as Error).message}.`, null, "invalid_json");
+      }
+    })
+    .onError(({ code, error }) => {
+      if (error instanceof ApiError) return errorResponse(error);
+      switch (code) {
+        case "VALIDATION":
+          return errorResponse(schemaError(error.valueError));
+        case "PARSE":
+          return errorResponse(invalidRequest("The request body is not valid JSON.", null, "invalid_json"));
+        case "NOT_FOUND":
+          return errorResponse(new ApiError("not_found_error", "Unknown route: this server does not serve that method and path.", { code: "unknown_route" }));
+        default:
+          console.error("unhandled error:", error);
+          return errorResponse(toApiError(error));
+      }
+    })
+    .use(opsRoutes(ctx))
+    .use(modelsRoutes(ctx))
+    .use(responsesRoutes(ctx))
+    .use(chatRoutes(ctx))
+    .use(messagesRoutes(ctx));
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** The app's fetch handler with per-request metrics. */
+export function instrumentedFetch(app: App, ctx: AppContext): (request: Request) => Promise<Response> {
+  return async (request) => {
+    let response: Response;
+    try {
+      response = await app.handle(request);
+    } catch (err) {
+      response = errorResponse(toApiError(err));
+    }
+    ctx.metrics.http(request.method, routeLabel(new URL(request.url).pathname), response.status);
+    return response;
+  };
+}

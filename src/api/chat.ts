@@ -1,0 +1,167 @@
+// POST /v1/chat/completions: JSON or SSE (the only streaming surface). One choice; finish_reason
+// is "stop" (or "tool_calls"); usage carries the details objects the OpenAI SDK types expect.
+
+import { Elysia, t, type Static } from "elysia";
+import type { AppContext } from "./context.ts";
+import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { checkUnsupported } from "./unsupported.ts";
+import { accept, requireModel, runToEnd } from "./inference.ts";
+import { invalidRequest, toApiError } from "./errors.ts";
+import { principalOf } from "./principal.ts";
+import { sseResponse } from "./sse.ts";
+import type { Generation, GenerationMessage, GenerationResult, GenerationTool, Role } from "../generation.ts";
+import type { ServedModel } from "../scheduler/models.ts";
+
+const ContentPart = t.Union([
+  t.Object({ type: t.Literal("text"), text: t.String() }),
+  t.Object({ type: t.Literal("image_url"), image_url: t.Object({ url: t.String(), detail: t.Optional(t.String()) }) }),
+  t.Object({ type: t.Literal("refusal"), refusal: t.String() }),
+], { description: "a content part {type: 'text', text} or {type: 'image_url', image_url: {url}}" });
+
+const ToolCall = t.Object({
+  id: t.String(), type: t.Optional(t.String()),
+  function: t.Object({ name: t.String(), arguments: t.String() }),
+});
+
+const Message = t.Object({
+  role: t.Union(["system", "developer", "user", "assistant", "tool", "function"].map((r) => t.Literal(r)), {
+    description: "'system', 'developer', 'user', 'assistant', 'tool' or 'function'",
+  }),
+  content: t.Optional(Nullable(t.Union([t.String(), t.Array(ContentPart)], { description: "a string or an array of content parts" }))),
+  name: t.Optional(t.String()),
+  tool_calls: t.Optional(Nullable(t.Array(ToolCall))),
+  tool_call_id: t.Optional(t.String()),
+});
+
+const Tool = t.Union([
+  t.Object({ type: t.Literal("function"), function: t.Object({ name: t.String(), description: t.Optional(t.String()), parameters: t.Optional(t.Record(t.String(), t.Any())), strict: t.Optional(Nullable(t.Boolean())) }) }),
+  t.Object({ type: t.Literal("custom"), custom: t.Object({ name: t.String(), description: t.Optional(t.String()), format: t.Optional(t.Any()) }) }),
+], { description: "a tool {type: 'function', function: {name, ...}} or {type: 'custom', custom: {name, ...}}" });
+
+export const ChatBody = t.Object({
+  model: t.String({ minLength: 1 }),
+  messages: t.Array(Message, { minItems: 1 }),
+  max_completion_tokens: t.Optional(PositiveInt),
+  temperature: t.Optional(Temperature2),
+  top_p: t.Optional(Unit),
+  user: t.Optional(Nullable(User)),
+  metadata: t.Optional(Metadata),
+  response_format: t.Optional(Nullable(t.Object({ type: t.Union([t.Literal("text"), t.Literal("json_object"), t.Literal("json_schema")], { description: "'text', 'json_object' or 'json_schema'" }) }))),
+  reasoning_effort: t.Optional(Nullable(t.Union(["none", "minimal", "low", "medium", "high", "xhigh"].map((v) => t.Literal(v)), { description: "one of none, minimal, low, medium, high, xhigh" }))),
+  tools: t.Optional(Nullable(t.Array(Tool))),
+  tool_choice: t.Optional(Nullable(t.Union([t.Literal("none"), t.Literal("auto"), t.Literal("required"), t.Object({ type: t.String() })], { description: "'none', 'auto', 'required' or a named tool" }))),
+  parallel_tool_calls: t.Optional(Nullable(t.Boolean())),
+  n: t.Optional(Nullable(Int())),
+  modalities: t.Optional(Nullable(t.Array(t.String()))),
+  store: t.Optional(Nullable(t.Boolean())),
+  service_tier: t.Optional(Nullable(t.String())),
+  stream: t.Optional(Nullable(t.Boolean())),
+  stream_options: t.Optional(Nullable(t.Object({ include_usage: t.Optional(Nullable(t.Boolean())) }))),
+});
+export type ChatRequest = Static<typeof ChatBody>;
+
+/** The deprecated `function` role is the old name of `tool`. */
+const ROLE: Record<Static<typeof Message>["role"], Role> = {
+  system: "system", developer: "developer", user: "user", assistant: "assistant", tool: "tool", function: "tool",
+};
+
+function messageText(m: Static<typeof Message>, i: number, model: ServedModel): string {
+  if (m.content == null) return "";
+  if (typeof m.content === "string") return m.content;
+  return m.content.map((part, j) => {
+    if (part.type === "text") return part.text;
+    if (part.type === "refusal") return part.refusal;
+    throw invalidRequest(`The model '${model.id}' does not accept image input.`, `messages[${i}].content[${j}]`, "image_input_not_supported");
+  }).join("");
+}
+
+export function chatToGeneration(body: ChatRequest, model: ServedModel): Generation {
+  const metadata = checkMetadata(body.metadata);
+  const messages: GenerationMessage[] = body.messages.map((m, i) => ({
+    role: ROLE[m.role],
+    content: messageText(m, i, model),
+    ...(m.tool_calls?.length ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) } : {}),
+    ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
+  }));
+  const tools: GenerationTool[] = (body.tools ?? []).map((tool) =>
+    tool.type === "function"
+      ? { type: "function", name: tool.function.name, description: tool.function.description, parameters: tool.function.parameters }
+      : { type: "custom", name: tool.custom.name, description: tool.custom.description });
+  return {
+    model: model.id,
+    input: { kind: "messages", messages },
+    maxOutputTokens: body.max_completion_tokens ?? null,
+    temperature: body.temperature ?? 1,
+    topP: body.top_p ?? 1,
+    logprobs: false,
+    tools,
+    metadata,
+    window: resolveWindow(metadata, model.windows),
+    user: body.user ?? null,
+  };
+}
+
+export function chatUsage(result: GenerationResult) {
+  return {
+    prompt_tokens: result.usage.inputTokens,
+    completion_tokens: result.usage.outputTokens,
+    total_tokens: result.usage.inputTokens + result.usage.outputTokens,
+    prompt_tokens_details: { cached_tokens: result.usage.cachedTokens },
+    completion_tokens_details: { reasoning_tokens: 0 },
+  };
+}
+
+export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult) {
+  return {
+    id,
+    object: "chat.completion",
+    created,
+    model,
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: result.text, refusal: null },
+      logprobs: null,
+      finish_reason: "stop",
+    }],
+    usage: chatUsage(result),
+  };
+}
+
+export function chatRoutes(ctx: AppContext) {
+  return new Elysia({ name: "chat" })
+    .post("/v1/chat/completions", async ({ body, request }) => {
+      const principal = principalOf(request);
+      const model = requireModel(ctx, body.model);
+      const accepted = accept(ctx, "chat", principal, body, model, chatToGeneration(body, model));
+      const { id, createdAt } = accepted.record;
+      const created = unixSeconds(createdAt);
+      if (!body.stream) {
+        const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
+        return renderChatCompletion(id, created, model.id, result);
+      }
+      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+        ({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra });
+      const delta = (d: Record<string, unknown>, finish: string | null = null) =>
+        chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+      return sseResponse(async (sink) => {
+        sink.send(delta({ role: "assistant", content: "" }));
+        try {
+          const { result } = await runToEnd(ctx, accepted, {
+            signal: sink.signal,
+            onDelta: (text) => {
+              if (text) sink.send(delta({ content: text }));
+            },
+          });
+          if (result.status === "cancelled") return;
+          sink.send(delta({}, "stop"));
+          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
+          sink.send("[DONE]");
+        } catch (err) {
+          sink.send(toApiError(err).toJSON());
+        }
+      }, request.signal);
+    }, {
+      transform: ({ body }) => checkUnsupported("chat", body),
+      body: ChatBody,
+    });
+}

@@ -1,0 +1,88 @@
+// POST /v1/messages: the Anthropic Messages shape (beta). Errors still use the OpenAI envelope;
+// stop_reason is always "end_turn"; tools and tool_choice are accepted and not shown to the model.
+
+import { Elysia, t, type Static } from "elysia";
+import type { AppContext } from "./context.ts";
+import { Int, Nullable, checkMetadata, resolveWindow } from "./common.ts";
+import { checkUnsupported } from "./unsupported.ts";
+import { accept, requireModel, runToEnd } from "./inference.ts";
+import { invalidRequest } from "./errors.ts";
+import { principalOf } from "./principal.ts";
+import type { Generation, GenerationResult } from "../generation.ts";
+import type { ServedModel } from "../scheduler/models.ts";
+
+const Block = t.Union([
+  t.Object({ type: t.Literal("text"), text: t.String() }),
+  t.Object({ type: t.Literal("image"), source: t.Any() }),
+], { description: "a content block {type: 'text', text} or {type: 'image', source}" });
+
+const Message = t.Object({
+  role: t.Union([t.Literal("user"), t.Literal("assistant")], { description: "'user' or 'assistant'" }),
+  content: t.Union([t.String(), t.Array(Block)], { description: "a string or an array of content blocks" }),
+});
+
+export const MessagesBody = t.Object({
+  model: t.String({ minLength: 1 }),
+  max_tokens: Int({ minimum: 1 }),
+  messages: t.Array(Message, { minItems: 1 }),
+  temperature: t.Optional(Nullable(t.Number({ minimum: 0, maximum: 1 }))),
+  top_p: t.Optional(Nullable(t.Number({ minimum: 0, maximum: 1 }))),
+  // The Anthropic SDK sends `metadata: {user_id}`, possibly null.
+  metadata: t.Optional(Nullable(t.Record(t.String(), Nullable(t.String()), { description: "an object of string values" }))),
+  tools: t.Optional(Nullable(t.Array(t.Any()))),
+  tool_choice: t.Optional(Nullable(t.Any())),
+  stream: t.Optional(Nullable(t.Boolean())),
+});
+export type MessagesRequest = Static<typeof MessagesBody>;
+
+export function messagesToGeneration(body: MessagesRequest, model: ServedModel): Generation {
+  const strings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body.metadata ?? {})) if (v !== null) strings[k] = v;
+  const metadata = checkMetadata(strings);
+  const messages = body.messages.map((m, i) => ({
+    role: m.role,
+    content: typeof m.content === "string" ? m.content : m.content.map((b, j) => {
+      if (b.type === "text") return b.text;
+      throw invalidRequest(`The model '${model.id}' does not accept image input.`, `messages[${i}].content[${j}]`, "image_input_not_supported");
+    }).join(""),
+  }));
+  return {
+    model: model.id,
+    input: { kind: "messages", messages },
+    maxOutputTokens: body.max_tokens,
+    temperature: body.temperature ?? 1,
+    topP: body.top_p ?? 1,
+    logprobs: false,
+    tools: [],
+    metadata,
+    window: resolveWindow(metadata, model.windows),
+    user: metadata.user_id ?? null,
+  };
+}
+
+export function renderMessage(id: string, model: string, result: GenerationResult) {
+  return {
+    id,
+    type: "message",
+    role: "assistant",
+    content: [{ type: "text", text: result.text }],
+    model,
+    stop_reason: "end_turn",
+    stop_sequence: null,
+    usage: { input_tokens: result.usage.inputTokens, output_tokens: result.usage.outputTokens },
+  };
+}
+
+export function messagesRoutes(ctx: AppContext) {
+  return new Elysia({ name: "messages" })
+    .post("/v1/messages", async ({ body, request }) => {
+      const principal = principalOf(request);
+      const model = requireModel(ctx, body.model);
+      const accepted = accept(ctx, "messages", principal, body, model, messagesToGeneration(body, model));
+      const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
+      return renderMessage(accepted.record.id, model.id, result);
+    }, {
+      transform: ({ body }) => checkUnsupported("messages", body),
+      body: MessagesBody,
+    });
+}

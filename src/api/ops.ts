@@ -1,0 +1,38 @@
+// Operations: /health (the process answers), /ready (a model is loaded and the engine answers),
+// /metrics (Prometheus text). Not under /v1 and not authenticated, as probes and scrapers expect.
+
+import { Elysia } from "elysia";
+import type { AppContext } from "./context.ts";
+import { ApiError } from "./errors.ts";
+
+const ENGINE_PROBE_MS = 5000;
+
+async function engineAnswers(ctx: AppContext): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ENGINE_PROBE_MS} ms`)), ENGINE_PROBE_MS);
+  });
+  try {
+    return await Promise.race([ctx.engine.stats(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function opsRoutes(ctx: AppContext) {
+  return new Elysia({ name: "ops" })
+    .get("/health", () => ({ status: "ok" }))
+    .get("/ready", async () => {
+      const models = ctx.models.list().map((m) => m.id);
+      if (models.length === 0) throw new ApiError("overloaded_error", "Not ready: no model is loaded.", { code: "not_ready" });
+      try {
+        await engineAnswers(ctx);
+      } catch (err) {
+        throw new ApiError("overloaded_error", `Not ready: the engine does not answer (${(err as Error).message}).`, { code: "not_ready" });
+      }
+      return { status: "ready", models, queue_depth: ctx.scheduler.totalDepth() };
+    })
+    .get("/metrics", async () => new Response(await ctx.metrics.text(), {
+      headers: { "content-type": ctx.metrics.registry.contentType },
+    }));
+}

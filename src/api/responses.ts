@@ -1,0 +1,220 @@
+// POST /v1/responses and GET /v1/responses/{id}: the recommended surface. The request becomes a
+// Generation; every stored record, whatever surface created it, renders as a Response object.
+
+import { Elysia, t, type Static } from "elysia";
+import type { AppContext } from "./context.ts";
+import { Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { checkUnsupported } from "./unsupported.ts";
+import { accept, requireModel, runToEnd } from "./inference.ts";
+import { invalidRequest, notFound } from "./errors.ts";
+import { principalOf } from "./principal.ts";
+import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
+import type { ResponseRecord } from "../store/responses.ts";
+import type { ServedModel } from "../scheduler/models.ts";
+
+const InputPart = t.Union([
+  t.Object({ type: t.Literal("input_text"), text: t.String() }),
+  t.Object({ type: t.Literal("output_text"), text: t.String() }),
+  t.Object({ type: t.Literal("refusal"), refusal: t.String() }),
+  t.Object({ type: t.Literal("input_image"), image_url: t.Optional(Nullable(t.String())), file_id: t.Optional(Nullable(t.String())), detail: t.Optional(t.String()) }),
+], { description: "a content part {type: 'input_text' | 'output_text' | 'input_image', ...}" });
+
+const MessageItem = t.Object({
+  type: t.Optional(t.Literal("message")),
+  role: t.Union([t.Literal("user"), t.Literal("assistant"), t.Literal("system"), t.Literal("developer")], { description: "'user', 'assistant', 'system' or 'developer'" }),
+  content: t.Union([t.String(), t.Array(InputPart)], { description: "a string or an array of content parts" }),
+});
+
+const FunctionCallItem = t.Object({
+  type: t.Literal("function_call"), call_id: t.String(), name: t.String(), arguments: t.String(),
+});
+const FunctionCallOutputItem = t.Object({
+  type: t.Literal("function_call_output"), call_id: t.String(), output: t.Union([t.String(), t.Array(t.Any())]),
+});
+/** Reasoning items are replayed by agent loops; they carry nothing the model needs again. */
+const ReasoningItem = t.Object({ type: t.Literal("reasoning") });
+
+const InputItem = t.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem], {
+  description: "a message {role, content}, a function_call or a function_call_output item",
+});
+
+const Tool = t.Union([
+  t.Object({ type: t.Literal("function"), name: t.String(), description: t.Optional(Nullable(t.String())), parameters: t.Optional(Nullable(t.Record(t.String(), t.Any()))), strict: t.Optional(Nullable(t.Boolean())) }),
+  t.Object({ type: t.Literal("custom"), name: t.String(), description: t.Optional(t.String()), format: t.Optional(t.Any()) }),
+], { description: "a tool {type: 'function' | 'custom', name, ...}" });
+
+const Effort = t.Union(["none", "minimal", "low", "medium", "high", "xhigh"].map((v) => t.Literal(v)), { description: "one of none, minimal, low, medium, high, xhigh" });
+const Summary = t.Union(["auto", "concise", "detailed"].map((v) => t.Literal(v)), { description: "one of auto, concise, detailed" });
+
+export const ResponsesBody = t.Object({
+  model: t.String({ minLength: 1 }),
+  input: t.Union([t.String({ minLength: 1 }), t.Array(InputItem, { minItems: 1 })], { description: "a non-empty string or a non-empty array of input items" }),
+  max_output_tokens: t.Optional(PositiveInt),
+  temperature: t.Optional(Temperature2),
+  top_p: t.Optional(Unit),
+  user: t.Optional(Nullable(User)),
+  prompt_cache_key: t.Optional(Nullable(t.String())),
+  metadata: t.Optional(Metadata),
+  text: t.Optional(Nullable(t.Object({
+    format: t.Optional(t.Union([
+      t.Object({ type: t.Literal("text") }),
+      t.Object({ type: t.Literal("json_schema"), name: t.String(), schema: t.Record(t.String(), t.Any()), strict: t.Optional(Nullable(t.Boolean())), description: t.Optional(t.String()) }),
+    ], { description: "{type: 'text'} or {type: 'json_schema', name, schema, strict}" })),
+  }))),
+  reasoning: t.Optional(Nullable(t.Object({
+    effort: t.Optional(Nullable(Effort)),
+    summary: t.Optional(Nullable(Summary)),
+    generate_summary: t.Optional(Nullable(Summary)),
+  }))),
+  tools: t.Optional(Nullable(t.Array(Tool))),
+  tool_choice: t.Optional(Nullable(t.Union([
+    t.Literal("none"), t.Literal("auto"), t.Literal("required"),
+    t.Object({ type: t.Union([t.Literal("function"), t.Literal("custom")]), name: t.String() }),
+  ], { description: "'none', 'auto', 'required' or {type: 'function' | 'custom', name}" }))),
+  include: t.Optional(Nullable(t.Array(t.String()))),
+  background: t.Optional(Nullable(t.Boolean())),
+  store: t.Optional(Nullable(t.Boolean())),
+  stream: t.Optional(Nullable(t.Boolean())),
+  truncation: t.Optional(Nullable(t.String())),
+  service_tier: t.Optional(Nullable(t.String())),
+});
+export type ResponsesRequest = Static<typeof ResponsesBody>;
+
+export const LOGPROBS_INCLUDE = "message.output_text.logprobs";
+
+function partText(part: Static<typeof InputPart>, at: string, model: ServedModel): string {
+  switch (part.type) {
+    case "input_text":
+    case "output_text":
+      return part.text;
+    case "refusal":
+      return part.refusal;
+    case "input_image":
+      if (!model.multimodal) throw invalidRequest(`The model '${model.id}' does not accept image input.`, at, "image_input_not_supported");
+      throw invalidRequest("Image input is not supported yet.", at, "image_input_not_supported");
+  }
+}
+
+function toMessages(items: Static<typeof InputItem>[], model: ServedModel): GenerationMessage[] {
+  const messages: GenerationMessage[] = [];
+  items.forEach((item, i) => {
+    switch (item.type) {
+      case "function_call": {
+        const call = { id: item.call_id, name: item.name, arguments: item.arguments };
+        const last = messages[messages.length - 1];
+        if (last?.role === "assistant") (last.toolCalls ??= []).push(call);
+        else messages.push({ role: "assistant", content: "", toolCalls: [call] });
+        return;
+      }
+      case "function_call_output":
+        messages.push({ role: "tool", toolCallId: item.call_id, content: typeof item.output === "string" ? item.output : JSON.stringify(item.output) });
+        return;
+      case "reasoning":
+        return;
+      default: {
+        const content = typeof item.content === "string"
+          ? item.content
+          : item.content.map((p, j) => partText(p, `input[${i}].content[${j}]`, model)).join("");
+        messages.push({ role: item.role as Role, content });
+      }
+    }
+  });
+  return messages;
+}
+
+/** The neutral Generation a Responses request describes. */
+export function responsesToGeneration(body: ResponsesRequest, model: ServedModel): Generation {
+  const metadata = checkMetadata(body.metadata);
+  const tools: GenerationTool[] = (body.tools ?? []).map((tool) => ({
+    type: tool.type, name: tool.name, description: tool.description ?? undefined,
+    parameters: "parameters" in tool ? tool.parameters ?? undefined : undefined,
+  }));
+  return {
+    model: model.id,
+    input: typeof body.input === "string" ? { kind: "text", text: body.input } : { kind: "messages", messages: toMessages(body.input, model) },
+    maxOutputTokens: body.max_output_tokens ?? null,
+    temperature: body.temperature ?? 1,
+    topP: body.top_p ?? 1,
+    logprobs: (body.include ?? []).includes(LOGPROBS_INCLUDE),
+    tools,
+    metadata,
+    window: resolveWindow(metadata, model.windows),
+    user: body.user ?? null,
+  };
+}
+
+const utf8 = new TextEncoder();
+
+/** A stored record as an OpenAI Response object (the same body for every surface's records). */
+export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
+  const gen = rec.generation;
+  const req = (rec.surface === "responses" ? rec.request : {}) as Partial<ResponsesRequest>;
+  const out = rec.output;
+  const finished = out !== null;
+  const content: Record<string, unknown> = { type: "output_text", text: out?.text ?? "", annotations: [] };
+  if (gen.logprobs && out) {
+    content.logprobs = out.tokens.map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
+  }
+  const output = finished
+    ? [{ type: "message", id: `msg_${rec.id.replace(/^[a-z]+[_-]/, "")}`, status: rec.status === "incomplete" ? "incomplete" : "completed", role: "assistant", content: [content] }]
+    : [];
+  const usage = rec.usage && {
+    input_tokens: rec.usage.inputTokens,
+    input_tokens_details: { cached_tokens: rec.usage.cachedTokens },
+    output_tokens: rec.usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: rec.usage.inputTokens + rec.usage.outputTokens,
+    prompt_tokens: rec.usage.inputTokens,
+    completion_tokens: rec.usage.outputTokens,
+  };
+  return {
+    id: rec.id,
+    object: "response",
+    created_at: unixSeconds(rec.createdAt),
+    completed_at: rec.completedAt === null ? null : unixSeconds(rec.completedAt),
+    status: rec.status,
+    background: rec.background,
+    error: rec.error,
+    incomplete_details: rec.incompleteReason ? { reason: rec.incompleteReason } : null,
+    instructions: null,
+    model: rec.model,
+    output,
+    output_text: out?.text ?? "",
+    usage: usage ?? null,
+    metadata: gen.metadata,
+    max_output_tokens: gen.maxOutputTokens,
+    temperature: gen.temperature,
+    top_p: gen.topP,
+    text: req.text ?? { format: { type: "text" } },
+    reasoning: req.reasoning ?? { effort: null, summary: null },
+    tools: req.tools ?? gen.tools.map((tool) => ({ type: tool.type, name: tool.name, description: tool.description ?? null, parameters: tool.parameters ?? null, strict: null })),
+    tool_choice: req.tool_choice ?? "auto",
+    parallel_tool_calls: false,
+    truncation: "disabled",
+    store: true,
+    service_tier: "auto",
+    user: gen.user,
+  };
+}
+
+export function responsesRoutes(ctx: AppContext) {
+  return new Elysia({ name: "responses" })
+    .post("/v1/responses", async ({ body, request }) => {
+      const principal = principalOf(request);
+      const model = requireModel(ctx, body.model);
+      if (body.background) {
+        throw invalidRequest("Background responses are not available on this server yet: omit 'background' or set it to false.", "background", "unsupported_parameter");
+      }
+      const accepted = accept(ctx, "responses", principal, body, model, responsesToGeneration(body, model));
+      const { record } = await runToEnd(ctx, accepted, { signal: request.signal });
+      return renderResponse(record);
+    }, {
+      transform: ({ body }) => checkUnsupported("responses", body),
+      body: ResponsesBody,
+    })
+    .get("/v1/responses/:id", ({ params, request }) => {
+      const rec = ctx.store.get(params.id, principalOf(request).organizationId);
+      if (!rec) throw notFound(`No response with id '${params.id}' was found.`, "id");
+      return renderResponse(rec);
+    });
+}

@@ -1,0 +1,113 @@
+// The models this server serves: each is loaded into the engine and opened on the host for its
+// tokenizer and chat template, which turn a Generation's input into prompt ids here (the engine
+// only ever sees ids).
+
+import type { Engine, LoadedModelInfo } from "./engine.ts";
+import type { Tokenizer } from "../engine/tokenizer/types.ts";
+import type { CompletionWindow, Generation, GenerationMessage } from "../generation.ts";
+import { openModel } from "../engine/model/open.ts";
+import { createTokenizer } from "../engine/tokenizer/index.ts";
+import { chatTemplateInfo, renderChat, verbatimPrompt, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool } from "../engine/chat/template.ts";
+
+export interface ModelConfig {
+  id: string;
+  ref: string;
+  /** Completion windows this model offers (configuration; default both). */
+  windows?: CompletionWindow[];
+  maxContext?: number;
+}
+
+export interface ServedModel {
+  id: string;
+  ref: string;
+  /** Unix seconds when it was loaded. */
+  created: number;
+  arch: string;
+  nCtx: number;
+  windows: CompletionWindow[];
+  /** Whether image parts are accepted (no vision model is supported yet). */
+  multimodal: boolean;
+  tokenizer: Tokenizer;
+  /** Prompt for a conversation: the model's chat template, or the plain fallback. */
+  renderChat(messages: GenerationMessage[], tools: Generation["tools"]): ChatPrompt;
+}
+
+/** Why a prompt cannot be built or run; the API turns these into a 400. */
+export class PromptError extends Error {
+  override name = "PromptError";
+}
+
+export class PromptTooLong extends PromptError {
+  constructor(readonly promptTokens: number, readonly nCtx: number) {
+    super(`The prompt is ${promptTokens} tokens long; the model's context holds ${nCtx} tokens including the output.`);
+  }
+}
+
+export class ModelRegistry {
+  private readonly models = new Map<string, ServedModel>();
+
+  constructor(private readonly engine: Engine) {}
+
+  async load(cfg: ModelConfig): Promise<ServedModel> {
+    const info: LoadedModelInfo = await this.engine.load(cfg.id, cfg.ref, cfg.maxContext ? { maxContext: cfg.maxContext } : undefined);
+    const file = openModel(cfg.ref);
+    let tokenizer: Tokenizer;
+    let template: ReturnType<typeof chatTemplateInfo>;
+    try {
+      tokenizer = createTokenizer(file);
+      template = chatTemplateInfo(file);
+    } finally {
+      file.close(); // the tokenizer and template keep what they need; no tensor is read here
+    }
+    const model: ServedModel = {
+      id: cfg.id,
+      ref: cfg.ref,
+      created: Math.floor(Date.now() / 1000),
+      arch: info.arch,
+      nCtx: info.nCtx,
+      windows: cfg.windows ?? ["asap", "standard"],
+      multimodal: false,
+      tokenizer,
+      renderChat: (messages, tools) => renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool) }),
+    };
+    this.models.set(cfg.id, model);
+    return model;
+  }
+
+  get(id: string): ServedModel | undefined {
+    return this.models.get(id);
+  }
+
+  list(): ServedModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Prompt ids and output budget for a generation; throws PromptTooLong when nothing fits. */
+  prepare(model: ServedModel, gen: Generation): { promptIds: number[]; maxTokens: number } {
+    let prompt: ChatPrompt;
+    try {
+      prompt = gen.input.kind === "text" ? verbatimPrompt(gen.input.text) : model.renderChat(gen.input.messages, gen.tools);
+    } catch (err) {
+      if (err instanceof ChatTemplateError) throw new PromptError(err.message);
+      throw err;
+    }
+    const promptIds = model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial });
+    const room = model.nCtx - promptIds.length;
+    if (room < 1) throw new PromptTooLong(promptIds.length, model.nCtx);
+    return { promptIds, maxTokens: Math.min(gen.maxOutputTokens ?? room, room) };
+  }
+}
+
+function toChatMessage(m: GenerationMessage): ChatMessage {
+  return {
+    role: m.role,
+    content: m.content,
+    ...(m.toolCalls ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
+    ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
+  };
+}
+
+/** Templates only know function tools; a custom tool is shown as a function taking free text. */
+function toChatTool(t: Generation["tools"][number]): ChatTool {
+  return { type: "function", name: t.name, description: t.description, parameters: t.parameters };
+}
