@@ -49,27 +49,8 @@ export class ModelRegistry {
   constructor(private readonly engine: Engine) {}
 
   async load(cfg: ModelConfig): Promise<ServedModel> {
-    const info: LoadedModelInfo = await this.engine.load(cfg.id, cfg.ref, cfg.maxContext ? { maxContext: cfg.maxContext } : undefined);
-    const file = openModel(cfg.ref);
-    let tokenizer: Tokenizer;
-    let template: ReturnType<typeof chatTemplateInfo>;
-    try {
-      tokenizer = createTokenizer(file);
-      template = chatTemplateInfo(file);
-    } finally {
-      file.close(); // the tokenizer and template keep what they need; no tensor is read here
-    }
-    const model: ServedModel = {
-      id: cfg.id,
-      ref: cfg.ref,
-      created: Math.floor(Date.now() / 1000),
-      arch: info.arch,
-      nCtx: info.nCtx,
-      windows: cfg.windows ?? ["asap", "standard"],
-      multimodal: false,
-      tokenizer,
-      renderChat: (messages, tools) => renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool) }),
-    };
+    const info = await this.engine.load(cfg.id, cfg.ref, cfg.maxContext ? { maxContext: cfg.maxContext } : undefined);
+    const model = hostModel(cfg, info);
     this.models.set(cfg.id, model);
     return model;
   }
@@ -82,20 +63,24 @@ export class ModelRegistry {
     return [...this.models.values()];
   }
 
-  /** Prompt ids and output budget for a generation; throws PromptTooLong when nothing fits. */
   prepare(model: ServedModel, gen: Generation): { promptIds: number[]; maxTokens: number } {
-    let prompt: ChatPrompt;
-    try {
-      prompt = gen.input.kind === "text" ? verbatimPrompt(gen.input.text) : model.renderChat(gen.input.messages, gen.tools);
-    } catch (err) {
-      if (err instanceof ChatTemplateError) throw new PromptError(err.message);
-      throw err;
-    }
-    const promptIds = model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial });
-    const room = model.nCtx - promptIds.length;
-    if (room < 1) throw new PromptTooLong(promptIds.length, model.nCtx);
-    return { promptIds, maxTokens: Math.min(gen.maxOutputTokens ?? room, room) };
+    return preparePrompt(model, gen);
   }
+}
+
+/** Prompt ids and output budget for a generation; throws PromptTooLong when nothing fits. */
+export function preparePrompt(model: ServedModel, gen: Generation): { promptIds: number[]; maxTokens: number } {
+  let prompt: ChatPrompt;
+  try {
+    prompt = gen.input.kind === "text" ? verbatimPrompt(gen.input.text) : model.renderChat(gen.input.messages, gen.tools);
+  } catch (err) {
+    if (err instanceof ChatTemplateError) throw new PromptError(err.message);
+    throw err;
+  }
+  const promptIds = model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial });
+  const room = model.nCtx - promptIds.length;
+  if (room < 1) throw new PromptTooLong(promptIds.length, model.nCtx);
+  return { promptIds, maxTokens: Math.min(gen.maxOutputTokens ?? room, room) };
 }
 
 function toChatMessage(m: GenerationMessage): ChatMessage {
@@ -110,4 +95,28 @@ function toChatMessage(m: GenerationMessage): ChatMessage {
 /** Templates only know function tools; a custom tool is shown as a function taking free text. */
 function toChatTool(t: Generation["tools"][number]): ChatTool {
   return { type: "function", name: t.name, description: t.description, parameters: t.parameters };
+}
+
+/** The host side of a model the engine has loaded: its tokenizer and chat template, read from the file. */
+export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" | "nCtx">): ServedModel {
+  const file = openModel(cfg.ref);
+  let tokenizer: Tokenizer;
+  let template: ReturnType<typeof chatTemplateInfo>;
+  try {
+    tokenizer = createTokenizer(file);
+    template = chatTemplateInfo(file);
+  } finally {
+    file.close(); // the tokenizer and template keep what they need; no tensor is read here
+  }
+  return {
+    id: cfg.id,
+    ref: cfg.ref,
+    created: Math.floor(Date.now() / 1000),
+    arch: info.arch,
+    nCtx: info.nCtx,
+    windows: cfg.windows ?? ["asap", "standard"],
+    multimodal: false,
+    tokenizer,
+    renderChat: (messages, tools) => renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool) }),
+  };
 }
