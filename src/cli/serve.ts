@@ -1,0 +1,69 @@
+// `valar serve`: resolve the models (pulling hf: refs), check them, then serve the HTTP API.
+
+import { basename } from "node:path";
+import { DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
+import { elementCount } from "../engine/model/ggml-types.ts";
+import { openModel } from "../engine/model/open.ts";
+import { formatBytes } from "../hub/progress.ts";
+import { findLocalModels, resolveModelRef } from "../hub/resolve.ts";
+import { findWebGPUAdapter, NO_ADAPTER_MESSAGE } from "./gpu-check.ts";
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The models to serve: those named, else those in the models directory, else the default (pulled). */
+export function chooseModels(config: ServeConfig): { specs: ModelSpec[]; origin: string } {
+  if (config.models.length > 0) return { specs: config.models, origin: "named" };
+  const local = findLocalModels(config.modelsDir);
+  if (local.length > 0) return { specs: local.map((p) => parseModelSpec(p)), origin: `found in ${config.modelsDir}/` };
+  return { specs: [parseModelSpec(DEFAULT_MODEL_REF)], origin: "default" };
+}
+
+/** One line about a model file: architecture, parameters, bytes, from its header only. */
+export function summarize(path: string): string {
+  const model = openModel(path);
+  try {
+    const arch = String(model.metadata.get("general.architecture") ?? "unknown architecture");
+    let params = 0;
+    let bytes = 0;
+    for (const t of model.tensors) {
+      params += elementCount(t.dims);
+      bytes += t.nbytes;
+    }
+    const millions = params / 1e6;
+    return `${arch}, ${millions >= 100 ? millions.toFixed(0) : millions.toFixed(2)}M parameters, ${formatBytes(bytes)} of weights in ${model.tensors.length} tensors`;
+  } finally {
+    model.close();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const config = loadServeConfig(argv, process.env);
+
+  // Before any download: without a GPU adapter nothing below can work.
+  const adapter = await findWebGPUAdapter();
+  if (!adapter) {
+    log(NO_ADAPTER_MESSAGE);
+    return 1;
+  }
+  log(`WebGPU adapter: ${adapter}`);
+
+  const { specs, origin } = chooseModels(config);
+  if (origin === "default") log(`no model named and none in ${config.modelsDir}/: pulling the default ${DEFAULT_MODEL_REF}`);
+  const models: ModelSpec[] = [];
+  for (const spec of specs) {
+    const path = await resolveModelRef(spec.ref, config.modelsDir);
+    log(`model ${spec.id}: ${summarize(path)} (${path === spec.ref ? path : `${spec.ref} -> ${path}`})`);
+    models.push({ id: spec.id, ref: path });
+  }
+  return serveHttp({ ...config, models });
+}
+
+/**
+ * Serving itself. The HTTP API (src/api/, issue 4) plugs in here: `startServer(config)` with the
+ * models resolved to local paths, then wait for SIGINT/SIGTERM and stop it.
+ */
+async function serveHttp(config: ServeConfig): Promise<number> {
+  log(`ready to serve ${config.models.map((m) => m.id).join(", ")} on ${config.host}:${config.port} (db ${config.db})`);
+  log(`the HTTP API is not built yet; exiting (models resolved: ${config.models.map((m) => basename(m.ref)).join(", ")})`);
+  return 0;
+}
