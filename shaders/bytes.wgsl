@@ -1,0 +1,27 @@
+// Byte access to weights kept in their GGUF block layout inside a u32 array. Blocks of 34, 18 or
+// 210 bytes do not start on word boundaries, so reads funnel-shift across two words.
+
+fn w_u32(off: u32) -> u32 {
+  let i = off >> 2u;
+  let s = (off & 3u) * 8u;
+  if (s == 0u) { return W[i]; }
+  return (W[i] >> s) | (W[i + 1u] << (32u - s));
+}
+
+// `off` must be even (every 16-bit field in the block layouts is).
+fn w_u16(off: u32) -> u32 {
+  return (W[off >> 2u] >> ((off & 2u) * 8u)) & 0xFFFFu;
+}
+
+fn w_f16(off: u32) -> f32 {
+  return unpack2x16float(w_u16(off)).x;
+}
+
+// Byte k (0..3) of a word as a signed integer, in f32.
+fn sbyte(w: u32, k: u32) -> f32 {
+  return f32(bitcast<i32>(w << (24u - 8u * k)) >> 24u);
+}
+
+fn ubyte(w: u32, k: u32) -> u32 {
+  return (w >> (8u * k)) & 0xFFu;
+}

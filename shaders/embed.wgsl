@@ -1,0 +1,27 @@
+// Embedding lookup: X[t, :] = dequant(E[ids[t], :]) for the rows of E held in this binding
+// (a table split across bindings is looked up once per part). One thread per 32-element chunk.
+
+struct Params {
+  K: u32,          // embedding length
+  row_bytes: u32,
+  row0: u32,       // first row of the table in this part
+  rows: u32,       // rows in this part
+  x_stride: u32,
+}
+
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> IDS: array<u32>;
+@group(0) @binding(2) var<storage, read_write> X: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let t = gid.y;
+  let nch = (P.K + 31u) / 32u;
+  let id = IDS[t];
+  if (c >= nch || id < P.row0 || id >= P.row0 + P.rows) { return; }
+  let v = load_chunk((id - P.row0) * P.row_bytes, c, P.K);
+  let n = min(32u, P.K - c * 32u);
+  for (var i = 0u; i < n; i++) { X[t * P.x_stride + c * 32u + i] = v[i]; }
+}

@@ -1,0 +1,94 @@
+// Weight-matrix times activations: Y[t, r] (op)= sum_k W[r, k] * X[t, k] for the tokens of this
+// batch. Decode runs it with TT = 1 (a mat-vec); prefill with TT > 1, so each 32-element chunk
+// of weights is dequantized once and reused for TT tokens (register tiling over tokens).
+// TPR threads share a row; RPW rows per workgroup. The weight format's `load_chunk` is
+// prepended by the kernel host, as are the byte helpers.
+//
+// MODE 0: Y = W·X (+ bias)           MODE 1: Y += W·X (+ bias), the residual add folded in
+// MODE 2: Y = silu(W_gate·X) * (W_up·X), gate rows [0, N) and up rows [N, 2N) of one matrix
+
+struct Params {
+  K: u32,          // input length
+  N: u32,          // output rows
+  row_bytes: u32,  // bytes of one weight row
+  x_stride: u32,   // floats between tokens in X
+  y_stride: u32,   // floats between tokens in Y
+  y_off: u32,      // column of Y where row 0 lands (split tensors)
+  groups_x: u32,   // workgroups along x (rows are flattened over x and y)
+  last_only: u32,  // 1: only the batch's last token (logits)
+}
+
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(5) var<uniform> P: Params;
+
+const TPR: u32 = {{TPR}}u;
+const RPW: u32 = {{RPW}}u;
+const TT: u32 = {{TT}}u;
+const MODE: u32 = {{MODE}}u;
+const HAS_BIAS: bool = {{HAS_BIAS}};
+const NACC: u32 = select(1u, 2u, MODE == 2u);
+
+var<workgroup> partial: array<f32, TPR * RPW * TT * NACC>;
+
+fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+
+@compute @workgroup_size(TPR * RPW)
+fn main(@builtin(local_invocation_index) li: u32,
+        @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = li % TPR;
+  let rl = li / TPR;
+  let row = (wg.y * P.groups_x + wg.x) * RPW + rl;
+  let M = select(S[1], 1u, P.last_only == 1u);
+  let t0 = wg.z * TT;
+  let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
+  let nch = (P.K + 31u) / 32u;
+
+  var acc: array<f32, TT>;
+  var acc2: array<f32, TT>;
+  if (row < P.N) {
+    for (var c = lane; c < nch; c += TPR) {
+      let w = load_chunk(row * P.row_bytes, c, P.K);
+      var u: array<f32, 32>;
+      if (MODE == 2u) { u = load_chunk((row + P.N) * P.row_bytes, c, P.K); }
+      let n = min(32u, P.K - c * 32u);
+      for (var t = 0u; t < TT; t++) {
+        if (t0 + t < M) {
+          let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
+          var s = 0.0;
+          var s2 = 0.0;
+          for (var i = 0u; i < n; i++) {
+            let xv = X[xb + i];
+            s += w[i] * xv;
+            if (MODE == 2u) { s2 += u[i] * xv; }
+          }
+          acc[t] += s;
+          if (MODE == 2u) { acc2[t] += s2; }
+        }
+      }
+    }
+  }
+  for (var t = 0u; t < TT; t++) {
+    partial[((rl * TT + t) * NACC) * TPR + lane] = acc[t];
+    if (MODE == 2u) { partial[((rl * TT + t) * NACC + 1u) * TPR + lane] = acc2[t]; }
+  }
+  workgroupBarrier();
+  // Lanes 0..TT-1 of each row finish one token each.
+  if (row < P.N && lane < TT && t0 + lane < M) {
+    let t = lane;
+    var s = 0.0;
+    var s2 = 0.0;
+    for (var i = 0u; i < TPR; i++) {
+      s += partial[((rl * TT + t) * NACC) * TPR + i];
+      if (MODE == 2u) { s2 += partial[((rl * TT + t) * NACC + 1u) * TPR + i]; }
+    }
+    if (HAS_BIAS) { s += BIAS[row]; }
+    let yi = (t0 + t) * P.y_stride + P.y_off + row;
+    if (MODE == 0u) { Y[yi] = s; }
+    if (MODE == 1u) { Y[yi] = Y[yi] + s; }
+    if (MODE == 2u) { Y[yi] = silu(s) * s2; }
+  }
+}

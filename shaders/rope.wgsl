@@ -1,0 +1,64 @@
+// Rotary position embedding on the fresh q and k of each token, fused with the KV-cache write:
+// q is rotated in place, k rotated into the cache at its position, v copied there. FREQ holds
+// the per-pair inverse frequencies with any scaling (linear, Llama-3 factors) already applied.
+// Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + d/2) for NeoX.
+{{ENABLE_F16}}
+
+struct Params {
+  n_head: u32,
+  n_head_kv: u32,
+  head_dim: u32,
+  qkv_stride: u32,  // floats between tokens in QKV (q | k | v)
+  kv_dim: u32,      // n_head_kv * head_dim
+  neox: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> QKV: array<f32>;
+@group(0) @binding(1) var<storage, read_write> KC: array<{{KV}}>;
+@group(0) @binding(2) var<storage, read_write> VC: array<{{KV}}>;
+@group(0) @binding(3) var<storage, read> FREQ: array<f32>;
+@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(5) var<uniform> P: Params;
+
+fn kv_store(v: f32) -> {{KV}} {
+  // f32 caches still round through f16 so both paths compute the same numbers (llama.cpp's
+  // default cache is f16 too).
+  return {{KV}}(unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.y;
+  let pos = S[0] + t;
+  let half = P.head_dim / 2u;
+  let n_pairs = (P.n_head + P.n_head_kv) * half;
+  let i = gid.x;
+  let row = t * P.qkv_stride;
+  let q_dim = P.n_head * P.head_dim;
+  if (i < n_pairs) {
+    let h = i / half;
+    let j = i % half;
+    var a = 2u * j;
+    var b = 2u * j + 1u;
+    if (P.neox == 1u) { a = j; b = j + half; }
+    let theta = f32(pos) * FREQ[j];
+    let cs = cos(theta);
+    let sn = sin(theta);
+    let base = row + h * P.head_dim;  // k heads follow q heads in QKV
+    let x0 = QKV[base + a];
+    let x1 = QKV[base + b];
+    let y0 = x0 * cs - x1 * sn;
+    let y1 = x0 * sn + x1 * cs;
+    if (h < P.n_head) {
+      QKV[base + a] = y0;
+      QKV[base + b] = y1;
+    } else {
+      let kb = pos * P.kv_dim + (h - P.n_head) * P.head_dim;
+      KC[kb + a] = kv_store(y0);
+      KC[kb + b] = kv_store(y1);
+    }
+  } else if (i < n_pairs + P.kv_dim) {
+    let e = i - n_pairs;
+    VC[pos * P.kv_dim + e] = kv_store(QKV[row + q_dim + P.kv_dim + e]);
+  }
+}

@@ -1,0 +1,44 @@
+// Getting a GPUDevice: on Bun through Dawn (bun-webgpu), on Deno and in browsers from the
+// built-in navigator.gpu. The engine itself only ever receives the device.
+
+export interface GpuFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+}
+
+const NO_ADAPTER_HELP =
+  "no WebGPU adapter found. Install a Vulkan driver: on Debian run `sudo scripts/setup-system.sh` " +
+  "(mesa-vulkan-drivers from bookworm-backports, the software lavapipe driver), or install your GPU's driver.";
+
+async function gpuEntry(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" && !nav?.gpu) {
+    const { setupGlobals } = await import("bun-webgpu");
+    setupGlobals();
+  }
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!gpu) throw new Error(`WebGPU is not available in this runtime: ${NO_ADAPTER_HELP}`);
+  return gpu;
+}
+
+/** Requests a device with all of the adapter's limits and the optional features we can use. */
+export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] } = {}): Promise<GPUDevice> {
+  const gpu = await gpuEntry();
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  // Dawn rejects a partial requiredLimits object: pass every numeric limit the adapter has.
+  const requiredLimits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === "number" && !key.startsWith("__")) requiredLimits[key] = v;
+  }
+  const wanted: [GPUFeatureName, keyof GpuFeatures][] = [["shader-f16", "shaderF16"], ["subgroups" as GPUFeatureName, "subgroups"]];
+  const requiredFeatures = wanted
+    .filter(([f, k]) => adapter.features.has(f) && !opts.disableFeatures?.includes(k))
+    .map(([f]) => f);
+  return adapter.requestDevice({ requiredLimits, requiredFeatures });
+}
+
+export function featuresOf(device: GPUDevice): GpuFeatures {
+  return { shaderF16: device.features.has("shader-f16"), subgroups: device.features.has("subgroups") };
+}

@@ -1,0 +1,166 @@
+// The kernel host: a table of kernel variants (op x weight format x feature fallback) mapped to
+// WGSL sources, template constants and binding layouts, and a pipeline cache over it.
+
+import bytesSrc from "../../../shaders/bytes.wgsl" with { type: "text" };
+import f32Src from "../../../shaders/weights/f32.wgsl" with { type: "text" };
+import f16Src from "../../../shaders/weights/f16.wgsl" with { type: "text" };
+import bf16Src from "../../../shaders/weights/bf16.wgsl" with { type: "text" };
+import q8_0Src from "../../../shaders/weights/q8_0.wgsl" with { type: "text" };
+import q4_0Src from "../../../shaders/weights/q4_0.wgsl" with { type: "text" };
+import q4_kSrc from "../../../shaders/weights/q4_k.wgsl" with { type: "text" };
+import q6_kSrc from "../../../shaders/weights/q6_k.wgsl" with { type: "text" };
+import matvecSrc from "../../../shaders/matvec.wgsl" with { type: "text" };
+import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
+import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
+import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
+import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
+import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
+import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
+import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
+import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
+import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { type: "text" };
+import { GGMLType } from "../model/types.ts";
+import { featuresOf, type GpuFeatures } from "./device.ts";
+
+/** How a kernel sees each binding, in binding order. */
+type Binding = "read" | "rw" | "uniform";
+
+interface KernelSpec {
+  /** The kernel's own source; prepended parts come from `weights` / `reduce`. */
+  source: string;
+  bindings: Binding[];
+  /** Reads weights in a stored format (gets the byte helpers and that format's load_chunk). */
+  weights?: boolean;
+  /** Uses workgroup reductions (gets the subgroup or the shared-memory variant). */
+  reduce?: boolean;
+  /** Reads/writes the KV cache (f16 storage when shader-f16 is on). */
+  kv?: boolean;
+  /** Template constants and their defaults. */
+  defaults?: Record<string, string | number | boolean>;
+}
+
+export const KERNELS = {
+  matvec: {
+    source: matvecSrc, weights: true,
+    bindings: ["read", "read", "rw", "read", "read", "uniform"],
+    defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
+  },
+  embed: { source: embedSrc, weights: true, bindings: ["read", "read", "rw", "uniform"] },
+  rmsnorm: { source: rmsnormSrc, reduce: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
+  rope: { source: ropeSrc, kv: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
+  attention: { source: attentionSrc, kv: true, reduce: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
+  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform"] },
+  silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
+  add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
+} satisfies Record<string, KernelSpec>;
+
+export type KernelName = keyof typeof KERNELS;
+
+/** load_chunk implementations per stored weight format. */
+export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
+  [GGMLType.F32]: f32Src,
+  [GGMLType.F16]: f16Src,
+  [GGMLType.BF16]: bf16Src,
+  [GGMLType.Q8_0]: q8_0Src,
+  [GGMLType.Q4_0]: q4_0Src,
+  [GGMLType.Q4_K]: q4_kSrc,
+  [GGMLType.Q6_K]: q6_kSrc,
+};
+
+/** Feature-dependent template pieces: [feature on, fallback]. */
+const FEATURE_TEMPLATES = {
+  subgroups: {
+    on: { REDUCE: reduceSubgroupSrc, SG_ARGS: ", @builtin(subgroup_invocation_id) sg_lane_in: u32, @builtin(subgroup_size) sg_size_in: u32", SG_INIT: "reduce_init_sg(sg_lane_in, sg_size_in);" },
+    off: { REDUCE: reduceSharedSrc, SG_ARGS: "", SG_INIT: "" },
+  },
+  shaderF16: {
+    on: { ENABLE_F16: "enable f16;", KV: "f16" },
+    off: { ENABLE_F16: "", KV: "f32" },
+  },
+} as const;
+
+export interface KernelVariant {
+  format?: GGMLType;
+  consts?: Record<string, string | number | boolean>;
+}
+
+export interface Kernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+function fill(template: string, values: Record<string, string | number | boolean>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+    if (!(k in values)) throw new Error(`kernel template constant ${k} has no value`);
+    return String(values[k]);
+  });
+}
+
+export class KernelHost {
+  readonly features: GpuFeatures;
+  private cache = new Map<string, Kernel>();
+
+  /** `features` may switch off what the device has, to exercise the fallbacks. */
+  constructor(readonly device: GPUDevice, features?: Partial<GpuFeatures>) {
+    const has = featuresOf(device);
+    this.features = {
+      shaderF16: has.shaderF16 && (features?.shaderF16 ?? true),
+      subgroups: has.subgroups && (features?.subgroups ?? true),
+    };
+  }
+
+  /** The WGSL of one variant (exported for inspection and error messages). */
+  source(name: KernelName, variant: KernelVariant = {}): string {
+    const spec: KernelSpec = KERNELS[name];
+    const values: Record<string, string | number | boolean> = {
+      ...FEATURE_TEMPLATES.subgroups[this.features.subgroups ? "on" : "off"],
+      ...FEATURE_TEMPLATES.shaderF16[this.features.shaderF16 ? "on" : "off"],
+      ...spec.defaults,
+      ...variant.consts,
+    };
+    const parts = [fill(spec.source, values)];
+    if (spec.weights) {
+      if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
+      const w = WEIGHT_SOURCES[variant.format];
+      if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
+      parts.push(bytesSrc, w);
+    }
+    if (spec.reduce) parts.push(String(values.REDUCE));
+    // `enable` directives must precede everything else in a module.
+    const all = parts.join("\n");
+    const enables = [...new Set(all.match(/^enable [^;]*;/gm) ?? [])];
+    return enables.join("\n") + "\n" + all.replace(/^enable [^;]*;/gm, "");
+  }
+
+  get(name: KernelName, variant: KernelVariant = {}): Kernel {
+    const key = `${name}|${variant.format ?? ""}|${JSON.stringify(variant.consts ?? {})}`;
+    let k = this.cache.get(key);
+    if (k) return k;
+    const spec: KernelSpec = KERNELS[name];
+    const code = this.source(name, variant);
+    const module = this.device.createShaderModule({ code, label: key });
+    const layout = this.device.createBindGroupLayout({
+      label: key,
+      entries: spec.bindings.map((b, i) => ({
+        binding: i,
+        visibility: 4 /* GPUShaderStage.COMPUTE */,
+        buffer: { type: b === "read" ? "read-only-storage" : b === "rw" ? "storage" : "uniform" },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: "main" },
+    });
+    k = { pipeline, layout };
+    this.cache.set(key, k);
+    return k;
+  }
+
+  bind(kernel: Kernel, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: kernel.layout,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+  }
+}

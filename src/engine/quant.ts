@@ -1,0 +1,277 @@
+// Plain TypeScript reference for every weight format the kernels read: dequantizers that follow
+// ggml's block layouts (ggml-common.h / ggml-quants.c) and random-block generators for tests.
+// The WGSL kernels are checked against these, never against themselves.
+
+import { GGMLType } from "./model/types.ts";
+
+export interface BlockFormat {
+  type: GGMLType;
+  name: string;
+  /** Elements per block. */
+  blockElems: number;
+  /** Bytes per block. */
+  blockBytes: number;
+}
+
+/** The weight formats the engine runs, as data. */
+export const WEIGHT_FORMATS: Record<string, BlockFormat> = {
+  F32: { type: GGMLType.F32, name: "F32", blockElems: 1, blockBytes: 4 },
+  F16: { type: GGMLType.F16, name: "F16", blockElems: 1, blockBytes: 2 },
+  BF16: { type: GGMLType.BF16, name: "BF16", blockElems: 1, blockBytes: 2 },
+  Q8_0: { type: GGMLType.Q8_0, name: "Q8_0", blockElems: 32, blockBytes: 34 },
+  Q4_0: { type: GGMLType.Q4_0, name: "Q4_0", blockElems: 32, blockBytes: 18 },
+  Q4_K: { type: GGMLType.Q4_K, name: "Q4_K", blockElems: 256, blockBytes: 144 },
+  Q6_K: { type: GGMLType.Q6_K, name: "Q6_K", blockElems: 256, blockBytes: 210 },
+};
+
+export function formatOf(type: GGMLType): BlockFormat {
+  const f = Object.values(WEIGHT_FORMATS).find((f) => f.type === type);
+  if (!f) throw new Error(`weight type ${GGMLType[type] ?? type} is not supported by the engine (supported: ${Object.keys(WEIGHT_FORMATS).join(", ")})`);
+  return f;
+}
+
+/** Bytes of one row of `k` elements. */
+export function rowBytes(type: GGMLType, k: number): number {
+  const f = formatOf(type);
+  if (k % f.blockElems !== 0) throw new Error(`${f.name} row length ${k} is not a multiple of its block size ${f.blockElems}`);
+  return (k / f.blockElems) * f.blockBytes;
+}
+
+// ---- half floats ----------------------------------------------------------------------------
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Round-to-nearest-even float -> IEEE half bits. */
+export function floatToHalf(v: number): number {
+  f32buf[0] = v;
+  const x = u32buf[0];
+  const sign = (x >>> 16) & 0x8000;
+  const e = (x >>> 23) & 0xff;
+  let m = x & 0x7fffff;
+  if (e === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
+  let he = e - 127 + 15;
+  if (he >= 31) return sign | 0x7c00;
+  if (he <= 0) {
+    if (he < -10) return sign;
+    m |= 0x800000;
+    const shift = 14 - he;
+    let hm = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && hm & 1)) hm++;
+    return sign | hm;
+  }
+  let hm = m >>> 13;
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && hm & 1)) {
+    hm++;
+    if (hm === 0x400) { hm = 0; he++; if (he >= 31) return sign | 0x7c00; }
+  }
+  return sign | (he << 10) | hm;
+}
+
+export function bf16ToFloat(b: number): number {
+  u32buf[0] = (b & 0xffff) << 16;
+  return f32buf[0];
+}
+
+// ---- dequantizers ---------------------------------------------------------------------------
+
+type Dequant = (src: Uint8Array, nElems: number) => Float32Array;
+
+function view(src: Uint8Array): DataView {
+  return new DataView(src.buffer, src.byteOffset, src.byteLength);
+}
+
+function dequantF32(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+  return out;
+}
+
+function dequantF16(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+  return out;
+}
+
+function dequantBF16(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = bf16ToFloat(dv.getUint16(2 * i, true));
+  return out;
+}
+
+// block_q8_0 { half d; int8 qs[32]; }
+function dequantQ8_0(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 34;
+    const d = halfToFloat(dv.getUint16(o, true));
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(o + 2 + j);
+  }
+  return out;
+}
+
+// block_q4_0 { half d; uint8 qs[16]; }: element j is the low nibble of qs[j], j+16 the high one.
+function dequantQ4_0(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 18;
+    const d = halfToFloat(dv.getUint16(o, true));
+    for (let j = 0; j < 16; j++) {
+      const q = src[o + 2 + j];
+      out[b * 32 + j] = d * ((q & 15) - 8);
+      out[b * 32 + j + 16] = d * ((q >> 4) - 8);
+    }
+  }
+  return out;
+}
+
+/** Scale and min of sub-block j of a Q4_K block (6-bit values packed in 12 bytes). */
+export function q4kScaleMin(scales: Uint8Array, j: number): [number, number] {
+  if (j < 4) return [scales[j] & 63, scales[j + 4] & 63];
+  return [(scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4), (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4)];
+}
+
+// block_q4_K { half d; half dmin; uint8 scales[12]; uint8 qs[128]; }: 8 sub-blocks of 32.
+function dequantQ4_K(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 144;
+    const d = halfToFloat(dv.getUint16(o, true));
+    const dmin = halfToFloat(dv.getUint16(o + 2, true));
+    const scales = src.subarray(o + 4, o + 16);
+    for (let s = 0; s < 8; s++) {
+      const [sc, m] = q4kScaleMin(scales, s);
+      const qs = o + 16 + 32 * (s >> 1);
+      const shift = (s & 1) * 4;
+      for (let l = 0; l < 32; l++) out[b * 256 + s * 32 + l] = d * sc * ((src[qs + l] >> shift) & 15) - dmin * m;
+    }
+  }
+  return out;
+}
+
+// block_q6_K { uint8 ql[128]; uint8 qh[64]; int8 scales[16]; half d; }
+function dequantQ6_K(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 210;
+    const d = halfToFloat(dv.getUint16(o + 208, true));
+    for (let h = 0; h < 2; h++) {
+      const ql = o + 64 * h, qh = o + 128 + 32 * h, sc = o + 192 + 8 * h;
+      const y = b * 256 + 128 * h;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const q1 = ((src[ql + l] & 0xf) | (((src[qh + l] >> 0) & 3) << 4)) - 32;
+        const q2 = ((src[ql + l + 32] & 0xf) | (((src[qh + l] >> 2) & 3) << 4)) - 32;
+        const q3 = ((src[ql + l] >> 4) | (((src[qh + l] >> 4) & 3) << 4)) - 32;
+        const q4 = ((src[ql + l + 32] >> 4) | (((src[qh + l] >> 6) & 3) << 4)) - 32;
+        out[y + l] = d * dv.getInt8(sc + is) * q1;
+        out[y + l + 32] = d * dv.getInt8(sc + is + 2) * q2;
+        out[y + l + 64] = d * dv.getInt8(sc + is + 4) * q3;
+        out[y + l + 96] = d * dv.getInt8(sc + is + 6) * q4;
+      }
+    }
+  }
+  return out;
+}
+
+const DEQUANT: Partial<Record<GGMLType, Dequant>> = {
+  [GGMLType.F32]: dequantF32,
+  [GGMLType.F16]: dequantF16,
+  [GGMLType.BF16]: dequantBF16,
+  [GGMLType.Q8_0]: dequantQ8_0,
+  [GGMLType.Q4_0]: dequantQ4_0,
+  [GGMLType.Q4_K]: dequantQ4_K,
+  [GGMLType.Q6_K]: dequantQ6_K,
+};
+
+/** Dequantizes `nElems` elements stored in `type`'s GGUF layout. */
+export function dequantize(type: GGMLType, src: Uint8Array, nElems: number): Float32Array {
+  const fn = DEQUANT[type];
+  if (!fn) throw new Error(`no dequantizer for ggml type ${GGMLType[type] ?? type}`);
+  return fn(src, nElems);
+}
+
+/** Dequantizes a [rows, k] matrix row by row (rows are independent byte ranges). */
+export function dequantizeRows(type: GGMLType, src: Uint8Array, rows: number, k: number): Float32Array {
+  const rb = type === GGMLType.F32 ? 4 * k : type === GGMLType.F16 || type === GGMLType.BF16 ? 2 * k : rowBytes(type, k);
+  const out = new Float32Array(rows * k);
+  for (let r = 0; r < rows; r++) out.set(dequantize(type, src.subarray(r * rb, (r + 1) * rb), k), r * k);
+  return out;
+}
+
+// ---- random data for tests ------------------------------------------------------------------
+
+/** Small deterministic PRNG (mulberry32) so tests and fixtures are reproducible. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Bytes of a float row stored as `type` (F32, F16 or BF16); odd lengths allowed. */
+export function encodeFloats(type: GGMLType, values: ArrayLike<number>): Uint8Array {
+  const n = values.length;
+  if (type === GGMLType.F32) return new Uint8Array(Float32Array.from(values).buffer);
+  const out = new Uint8Array(2 * n);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < n; i++) {
+    if (type === GGMLType.F16) dv.setUint16(2 * i, floatToHalf(values[i]), true);
+    else { f32buf[0] = values[i]; dv.setUint16(2 * i, u32buf[0] >>> 16, true); }
+  }
+  return out;
+}
+
+/**
+ * Random weights of a [rows, k] matrix in `type`'s layout: random quants with scales in a sane
+ * range (so values are finite and of order `scale`).
+ */
+export function randomWeights(type: GGMLType, rows: number, k: number, rand: () => number, scale = 0.1): Uint8Array {
+  const f = formatOf(type);
+  if (f.blockElems === 1) {
+    const vals = new Float32Array(rows * k);
+    for (let i = 0; i < vals.length; i++) vals[i] = (rand() * 2 - 1) * scale;
+    return encodeFloats(type, vals);
+  }
+  const nBlocks = rows * (k / f.blockElems);
+  const out = new Uint8Array(nBlocks * f.blockBytes);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rand() * 256);
+  const dv = new DataView(out.buffer);
+  const half = (v: number) => floatToHalf(v);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * f.blockBytes;
+    switch (type) {
+      case GGMLType.Q8_0: dv.setUint16(o, half((scale / 127) * (0.5 + rand())), true); break;
+      case GGMLType.Q4_0: dv.setUint16(o, half((scale / 8) * (0.5 + rand())), true); break;
+      case GGMLType.Q4_K:
+        dv.setUint16(o, half((scale / 15 / 63) * (0.5 + rand())), true);
+        dv.setUint16(o + 2, half((scale / 63) * 0.5 * rand()), true);
+        break;
+      case GGMLType.Q6_K: dv.setUint16(o + 208, half((scale / 32 / 127) * (0.5 + rand())), true); break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,348 @@
+// Every kernel against a plain TypeScript reference on random data, for every weight format and
+// for shapes that are not multiples of the workgroup sizes.
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+
+setDefaultTimeout(60_000);
+import { acquireDevice } from "../src/engine/gpu/device.ts";
+import { KernelHost, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
+import { foldGroups } from "../src/engine/gpu/dispatch.ts";
+import { GGMLType } from "../src/engine/model/types.ts";
+import { dequantizeRows, formatOf, halfToFloat, floatToHalf, mulberry32, randomWeights } from "../src/engine/quant.ts";
+
+let device: GPUDevice;
+let host: KernelHost;
+let fallback: KernelHost;
+
+beforeAll(async () => {
+  device = await acquireDevice();
+  host = new KernelHost(device);
+  fallback = new KernelHost(device, { subgroups: false, shaderF16: false });
+});
+
+function run(h: KernelHost, k: Kernel, buffers: GPUBuffer[], grid: [number, number?, number?]) {
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(k.pipeline);
+  pass.setBindGroup(0, h.bind(k, buffers));
+  pass.dispatchWorkgroups(grid[0], grid[1] ?? 1, grid[2] ?? 1);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+}
+
+function randn(n: number, rand: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+
+function state(pos: number, m: number): GPUBuffer {
+  return uploadU32(device, new Uint32Array([pos, m, 0, 0]));
+}
+
+function expectClose(got: Float32Array, want: ArrayLike<number>, tol: number) {
+  expect(got.length).toBe(want.length);
+  let worst = 0, at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i]));
+    if (!(err <= worst)) { worst = err; at = i; }
+  }
+  if (!(worst <= tol)) throw new Error(`max rel error ${worst} at ${at}: got ${got[at]}, want ${want[at]}`);
+}
+
+const round16 = (v: number) => halfToFloat(floatToHalf(v));
+
+// [format, rows, k]: odd row counts everywhere; odd k for the float formats.
+const MATVEC_CASES: [GGMLType, number, number][] = [
+  [GGMLType.F32, 37, 50], [GGMLType.F32, 70, 288],
+  [GGMLType.F16, 37, 51], [GGMLType.F16, 13, 96],
+  [GGMLType.BF16, 37, 50],
+  [GGMLType.Q8_0, 37, 96], [GGMLType.Q8_0, 301, 288],
+  [GGMLType.Q4_0, 37, 96], [GGMLType.Q4_0, 65, 288],
+  [GGMLType.Q4_K, 19, 256], [GGMLType.Q4_K, 33, 512],
+  [GGMLType.Q6_K, 19, 256], [GGMLType.Q6_K, 33, 512],
+];
+
+function refMatvec(w: Float32Array, x: Float32Array, n: number, k: number, m: number): Float64Array {
+  const y = new Float64Array(m * n);
+  for (let t = 0; t < m; t++) for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let i = 0; i < k; i++) s += w[r * k + i] * x[t * k + i];
+    y[t * n + r] = s;
+  }
+  return y;
+}
+
+describe("matvec", () => {
+  for (const [type, n, k] of MATVEC_CASES) {
+    for (const tt of [1, 8]) {
+      test(`${formatOf(type).name} ${n}x${k} tokens/tile ${tt}`, async () => {
+        const rand = mulberry32(n * 1000 + k + tt);
+        const m = tt === 1 ? 1 : 11;
+        const wBytes = randomWeights(type, n, k, rand);
+        const w = dequantizeRows(type, wBytes, n, k);
+        const x = randn(m * k, rand);
+        const rb = wBytes.byteLength / n;
+        const y0 = randn(m * n, rand);
+        const bias = randn(n, rand);
+        for (const mode of [0, 1]) {
+          const yBuf = uploadF32(device, y0);
+          const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0 } });
+          const [gx, gy] = foldGroups(Math.ceil(n / 8));
+          const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
+          run(host, k_, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
+          const ref = refMatvec(w, x, n, k, m);
+          const want = ref.map((v, i) => (mode === 0 ? v + bias[i % n] : v + y0[i]));
+          expectClose(await readF32(device, yBuf, m * n), want, 2e-4);
+        }
+      });
+    }
+  }
+
+  test("gate/up SiLU fused (MODE 2) on Q8_0, several tokens", async () => {
+    const rand = mulberry32(7);
+    const n = 45, k = 64, m = 3;
+    const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
+    const w = dequantizeRows(GGMLType.Q8_0, wBytes, 2 * n, k);
+    const x = randn(m * k, rand);
+    const yBuf = storageBuffer(device, 4 * m * n);
+    const kern = host.get("matvec", { format: GGMLType.Q8_0, consts: { TT: 8, MODE: 2 } });
+    const p = uniformBuffer(device, [k, n, wBytes.byteLength / (2 * n), k, n, 0, Math.ceil(n / 8), 0]);
+    run(host, kern, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [Math.ceil(n / 8), 1, 1]);
+    const ref = refMatvec(w, x, 2 * n, k, m);
+    const want: number[] = [];
+    for (let t = 0; t < m; t++) for (let r = 0; r < n; r++) {
+      const g = ref[t * 2 * n + r], u = ref[t * 2 * n + n + r];
+      want.push((g / (1 + Math.exp(-g))) * u);
+    }
+    expectClose(await readF32(device, yBuf, m * n), want, 2e-4);
+  });
+
+  test("last_only computes just the batch's last token", async () => {
+    const rand = mulberry32(8);
+    const n = 21, k = 64, m = 4;
+    const wBytes = randomWeights(GGMLType.F32, n, k, rand);
+    const x = randn(m * k, rand);
+    const yBuf = storageBuffer(device, 4 * n);
+    const kern = host.get("matvec", { format: GGMLType.F32 });
+    const p = uniformBuffer(device, [k, n, 4 * k, k, n, 0, 3, 1]);
+    run(host, kern, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [3, 1, 1]);
+    const w = dequantizeRows(GGMLType.F32, wBytes, n, k);
+    const ref = refMatvec(w, x.subarray((m - 1) * k), n, k, 1);
+    expectClose(await readF32(device, yBuf, n), ref, 1e-5);
+  });
+});
+
+describe("embedding lookup", () => {
+  for (const [type, k] of [[GGMLType.F32, 50], [GGMLType.F16, 51], [GGMLType.BF16, 40], [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 64], [GGMLType.Q4_K, 256], [GGMLType.Q6_K, 256]] as [GGMLType, number][]) {
+    test(`${formatOf(type).name} k=${k}, table split in two parts`, async () => {
+      const rand = mulberry32(k);
+      const rows = 23;
+      const wBytes = randomWeights(type, rows, k, rand);
+      const w = dequantizeRows(type, wBytes, rows, k);
+      const rb = wBytes.byteLength / rows;
+      const ids = [0, 22, 5, 11, 12];
+      const xBuf = storageBuffer(device, 4 * ids.length * k);
+      const kern = host.get("embed", { format: type });
+      const idBuf = uploadU32(device, new Uint32Array(ids));
+      for (const [r0, nr] of [[0, 12], [12, 11]]) {
+        const p = uniformBuffer(device, [k, rb, r0, nr, k]);
+        run(host, kern, [uploadBytes(device, wBytes.subarray(r0 * rb, (r0 + nr) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
+      }
+      const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)]);
+      expectClose(await readF32(device, xBuf, ids.length * k), want, 1e-6);
+    });
+  }
+});
+
+function refRmsnorm(x: Float32Array, w: Float32Array, n: number, eps: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let g = 0; g < x.length / n; g++) {
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += x[g * n + i] ** 2;
+    const s = 1 / Math.sqrt(ss / n + eps);
+    for (let i = 0; i < n; i++) out[g * n + i] = x[g * n + i] * s * w[i];
+  }
+  return out;
+}
+
+describe("rmsnorm", () => {
+  for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
+    test(`rows of 289, 3 tokens (${label})`, async () => {
+      const rand = mulberry32(3);
+      const n = 289, m = 3;
+      const x = randn(n * m, rand), w = randn(n, rand);
+      const y = storageBuffer(device, 4 * n * m);
+      const k = h().get("rmsnorm");
+      run(h(), k, [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0])], [1, m]);
+      expectClose(await readF32(device, y, n * m), refRmsnorm(x, w, n, 1e-5), 1e-5);
+    });
+  }
+  test("per-head in place (qk-norm), heads of 40 inside a wider row", async () => {
+    const rand = mulberry32(4);
+    const hd = 40, heads = 5, stride = 260, m = 2;
+    const x = randn(stride * m, rand), w = randn(hd, rand);
+    const y = uploadF32(device, x);
+    const k = host.get("rmsnorm", { consts: { SRC: "Y" } });
+    run(host, k, [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0])], [heads, m]);
+    const got = await readF32(device, y, stride * m);
+    const want = Float32Array.from(x);
+    for (let t = 0; t < m; t++) want.set(refRmsnorm(x.subarray(t * stride, t * stride + hd * heads), w, hd, 1e-6), t * stride);
+    expectClose(got, want, 1e-5);
+  });
+});
+
+function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, neox: boolean): Float32Array {
+  const out = Float32Array.from(v);
+  for (let h = 0; h < v.length / hd; h++) for (let j = 0; j < hd / 2; j++) {
+    const [a, b] = neox ? [j, j + hd / 2] : [2 * j, 2 * j + 1];
+    const th = pos * freq[j];
+    const x0 = v[h * hd + a], x1 = v[h * hd + b];
+    out[h * hd + a] = x0 * Math.cos(th) - x1 * Math.sin(th);
+    out[h * hd + b] = x0 * Math.sin(th) + x1 * Math.cos(th);
+  }
+  return out;
+}
+
+describe("rope + kv write, attention", () => {
+  for (const neox of [false, true]) {
+    for (const [label, h] of [["f16 cache", () => host], ["f32 cache fallback", () => fallback]] as const) {
+      test(`rope ${neox ? "neox" : "norm"} with GQA heads (${label})`, async () => {
+        const rand = mulberry32(neox ? 5 : 6);
+        const nh = 6, nkv = 2, hd = 18, m = 3, pos0 = 7, nctx = 16;
+        const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
+        const qkv = randn(stride * m, rand);
+        const freq = Float32Array.from({ length: hd / 2 }, (_, j) => 10000 ** (-2 * j / hd));
+        const qkvBuf = uploadF32(device, qkv);
+        const kc = storageBuffer(device, 4 * nctx * kvd), vc = storageBuffer(device, 4 * nctx * kvd);
+        const k = h().get("rope");
+        const total = (nh + nkv) * hd / 2 + kvd;
+        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, freq), state(pos0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, neox ? 1 : 0])], [Math.ceil(total / 64), m]);
+        const got = await readF32(device, qkvBuf, stride * m);
+        const f16 = h().features.shaderF16;
+        const kvRead = async (b: GPUBuffer) => {
+          const raw = await readBuffer(device, b, (f16 ? 2 : 4) * nctx * kvd);
+          const u = f16 ? new Uint16Array(raw) : null;
+          return f16 ? Float32Array.from(u!, halfToFloat) : new Float32Array(raw);
+        };
+        const kGot = await kvRead(kc), vGot = await kvRead(vc);
+        for (let t = 0; t < m; t++) {
+          const row = qkv.subarray(t * stride, (t + 1) * stride);
+          expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, pos0 + t, freq, neox), 1e-5);
+          const p = pos0 + t;
+          expectClose(kGot.subarray(p * kvd, (p + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, p, freq, neox).map(round16), 1e-3);
+          expectClose(vGot.subarray(p * kvd, (p + 1) * kvd), row.subarray(qd + kvd).map(round16), 1e-3);
+        }
+      });
+    }
+  }
+
+  for (const [label, h] of [["f16 cache, subgroups", () => host], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
+    for (const [ctx0, m] of [[0, 1], [300, 3], [40, 5]]) {
+      test(`attention GQA 8 heads / 2 kv heads, ${ctx0} cached + ${m} new (${label})`, async () => {
+        const rand = mulberry32(ctx0 + m);
+        const nh = 8, nkv = 2, hd = 20, nctx = 512;
+        const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
+        const f16 = h().features.shaderF16;
+        const kv = (n: number) => randn(n, rand).map(round16);
+        const kAll = kv(nctx * kvd), vAll = kv(nctx * kvd);
+        const enc = (a: Float32Array) => f16 ? uploadBytes(device, new Uint8Array(Uint16Array.from(a, floatToHalf).buffer)) : uploadF32(device, a);
+        const qkv = randn(stride * m, rand);
+        const out = storageBuffer(device, 4 * qd * m);
+        const k = h().get("attention");
+        const scale = 1 / Math.sqrt(hd);
+        run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, state(ctx0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, qd, { f: scale }])], [nh, m]);
+        const want = new Float32Array(qd * m);
+        for (let t = 0; t < m; t++) for (let hh = 0; hh < nh; hh++) {
+          const kvh = Math.floor(hh / (nh / nkv));
+          const n = ctx0 + t + 1;
+          const s = new Float64Array(n);
+          for (let p = 0; p < n; p++) {
+            let d = 0;
+            for (let i = 0; i < hd; i++) d += qkv[t * stride + hh * hd + i] * kAll[p * kvd + kvh * hd + i];
+            s[p] = d * scale;
+          }
+          const mx = Math.max(...s);
+          let z = 0;
+          for (let p = 0; p < n; p++) { s[p] = Math.exp(s[p] - mx); z += s[p]; }
+          for (let i = 0; i < hd; i++) {
+            let a = 0;
+            for (let p = 0; p < n; p++) a += s[p] * vAll[p * kvd + kvh * hd + i];
+            want[t * qd + hh * hd + i] = a / z;
+          }
+        }
+        expectClose(await readF32(device, out, qd * m), want, 1e-5);
+      });
+    }
+  }
+});
+
+describe("sampling", () => {
+  async function sample(h: KernelHost, logits: Float32Array, temperature: number, topP: number, u: number) {
+    const outBuf = storageBuffer(device, 8), ids = storageBuffer(device, 4), st = state(5, 3);
+    const k = h.get("sample");
+    run(h, k, [uploadF32(device, logits), outBuf, ids, st, uploadF32(device, new Float32Array([u])), uniformBuffer(device, [logits.length, { f: temperature }, { f: topP }, 1])], [1]);
+    const o = new Uint32Array(await readBuffer(device, outBuf, 8));
+    const s = new Uint32Array(await readBuffer(device, st, 12));
+    return { id: o[0], logprob: new Float32Array(o.buffer)[1], next: new Uint32Array(await readBuffer(device, ids, 4))[0], state: [...s] };
+  }
+  function logSoftmax(l: Float32Array, i: number) {
+    const mx = Math.max(...l);
+    let z = 0;
+    for (const v of l) z += Math.exp(v - mx);
+    return l[i] - mx - Math.log(z);
+  }
+
+  for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
+    test(`greedy argmax over 32003 logits, lowest id on ties, logprob (${label})`, async () => {
+      const rand = mulberry32(11);
+      const l = randn(32003, rand, 5);
+      l[31000] = 9; l[777] = 9;
+      const r = await sample(h(), l, 0, 1, 0.5);
+      expect(r.id).toBe(777);
+      expect(r.next).toBe(777);
+      expect(r.state).toEqual([8, 1, 1]);
+      expect(Math.abs(r.logprob - logSoftmax(l, 777))).toBeLessThan(1e-4);
+    });
+  }
+
+  test("temperature + top-p follows the inverse CDF of the nucleus in id order", async () => {
+    const rand = mulberry32(12);
+    const n = 1000;
+    const l = randn(n, rand, 3);
+    const temperature = 0.7, topP = 0.8;
+    // reference nucleus
+    const mx = Math.max(...l);
+    const e = Array.from(l, (v) => Math.exp((v - mx) / temperature));
+    const total = e.reduce((a, b) => a + b, 0);
+    const order = [...e.keys()].sort((a, b) => e[b] - e[a]);
+    let acc = 0; const keep = new Set<number>();
+    for (const i of order) { keep.add(i); acc += e[i]; if (acc >= topP * total) break; }
+    const kept = [...keep].sort((a, b) => a - b);
+    const mass = kept.reduce((a, i) => a + e[i], 0);
+    for (const u of [0.01, 0.3, 0.55, 0.9, 0.999]) {
+      let run_ = 0, want = kept[kept.length - 1];
+      for (const i of kept) { run_ += e[i]; if (run_ > u * mass) { want = i; break; } }
+      const r = await sample(host, l, temperature, topP, u);
+      expect(keep.has(r.id)).toBe(true);
+      expect(r.id).toBe(want);
+      expect(Math.abs(r.logprob - logSoftmax(l, r.id))).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe("elementwise", () => {
+  test("silu_mul and add over 1001 elements", async () => {
+    const rand = mulberry32(13);
+    const n = 1001;
+    const gu = randn(2 * n, rand);
+    const h = storageBuffer(device, 4 * n);
+    run(host, host.get("silu_mul"), [uploadF32(device, gu), h, uniformBuffer(device, [n, 0, n, 2 * n])], [Math.ceil(n / 64), 1]);
+    const want = Array.from({ length: n }, (_, i) => (gu[i] / (1 + Math.exp(-gu[i]))) * gu[n + i]);
+    expectClose(await readF32(device, h, n), want, 1e-5);
+    const x = randn(n, rand), y = randn(n, rand);
+    const yb = uploadF32(device, y);
+    run(host, host.get("add"), [uploadF32(device, x), yb, uniformBuffer(device, [n])], [Math.ceil(n / 64), 1]);
+    expectClose(await readF32(device, yb, n), Array.from(y, (v, i) => v + x[i]), 1e-6);
+  });
+});
