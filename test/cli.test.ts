@@ -1,0 +1,239 @@
+// The command line: the serve configuration table (flags, env, defaults, checks) as unit tests,
+// and the commands run as real subprocesses (`bun src/cli.ts ...`) on the shared models, with a
+// local imitation of the hub for `pull` and for `serve`'s default model.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, DEFAULT_MODEL_REF, defaultModelId, isLoopbackHost, loadServeConfig, SERVE_SETTINGS } from "../src/config.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const MODELS = join(ROOT, "..", "shared", "models");
+const STORIES_Q8 = join(MODELS, "stories15M", "stories15M-q8_0.gguf");
+const TINY_DIR = join(MODELS, "tinystories-656k");
+
+describe("serve configuration", () => {
+  test("defaults", () => {
+    expect(loadServeConfig([], {})).toEqual({
+      models: [], host: "127.0.0.1", port: 8080, db: "./data/valar.db", apiKey: undefined, modelsDir: "models",
+    });
+  });
+
+  test("environment, and flags beat it", () => {
+    const env = { VALAR_MODEL: "a.gguf, b=hf:o/r/c.gguf", VALAR_HOST: "localhost", VALAR_PORT: "9000", VALAR_DB: "/tmp/x.db", VALAR_API_KEY: "k" };
+    expect(loadServeConfig([], env)).toEqual({
+      models: [{ id: "a", ref: "a.gguf" }, { id: "b", ref: "hf:o/r/c.gguf" }],
+      host: "localhost", port: 9000, db: "/tmp/x.db", apiKey: "k", modelsDir: "models",
+    });
+    const flagged = loadServeConfig(["--model", "m.gguf", "--port=1234", "--host", "127.0.0.2", "--db", "d.db", "--models-dir", "mm"], env);
+    expect(flagged).toEqual({ models: [{ id: "m", ref: "m.gguf" }], host: "127.0.0.2", port: 1234, db: "d.db", apiKey: "k", modelsDir: "mm" });
+  });
+
+  test("several --model flags, IDs from file names, directory names, hub files", () => {
+    const dotted = join(mkdtempSync(join(tmpdir(), "valar-cli-")), "Qwen2.5-0.5B");
+    mkdirSync(dotted);
+    const c = loadServeConfig(["--model", STORIES_Q8, "--model", `tiny=${TINY_DIR}`, "--model", dotted, "--model", DEFAULT_MODEL_REF], {});
+    expect(c.models.map((m) => m.id)).toEqual(["stories15M-q8_0", "tiny", "Qwen2.5-0.5B", "SmolLM2-135M-Instruct-Q8_0"]);
+    expect(c.models[1].ref).toBe(TINY_DIR);
+    expect(defaultModelId(TINY_DIR + "/")).toBe("tinystories-656k");
+    rmSync(dotted, { recursive: true });
+  });
+
+  const refusals: [string, string[], Record<string, string>, RegExp][] = [
+    ["a non-loopback host without an API key", ["--host", "0.0.0.0"], {}, /--host: host 0\.0\.0\.0 is reachable from other machines; set VALAR_API_KEY/],
+    ["the same, from the environment", [], { VALAR_HOST: "192.168.1.5" }, /^VALAR_HOST: host 192\.168\.1\.5/],
+    ["a port out of range", ["--port", "70000"], {}, /--port: port must be between 0 and 65535, got 70000/],
+    ["a port that is not a number", [], { VALAR_PORT: "http" }, /VALAR_PORT: port must be a whole number, got "http"/],
+    ["two models with one ID", ["--model", "x/a.gguf", "--model", "y/a.gguf"], {}, /two models have the ID "a" \(x\/a\.gguf and y\/a\.gguf\)/],
+    ["an unknown flag", ["--modle", "a.gguf"], {}, /Unknown option '--modle'/],
+    ["a stray argument", ["a.gguf"], {}, /Unexpected argument 'a\.gguf'/],
+    ["an ID with nothing after =", ["--model", "x="], {}, /no model reference after "x="/],
+  ];
+  for (const [what, argv, env, message] of refusals) {
+    test(`refuses ${what}`, () => {
+      expect(() => loadServeConfig(argv, env)).toThrow(ConfigError);
+      expect(() => loadServeConfig(argv, env)).toThrow(message);
+    });
+  }
+
+  test("a non-loopback host is fine with an API key", () => {
+    expect(loadServeConfig(["--host", "0.0.0.0"], { VALAR_API_KEY: "secret" }).host).toBe("0.0.0.0");
+  });
+
+  test("loopback addresses", () => {
+    for (const h of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ["0.0.0.0", "::", "10.0.0.1", "example.com", "127.0.0.1.nip.io"]) expect(isLoopbackHost(h)).toBe(false);
+  });
+
+  test("the README documents every setting with its flag, variable and default", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const s of Object.values(SERVE_SETTINGS)) {
+      const row = readme.split("\n").find((l) => l.startsWith("|") && l.includes(`\`${s.env}\``));
+      expect(row, s.env).toBeDefined();
+      if (s.flag) expect(row).toContain(`\`--${s.flag}`);
+      if ("default" in s && s.flag !== "model") expect(row).toContain(`\`${s.default}\``);
+    }
+  });
+});
+
+/** Runs the CLI as a user would; returns exit code and both outputs. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "src", "cli.ts"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, VALAR_MODEL: "", VALAR_HOST: "", VALAR_PORT: "", VALAR_API_KEY: "", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+describe("commands", () => {
+  test("no command, unknown command, --help", async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toContain("commands:");
+    for (const name of ["serve", "info", "tokenize", "detokenize", "pull", "convert"]) expect(none.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+    const unknown = await cli(["srve"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "srve"');
+    const help = await cli(["tokenize", "--help"]);
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.stdout).toContain("usage: valar tokenize REF TEXT");
+  });
+
+  test("bad usage exits 2 and names the problem", async () => {
+    const missing = await cli(["tokenize", STORIES_Q8]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("valar tokenize: missing TEXT");
+    const badFlag = await cli(["info", "--verbose", STORIES_Q8]);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain("Unknown option '--verbose'");
+    const badIds = await cli(["detokenize", STORIES_Q8, "1,x"]);
+    expect(badIds.code).toBe(2);
+    expect(badIds.stderr).toContain('"x" is not a token id');
+  });
+
+  test("a missing or broken model file is a clear error, exit 1", async () => {
+    const r = await cli(["info", "no/such/model.gguf"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe("valar info: no/such/model.gguf: no such file or directory");
+    const notGguf = await cli(["info", join(ROOT, "package.json")]);
+    expect(notGguf.code).toBe(1);
+    expect(notGguf.stderr).toMatch(/^valar info: .*package\.json: /);
+  });
+
+  test("info on the GGUF file and on the Hugging Face directory", async () => {
+    const gguf = await cli(["info", STORIES_Q8]);
+    expect(gguf.code).toBe(0);
+    for (const line of [/^architecture +llama$/m, /^layers +6$/m, /^embedding +288$/m, /^context length +256$/m, /^vocab +32000$/m, /^chat template +no$/m, /Q8_0: 43/]) {
+      expect(gguf.stdout).toMatch(line);
+    }
+    const dir = await cli(["info", TINY_DIR]);
+    expect(dir.code).toBe(0);
+    for (const line of [/^layers +2$/m, /^embedding +128$/m, /^heads +8$/m, /^kv heads +4$/m, /^vocab +2048$/m, /^chat template +no$/m]) {
+      expect(dir.stdout).toMatch(line);
+    }
+  });
+
+  test("tokenize gives llama.cpp's prompt ids for the reference prompts; detokenize inverts it", async () => {
+    const ref = JSON.parse(readFileSync(join(MODELS, "stories15M", "llama.cpp-greedy-f32.json"), "utf8")) as { cases: { prompt: string; prompt_ids: number[] }[] };
+    for (const c of ref.cases) {
+      const r = await cli(["tokenize", join(MODELS, "stories15M", "stories15M-f32.gguf"), c.prompt]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual(c.prompt_ids);
+      const back = await cli(["detokenize", STORIES_Q8, c.prompt_ids.join(", ")]);
+      expect(back.code).toBe(0);
+      expect(back.stdout.replace(/\n$/, "").trim()).toBe(c.prompt.trim());
+    }
+  });
+
+  test("tokenize --verbose shows each id with its piece", async () => {
+    const r = await cli(["tokenize", "--verbose", STORIES_Q8, "Hello world"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter((l) => l)).toEqual([
+      expect.stringMatching(/^ +1 +"<s>" +<s>$/),
+      // The decoded piece of a lone word-initial token may or may not keep its space.
+      expect.stringMatching(/^15043 +" ?Hello" +▁Hello$/),
+      expect.stringMatching(/^ 3186 +" ?world" +▁world$/),
+    ]);
+  });
+});
+
+describe("pull and serve against a local hub", () => {
+  // The default model is served by the local hub under its real name, with real GGUF bytes
+  // (stories15M) so that serve can open what it pulled.
+  const bytes = readFileSync(STORIES_Q8);
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const [, owner, repo, file] = /^hf:([^/]+)\/([^/]+)\/(.+)$/.exec(DEFAULT_MODEL_REF)!;
+  let hub: ReturnType<typeof Bun.serve>;
+  let work = "";
+
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), "valar-cli-"));
+    hub = Bun.serve({
+      port: 0,
+      fetch(req) {
+        const path = new URL(req.url).pathname;
+        if (path === `/${owner}/${repo}/resolve/main/${file}`) {
+          return new Response(null, {
+            status: 302,
+            headers: { Location: `${new URL(req.url).origin}/cdn/${sha}`, "X-Linked-Etag": `"${sha}"`, "X-Linked-Size": String(bytes.length) },
+          });
+        }
+        if (path === `/cdn/${sha}`) return new Response(bytes);
+        return new Response("Entry not found", { status: 404 });
+      },
+    });
+  });
+  afterAll(() => {
+    hub.stop(true);
+    rmSync(work, { recursive: true, force: true });
+  });
+  const endpoint = () => `http://127.0.0.1:${hub.port}`;
+
+  test("pull prints progress lines on a non-TTY stderr and the path on stdout", async () => {
+    const dir = join(work, "pulled");
+    const r = await cli(["pull", DEFAULT_MODEL_REF, "--dir", dir], { VALAR_HF_ENDPOINT: endpoint() });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(join(dir, file));
+    expect(r.stderr).toContain(`${file}: downloading 16.9 MB`);
+    expect(r.stderr).toMatch(/ 100% {2}16\.9 MB \/ 16\.9 MB {2}.*\/s {2}in \d+s\n/);
+    expect(r.stderr).toContain(`verified sha256 ${sha}`);
+    expect(createHash("sha256").update(readFileSync(join(dir, file))).digest("hex")).toBe(sha);
+    const missing = await cli(["pull", "hf:nobody/nothing/x.gguf", "--dir", dir], { VALAR_HF_ENDPOINT: endpoint() });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("HTTP 404");
+  });
+
+  test("serve with no model pulls the default into the models directory, then reports it", async () => {
+    const modelsDir = join(work, "models");
+    const r = await cli(["serve", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: endpoint(), VALAR_MODELS_DIR: modelsDir });
+    expect(r.stderr).toContain(`pulling the default ${DEFAULT_MODEL_REF}`);
+    expect(r.stderr).toMatch(/model SmolLM2-135M-Instruct-Q8_0: llama, 15\.19M parameters/);
+    expect(readFileSync(join(modelsDir, file)).length).toBe(bytes.length);
+    expect(r.code).toBe(0);
+  });
+
+  test("serve with no model uses what the models directory holds", async () => {
+    const modelsDir = join(work, "models"); // filled by the previous test
+    const r = await cli(["serve", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: "http://127.0.0.1:9", VALAR_MODELS_DIR: modelsDir });
+    expect(r.stderr).not.toContain("pulling");
+    expect(r.stderr).toContain("model SmolLM2-135M-Instruct-Q8_0: llama");
+    expect(r.code).toBe(0);
+  });
+
+  test("serve refuses bad configuration with exit 2 before touching anything", async () => {
+    const r = await cli(["serve", "--host", "0.0.0.0", "--model", STORIES_Q8]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("set VALAR_API_KEY");
+  });
+
+  test("serve names a model that does not exist", async () => {
+    const r = await cli(["serve", "--model", "x=nowhere.gguf"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("nowhere.gguf: no such file or directory");
+  });
+});
