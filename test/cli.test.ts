@@ -231,6 +231,16 @@ describe("pull and serve against a local hub", () => {
     expect(r.stderr).toContain("set VALAR_API_KEY");
   });
 
+  test("serve without a WebGPU adapter says what to install, before downloading anything", async () => {
+    // No Vulkan driver: Dawn then offers only its null backend, which must count as no adapter.
+    const r = await cli(["serve"], { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: "/nonexistent/icd.json", VALAR_MODELS_DIR: join(work, "empty"), VALAR_HF_ENDPOINT: endpoint() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("No WebGPU adapter found");
+    expect(r.stderr).toContain("sudo scripts/setup-system.sh");
+    expect(r.stderr).toContain("mesa-vulkan-drivers from bookworm-backports");
+    expect(r.stderr).not.toContain("pulling");
+  });
+
   test("serve names a model that does not exist", async () => {
     const r = await cli(["serve", "--model", "x=nowhere.gguf"]);
     expect(r.code).toBe(1);

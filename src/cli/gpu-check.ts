@@ -19,7 +19,15 @@ export async function findWebGPUAdapter(): Promise<string | null> {
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (!adapter) return null;
   const info = adapter.info;
+  // With no Vulkan driver, Dawn still hands out its "null" backend, which cannot run anything.
+  if (isNullBackend(info)) return null;
   return [info?.vendor, info?.architecture, info?.device ? `(${info.device})` : "", info?.description]
     .filter((s) => s)
     .join(" ") || "WebGPU adapter";
+}
+
+/** Dawn's placeholder adapter (backend type 1, "Null" in WGPUBackendType). */
+export function isNullBackend(info: GPUAdapterInfo | undefined): boolean {
+  const backendType = (info as { backendType?: unknown } | undefined)?.backendType;
+  return backendType === 1 || info?.device === "null-backend";
 }
