@@ -132,7 +132,16 @@ export function findUnsupported(surface: Surface, body: unknown): ApiError | nul
   return null;
 }
 
+/**
+ * Throws the first refused parameter; then drops top-level refused parameters sent as null, so
+ * the schema (which does not list them) does not see them as unknown arguments.
+ */
 export function checkUnsupported(surface: Surface, body: unknown): void {
   const err = findUnsupported(surface, body);
   if (err) throw err;
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return;
+  const fields = body as Record<string, unknown>;
+  for (const rule of UNSUPPORTED[surface]) {
+    if (/^\w+$/.test(rule.path) && fields[rule.path] === null) delete fields[rule.path];
+  }
 }

@@ -4,6 +4,8 @@
 
 import type { TSchema } from "@sinclair/typebox";
 import { Kind } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { ValueErrorType } from "@sinclair/typebox/errors";
 import { invalidRequest, type ApiError } from "./errors.ts";
 
 /** `/messages/0/content` -> `messages[0].content` (the OpenAI SDKs' way of naming a parameter). */
@@ -66,18 +68,67 @@ const shown = (v: unknown) => {
 };
 
 interface ValueErrorLike {
+  type?: number;
   path: string;
   value: unknown;
   schema: TSchema;
   message: string;
 }
 
+/** The JSON kind a schema accepts, to tell which member of a union a value was meant for. */
+function jsonKind(s: TSchema): string {
+  switch (s[Kind]) {
+    case "Object":
+    case "Record":
+      return "object";
+    case "Array":
+      return "array";
+    case "Integer":
+      return "number";
+    case "Literal":
+      return typeof s.const;
+    default:
+      return String(s[Kind]).toLowerCase();
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  return typeof v;
+}
+
+/**
+ * A union reports only "Expected union value" at its own path. When the value plainly meant one
+ * member (the only one of its JSON kind, or the object whose literal `type` it carries), report
+ * that member's own first error instead: `metadata.k`, not `metadata`.
+ */
+function refine(err: ValueErrorLike): ValueErrorLike {
+  let e = err;
+  for (let depth = 0; depth < 8 && e.schema[Kind] === "Union"; depth++) {
+    let members = (e.schema.anyOf as TSchema[]).filter((m) => jsonKind(m) === kindOf(e.value));
+    const tag = kindOf(e.value) === "object" ? (e.value as Record<string, unknown>).type : undefined;
+    if (members.length > 1 && tag !== undefined) {
+      members = members.filter((m) => m.properties?.type?.const === tag);
+    }
+    if (members.length !== 1) break;
+    const inner = Value.Errors(members[0], e.value).First();
+    if (!inner) break;
+    e = { ...inner, path: e.path + inner.path };
+  }
+  return e;
+}
+
 /** The envelope error for one TypeBox value error. */
-export function schemaError(err: ValueErrorLike | undefined): ApiError {
-  if (!err) return invalidRequest("The request body is invalid.");
+export function schemaError(raw: ValueErrorLike | undefined): ApiError {
+  if (!raw) return invalidRequest("The request body is invalid.");
+  const err = refine(raw);
   const param = paramOf(err.path);
   if (param === null) {
     return invalidRequest("The request body must be a JSON object.", null, "invalid_body");
+  }
+  if (err.type === ValueErrorType.ObjectAdditionalProperties) {
+    return invalidRequest(`Unrecognized request argument supplied: '${param}'.`, param, "unknown_parameter");
   }
   if (err.value === undefined) {
     return invalidRequest(`Missing required parameter: '${param}'.`, param, "missing_required_parameter");
