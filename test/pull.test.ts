@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
+import { createProgress, formatBytes, formatDuration } from "../src/hub/progress.ts";
 import { pull, PullError } from "../src/hub/pull.ts";
 import { parseHfRef, resolveUrl } from "../src/hub/ref.ts";
 
@@ -271,5 +272,56 @@ describe("pull", () => {
     expect(sha(readFileSync(dest))).toBe(sha(data));
     expect(seen.find((s) => s.server === "hub")?.auth).toBe("Bearer secret");
     expect(seen.find((s) => s.server === "cdn")?.auth).toBeNull();
+  });
+});
+
+describe("progress display", () => {
+  const fakeClock = () => {
+    let t = 0;
+    return { now: () => t, advance: (ms: number) => void (t += ms) };
+  };
+
+  test("on a terminal: one line redrawn in place with a bar, bytes, rate and ETA", () => {
+    const out: string[] = [];
+    const clock = fakeClock();
+    const p = createProgress("m.gguf", { isTTY: true, write: (s) => out.push(s) }, clock.now);
+    p.start(4_000_000, 0);
+    clock.advance(1000);
+    p.update(1_000_000);
+    clock.advance(50); // redraws are throttled
+    p.update(1_050_000);
+    clock.advance(1000);
+    p.finish(4_000_000);
+    expect(out).toEqual([
+      "m.gguf: downloading 4.0 MB\n",
+      "\r\x1b[Km.gguf  [######------------------]   25%  1.0 MB / 4.0 MB  1.0 MB/s  ETA 3s",
+      "\r\x1b[Km.gguf  [########################]  100%  4.0 MB / 4.0 MB  2.0 MB/s  in 2s\n",
+    ]);
+  });
+
+  test("in a log: a plain line per tenth, rate counted from where a resume started", () => {
+    const out: string[] = [];
+    const clock = fakeClock();
+    const p = createProgress("m.gguf", { isTTY: false, write: (s) => out.push(s) }, clock.now);
+    p.start(1000, 500);
+    for (let done = 550; done <= 1000; done += 50) {
+      clock.advance(100);
+      p.update(done);
+    }
+    p.finish(1000);
+    expect(out[0]).toBe("m.gguf: downloading 1.0 KB (resuming at 500 B)\n");
+    // 50% was where it started; one line per tenth after that, each with rate and ETA.
+    expect(out.slice(1, -1)).toEqual([
+      "m.gguf   60%  600 B / 1.0 KB  500 B/s  ETA 1s\n",
+      "m.gguf   70%  700 B / 1.0 KB  500 B/s  ETA 1s\n",
+      "m.gguf   80%  800 B / 1.0 KB  500 B/s  ETA 0s\n",
+      "m.gguf   90%  900 B / 1.0 KB  500 B/s  ETA 0s\n",
+    ]);
+    expect(out.at(-1)).toBe("m.gguf  100%  1.0 KB / 1.0 KB  500 B/s  in 1s\n");
+  });
+
+  test("formats", () => {
+    expect([0, 999, 1000, 144_800_000, 2.5e9].map(formatBytes)).toEqual(["0 B", "999 B", "1.0 KB", "144.8 MB", "2.5 GB"]);
+    expect([0, 59.4, 61, 3599, 3600 * 2 + 60 * 5, Infinity].map(formatDuration)).toEqual(["0s", "59s", "1m01s", "59m59s", "2h05m", "?"]);
   });
 });
