@@ -79,21 +79,41 @@ export class Scheduler {
     const l = lane;
     l.depth++;
     this.observer.queueDepth?.(model, job.generation.window, l.depth);
-    const result = l.tail.then(() => this.execute(job, opts));
-    l.tail = result.then(() => undefined, () => undefined);
-    return result.finally(() => {
+    let leave = () => {
+      leave = () => {};
       l.depth--;
       this.observer.queueDepth?.(model, job.generation.window, l.depth);
+    };
+    return new Promise<GenerationResult>((resolve, reject) => {
+      let started = false;
+      // A request abandoned while waiting leaves the queue at once instead of at its turn.
+      const onAbort = () => {
+        if (started) return;
+        const result = emptyResult("cancelled", job.promptIds.length);
+        this.store.finish(job.recordId, result);
+        leave();
+        resolve(result);
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      const turn = l.tail.then(async () => {
+        if (opts.signal?.aborted) return;
+        started = true;
+        opts.signal?.removeEventListener("abort", onAbort);
+        try {
+          resolve(await this.execute(job, opts));
+        } catch (err) {
+          reject(err);
+        } finally {
+          leave();
+        }
+      });
+      l.tail = turn;
     });
   }
 
   private async execute(job: PreparedGeneration, opts: RunOptions): Promise<GenerationResult> {
     const { generation: gen, recordId } = job;
-    if (opts.signal?.aborted) {
-      const result = emptyResult("cancelled", job.promptIds.length);
-      this.store.finish(recordId, result);
-      return result;
-    }
     this.store.markStarted(recordId);
     const decoder = job.tokenizer.decoder();
     const tokens: OutputToken[] = [];
