@@ -24,10 +24,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** llama.cpp's greedy continuation of `ids`. */
-async function greedy(model: LlamaModel, ids: number[], steps: number): Promise<number[]> {
+async function greedy(model: LlamaModel, ids: readonly number[], steps: number): Promise<Token[]> {
   const context = await model.createContext({ contextSize: 128, threads: 2, sequences: 1 });
   try {
-    const out: number[] = [];
+    const out: Token[] = [];
     for await (const t of context.getSequence().evaluate(ids as Token[], { temperature: 0 })) {
       out.push(t);
       if (out.length === steps) break;
@@ -111,8 +111,8 @@ describe("Hugging Face directory -> GGUF", () => {
     try {
       expect(model.trainContextSize).toBe(512);
       expect(model.fileInsights.totalLayers).toBeGreaterThanOrEqual(2);
-      expect(model.tokens.bos).toBe(1);
-      expect(model.tokens.eos).toBe(2);
+      expect(model.tokens.bos as number | null).toBe(1);
+      expect(model.tokens.eos as number | null).toBe(2);
       expect(model.detokenize([1 as Token], true)).toBe("<|start_story|>");
       const text = "Once upon a time, there was a little girl named Lily.";
       const ids = model.tokenize(text);

@@ -1,5 +1,6 @@
 // Hyperparameters of the real test models, of random qwen2/qwen3/llama3 GGUFs built by the
-// engine's independent fixture serializer, and clear errors for what cannot run.
+// engine's independent fixture serializer, clear errors for what cannot run, and the facts
+// describeModel gives `info`.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { memorySource } from "../src/engine/model/byte-source.ts";
 import { parseGGUF } from "../src/engine/model/gguf.ts";
 import { writeGGUF } from "../src/engine/model/gguf-writer.ts";
+import { describeModel, formatDescription } from "../src/engine/model/describe.ts";
 import { llama3RopeFactors, readHParams } from "../src/engine/model/hparams.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -109,4 +111,52 @@ describe("errors", () => {
       expect(() => hparamsOf(path)).toThrow(path);
     });
   }
+});
+
+describe("describeModel (what `info` prints)", () => {
+  const describeRef = (ref: string) => {
+    const m = openModel(ref);
+    try {
+      return describeModel(m);
+    } finally {
+      m.close();
+    }
+  };
+
+  test("stories15M-q8_0", () => {
+    const d = describeRef(join(MODELS, "stories15M/stories15M-q8_0.gguf"));
+    expect(d).toMatchObject({
+      format: "gguf", architecture: "llama", name: "stories15M", layers: 6, embedding: 288, heads: 6, kvHeads: 6,
+      headDim: 48, ffn: 768, vocab: 32000, contextLength: 256, tokenizer: "llama (SentencePiece)", chatTemplate: false,
+      tensorCount: 56, tensorsByType: { Q8_0: 43, F32: 13 }, fileBytes: 16879264,
+    });
+    // The weights are the file less its 0.7 MB header.
+    expect(d.tensorBytes).toBeLessThan(d.fileBytes);
+    expect(d.tensorBytes).toBeGreaterThan(d.fileBytes - 800_000);
+    const text = formatDescription(d);
+    expect(text).toMatch(/^architecture +llama$/m);
+    expect(text).toMatch(/^tensors +56 \(Q8_0: 43, F32: 13\)$/m);
+    expect(text).toMatch(/^chat template +no$/m);
+    expect(text).toMatch(/^file bytes +16\.10 MiB \(16879264 bytes\)$/m);
+    // Values start in one column.
+    const columns = new Set(text.split("\n").map((l) => l.search(/(?<=\S  +)\S/)));
+    expect(columns.size).toBe(1);
+  });
+
+  test("tinystories-656k directory", () => {
+    expect(describeRef(join(MODELS, "tinystories-656k"))).toMatchObject({
+      format: "safetensors", architecture: "llama", layers: 2, embedding: 128, heads: 8, kvHeads: 4, headDim: 16,
+      ffn: 384, vocab: 2048, contextLength: 512, tokenizer: "tokenizer.json BPE (byte fallback)", chatTemplate: false,
+      tensorCount: 20, tensorsByType: { F32: 20 }, tensorBytes: 2624000, fileBytes: 2626168,
+    });
+  });
+
+  test("a gpt2-tokenizer qwen2 file with a chat template", () => {
+    const path = join(tmp, "qwen-like.gguf");
+    writeGGUF(path, {
+      "general.architecture": "qwen2", "qwen2.block_count": 1, "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2",
+      "tokenizer.chat_template": "{{ messages }}",
+    }, [{ name: "token_embd.weight", type: GGMLType.F32, dims: [4, 8], data: new Uint8Array(128) }]);
+    expect(describeRef(path)).toMatchObject({ architecture: "qwen2", layers: 1, vocab: 8, tokenizer: "gpt2 (byte-level BPE), pre qwen2", chatTemplate: true });
+  });
 });
