@@ -11,6 +11,7 @@ import {
   type ChatMessage, type ChatTemplateInfo, type ChatTool,
 } from "../src/engine/chat/template.ts";
 import { openModel } from "../src/engine/model/open.ts";
+import { createTokenizer } from "../src/engine/tokenizer/index.ts";
 
 const DIR = join(import.meta.dir, "fixtures", "chat-templates");
 const spec = JSON.parse(readFileSync(join(DIR, "conversations.json"), "utf8")) as {
@@ -154,6 +155,21 @@ describe("models without a template", () => {
       } finally {
         model.close();
       }
+    }
+  });
+
+  test("a one-message conversation tokenizes to llama.cpp's prompt ids (BOS, then the text)", () => {
+    const ref = JSON.parse(readFileSync(join(MODELS, "stories15M", "llama.cpp-greedy-f32.json"), "utf8")) as { cases: { prompt: string; prompt_ids: number[] }[] };
+    const model = openModel(join(MODELS, "stories15M", "stories15M-f32.gguf"));
+    try {
+      const tokenizer = createTokenizer(model);
+      for (const c of ref.cases) {
+        for (const p of [renderChat(model, [{ role: "user", content: c.prompt }]), verbatimPrompt(c.prompt)]) {
+          expect(tokenizer.encode(p.text, { addBos: p.addBos, parseSpecial: p.parseSpecial })).toEqual(c.prompt_ids);
+        }
+      }
+    } finally {
+      model.close();
     }
   });
 
