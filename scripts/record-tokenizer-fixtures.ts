@@ -29,7 +29,7 @@ const MODELS = resolve(ROOT, "../shared/models");
 const OUT = join(ROOT, "test/fixtures/tokenizer");
 
 /** Texts every tokenizer is checked on. */
-export const CORPUS: string[] = [
+const CORPUS: string[] = [
   "", " ", "  ", "   ", "a", " a", "\n", "\n\n\n", "\t", " \t \n ",
   "Hello world", " Hello world", "Hello world ", "  leading and trailing  ", "multiple     spaces   inside",
   "line one\nline two\r\nline three\n\n  indented line",
@@ -57,6 +57,24 @@ export const CORPUS: string[] = [
   "One day, Tom saw a big red ball in the park. \"Can I play?\" he asked. Mom said, \"Yes!\"",
   "x".repeat(40) + " " + "ab".repeat(20),
 ];
+
+/** Pieces random test texts are made of: the characters and boundaries tokenizers get wrong. */
+const RANDOM_ATOMS = [
+  "a", "b", "Z", "É", "Once", " upon", "the", "Lily", " ", "  ", "   ", "\n", "\r\n", "\r", "\t", "é", "日", "本", "🙂", "👍🏽",
+  "1", "23", "4567", "'s", "'S", "'ll", "'", "'re", ".", ",", "!?", "-", "_", "$", "+", "<", "|", "~", "^", "`",
+  "<|im_end|>", "<tool_call>", "<s>", "</s>", "<|start_story|>", "<|", "|>", "▁", "<0x41>",
+  "\u00a0", "\u3000", "\u0301", "\u200b", "\u0085", "\u2028", "\f", "\v", "ǅ", "Ⅻ", "½", "٣", "¹",
+];
+
+/** Deterministic random texts (a linear congruential generator, so every run writes the same). */
+function randomTexts(seed: number, count: number, atoms: readonly string[] = RANDOM_ATOMS): string[] {
+  let state = seed;
+  const rand = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return Array.from({ length: count }, () =>
+    Array.from({ length: 1 + Math.floor(rand() * 10) }, () => atoms[Math.floor(rand() * atoms.length)]).join(""));
+}
+
+const TEXTS = [...CORPUS, ...randomTexts(2026, 150)];
 
 /** Text the byte-level BPE merges are trained on. */
 const TRAINING_TEXT = `
@@ -151,9 +169,16 @@ async function recordLlama(modelPath: string, texts: string[], bosId: number | n
   return cases;
 }
 
-function save(name: string, data: unknown): void {
+/** JSON with one line per case (and per metadata key), so diffs of re-recordings stay readable. */
+function save(name: string, data: Record<string, unknown>): void {
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(join(OUT, name), JSON.stringify(data, null, 1) + "\n");
+  const lines = Object.entries(data).map(([key, value]) => {
+    const body = Array.isArray(value) ? `[\n${value.map((v) => JSON.stringify(v)).join(",\n")}\n]`
+      : typeof value === "object" && value !== null ? `{\n${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(",\n")}\n}`
+      : JSON.stringify(value);
+    return `${JSON.stringify(key)}: ${body}`;
+  });
+  writeFileSync(join(OUT, name), `{\n${lines.join(",\n")}\n}\n`);
   console.log(`wrote test/fixtures/tokenizer/${name}`);
 }
 
@@ -163,7 +188,7 @@ try {
   save("stories15M.json", {
     source: "llama.cpp via node-llama-cpp, vocabOnly, tokenize(text, specialTokens) / detokenize(ids, specialTokens)",
     model: "stories15M/stories15M-q8_0.gguf",
-    cases: await recordLlama(join(MODELS, "stories15M/stories15M-q8_0.gguf"), CORPUS, 1),
+    cases: await recordLlama(join(MODELS, "stories15M/stories15M-q8_0.gguf"), TEXTS, 1),
   });
 
   // 2. Byte-level BPE: one trained vocabulary, written once per pre-tokenizer.
@@ -182,7 +207,7 @@ try {
     save(`bpe-${pre}.json`, {
       source: `llama.cpp via node-llama-cpp on a vocab-only GGUF (byte-level BPE, ${merges.length} merges trained by scripts/record-tokenizer-fixtures.ts)`,
       metadata: tokenizerMeta,
-      cases: await recordLlama(path, CORPUS, bos),
+      cases: await recordLlama(path, TEXTS, bos),
     });
   }
 
@@ -203,7 +228,7 @@ for text in json.load(sys.stdin):
                 "decoded": t.decode(ids, skip_special_tokens=True), "decodedSpecial": t.decode(ids, skip_special_tokens=False)})
 print(json.dumps(out))`;
     const proc = Bun.spawnSync(["python3", "-c", py, join(dir, "tokenizer.json")], {
-      stdin: new TextEncoder().encode(JSON.stringify(CORPUS)),
+      stdin: new TextEncoder().encode(JSON.stringify(TEXTS)),
       env: { ...process.env, PYTHONPATH: process.env.VALAR_PY_TOKENIZERS },
     });
     if (proc.exitCode !== 0) throw new Error(`python tokenizers failed: ${proc.stderr.toString()}`);
@@ -221,7 +246,7 @@ print(json.dumps(out))`;
   // llama.cpp aborts on a character this vocabulary (no byte tokens) cannot spell: only texts
   // made of its characters go to it.
   const vocab = new Set(Object.keys(JSON.parse(tokenizerJson).model.vocab));
-  const spellable = CORPUS.filter((t) => [...t.replaceAll(" ", "\u2581")].every((ch) => vocab.has(ch)));
+  const spellable = TEXTS.filter((t) => [...t.replaceAll(" ", "\u2581")].every((ch) => vocab.has(ch)));
   save("tinystories-gguf.json", {
     source: "llama.cpp via node-llama-cpp on the vocab-only GGUF written from hfTokenizerToGGUF(tokenizer.json, tokenizer_config.json)",
     model: "tinystories-656k (converted)",

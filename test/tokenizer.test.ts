@@ -227,22 +227,69 @@ describe("tokenizer.json (tinystories-656k)", async () => {
 });
 
 describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIVE_LLAMA=1)", () => {
-  test("random texts tokenize as llama.cpp does on stories15M", async () => {
+  const ATOMS = ["a", "b", "Z", "É", " ", "  ", "   ", "\n", "\r\n", "\r", "\t", "é", "日", "🙂", "👍🏽", "1", "23", "4567",
+    "'s", "'S", "'ll", "'", ".", ",", "!?", "-", "$", "+", "<", "|", "~", "^", "<|im_end|>", "<tool_call>", "<s>", "</s>",
+    "the", "Once", " upon", "▁", "\u00a0", "\u3000", "\u0301", "\u200b", "\u0085", "\u2028", "\f", "\v", "ǅ", "Ⅻ", "½", "٣"];
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const texts = (atoms: string[], n: number) => Array.from({ length: n }, () =>
+    Array.from({ length: 1 + Math.floor(rand() * 12) }, () => atoms[Math.floor(rand() * atoms.length)]).join(""));
+  const HPARAMS = {
+    "general.architecture": "llama", "llama.context_length": 256, "llama.embedding_length": 64, "llama.block_count": 1,
+    "llama.feed_forward_length": 128, "llama.attention.head_count": 1, "llama.attention.layer_norm_rms_epsilon": 1e-5,
+  };
+
+  async function compareLive(path: string, tok: Tokenizer, inputs: string[]) {
     const { getLlama } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: false });
-    const path = join(MODELS, "stories15M/stories15M-q8_0.gguf");
     const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
-    const tok = fromGGUF(path);
-    const alphabet = ["a", "b", "Z", " ", "  ", "\n", "\t", "é", "日", "🙂", "1", "23", "'s", ".", ",", "<s>", "</s>", "the", "▁", "\u0301"];
-    let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    for (let i = 0; i < 300; i++) {
-      const text = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join("");
+    const bad: string[] = [];
+    for (const text of inputs) {
       for (const special of [false, true]) {
-        expect(tok.encode(text, { addBos: false, parseSpecial: special })).toEqual(Array.from(model.tokenize(text, special)) as number[]);
+        const want = Array.from(model.tokenize(text, special)) as number[];
+        const got = tok.encode(text, { addBos: false, parseSpecial: special });
+        if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${JSON.stringify(text)} special=${special}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+        const text2 = model.detokenize(want as never, special);
+        if (tok.decode(want, { skipSpecial: !special }) !== text2) bad.push(`decode of ${JSON.stringify(text)}: ${JSON.stringify(tok.decode(want, { skipSpecial: !special }))} vs ${JSON.stringify(text2)}`);
       }
     }
     await model.dispose();
     await llama.dispose();
+    expect(bad.slice(0, 10)).toEqual([]);
+  }
+
+  test("stories15M on random texts", async () => {
+    const path = join(MODELS, "stories15M/stories15M-q8_0.gguf");
+    await compareLive(path, fromGGUF(path), texts(ATOMS, 500));
+  });
+
+  for (const pre of BPE_PRES) {
+    test(`byte-level BPE ${pre} on random texts`, async () => {
+      const { metadata } = await fixture<{ metadata: Record<string, unknown> }>(`bpe-${pre}.json`);
+      const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
+      try {
+        const path = join(tmp, "vocab.gguf");
+        writeGGUF(path, { ...HPARAMS, ...metadata, "tokenizer.ggml.token_type": Int32Array.from(metadata["tokenizer.ggml.token_type"] as number[]) } as never, []);
+        await compareLive(path, fromGGUF(path), texts(ATOMS, 500));
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test("converted tinystories on random texts of its alphabet", async () => {
+    const dir = join(MODELS, "tinystories-656k");
+    const tokenizerJson = await Bun.file(join(dir, "tokenizer.json")).text();
+    const meta = hfTokenizerToGGUF(tokenizerJson, await Bun.file(join(dir, "tokenizer_config.json")).text());
+    const words = ["Once", "upon", "a", "time", "there", "was", "little", "girl", "named", "Lily", "She", "loved", "play",
+      "the", "park", "!", ".", ",", "\"", "'s", "don't", "1", "23", " ", "  ", "\n", "ing", "ed", "big", "Tom", "x", "q", "zz"];
+    const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
+    try {
+      const path = join(tmp, "vocab.gguf");
+      writeGGUF(path, { ...HPARAMS, ...Object.fromEntries(meta) } as never, []);
+      await compareLive(path, fromGGUF(path), texts(words, 500));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
