@@ -16,7 +16,7 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   serve: {
     summary: "serve models over the HTTP API",
-    usage: `valar serve [--model [ID=]REF]... [--host ADDR] [--port N] [--db PATH] [--models-dir DIR]
+    usage: `valar serve [--model [ID=]REF]... [--host ADDR] [--port N] [--db PATH] [--models-dir DIR] [--dry-run]
 
   --model [ID=]REF   model to serve (env VALAR_MODEL, comma-separated); repeat for several.
                      REF: a .gguf file, a Hugging Face directory, or hf:OWNER/REPO/FILE.
@@ -27,6 +27,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   --port N           TCP port (env VALAR_PORT, default 8080)
   --db PATH          SQLite database (env VALAR_DB, default ./data/valar.db)
   --models-dir DIR   where models are found and pulled to (env VALAR_MODELS_DIR, default models)
+  --dry-run          resolve, download and check the models, report them, and exit
   env VALAR_API_KEY  Bearer key clients must send`,
     load: () => import("./cli/serve.ts"),
   },

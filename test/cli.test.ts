@@ -210,7 +210,7 @@ describe("pull and serve against a local hub", () => {
 
   test("serve with no model pulls the default into the models directory, then reports it", async () => {
     const modelsDir = join(work, "models");
-    const r = await cli(["serve", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: endpoint(), VALAR_MODELS_DIR: modelsDir });
+    const r = await cli(["serve", "--dry-run", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: endpoint(), VALAR_MODELS_DIR: modelsDir });
     expect(r.stderr).toContain(`pulling the default ${DEFAULT_MODEL_REF}`);
     expect(r.stderr).toMatch(/model SmolLM2-135M-Instruct-Q8_0: llama, 15\.19M parameters/);
     expect(readFileSync(join(modelsDir, file)).length).toBe(bytes.length);
@@ -219,21 +219,22 @@ describe("pull and serve against a local hub", () => {
 
   test("serve with no model uses what the models directory holds", async () => {
     const modelsDir = join(work, "models"); // filled by the previous test
-    const r = await cli(["serve", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: "http://127.0.0.1:9", VALAR_MODELS_DIR: modelsDir });
+    const r = await cli(["serve", "--dry-run", "--port", "0", "--db", join(work, "valar.db")], { VALAR_HF_ENDPOINT: "http://127.0.0.1:9", VALAR_MODELS_DIR: modelsDir });
     expect(r.stderr).not.toContain("pulling");
     expect(r.stderr).toContain("model SmolLM2-135M-Instruct-Q8_0: llama");
+    expect(r.stderr).toContain("dry run: would serve SmolLM2-135M-Instruct-Q8_0 on 127.0.0.1:0");
     expect(r.code).toBe(0);
   });
 
   test("serve refuses bad configuration with exit 2 before touching anything", async () => {
-    const r = await cli(["serve", "--host", "0.0.0.0", "--model", STORIES_Q8]);
+    const r = await cli(["serve", "--dry-run", "--host", "0.0.0.0", "--model", STORIES_Q8]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("set VALAR_API_KEY");
   });
 
   test("serve without a WebGPU adapter says what to install, before downloading anything", async () => {
     // No Vulkan driver: Dawn then offers only its null backend, which must count as no adapter.
-    const r = await cli(["serve"], { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: "/nonexistent/icd.json", VALAR_MODELS_DIR: join(work, "empty"), VALAR_HF_ENDPOINT: endpoint() });
+    const r = await cli(["serve", "--dry-run"], { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: "/nonexistent/icd.json", VALAR_MODELS_DIR: join(work, "empty"), VALAR_HF_ENDPOINT: endpoint() });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("No WebGPU adapter found");
     expect(r.stderr).toContain("sudo scripts/setup-system.sh");
@@ -242,7 +243,7 @@ describe("pull and serve against a local hub", () => {
   });
 
   test("serve names a model that does not exist", async () => {
-    const r = await cli(["serve", "--model", "x=nowhere.gguf"]);
+    const r = await cli(["serve", "--dry-run", "--model", "x=nowhere.gguf"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("nowhere.gguf: no such file or directory");
   });

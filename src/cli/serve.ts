@@ -36,8 +36,12 @@ export function summarize(path: string): string {
   }
 }
 
+/** `--dry-run` is about this invocation, not a setting of the server, so it is not in the config table. */
+const DRY_RUN = "--dry-run";
+
 export async function run(argv: string[]): Promise<number> {
-  const config = loadServeConfig(argv, process.env);
+  const dryRun = argv.includes(DRY_RUN);
+  const config = loadServeConfig(argv.filter((a) => a !== DRY_RUN), process.env);
 
   // Before any download: without a GPU adapter nothing below can work.
   const adapter = await findWebGPUAdapter();
@@ -54,6 +58,10 @@ export async function run(argv: string[]): Promise<number> {
     const path = await resolveModelRef(spec.ref, config.modelsDir);
     log(`model ${spec.id}: ${summarize(path)} (${path === spec.ref ? path : `${spec.ref} -> ${path}`})`);
     models.push({ id: spec.id, ref: path });
+  }
+  if (dryRun) {
+    log(`dry run: would serve ${models.map((m) => m.id).join(", ")} on ${config.host}:${config.port} (db ${config.db})`);
+    return 0;
   }
   return serveHttp({ ...config, models });
 }
