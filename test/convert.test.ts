@@ -3,7 +3,7 @@
 // with a sane tokenizer and metadata and tells a story.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
@@ -73,12 +73,10 @@ describe("GGUF -> GGUF", () => {
   });
 });
 
-const HAVE_TOKENIZER_CONVERTER = existsSync(join(import.meta.dir, "../src/engine/tokenizer/hf-to-gguf.ts"));
-
 describe("Hugging Face directory -> GGUF", () => {
   const out = join(tmp, "tinystories-656k.gguf");
 
-  test.skipIf(!HAVE_TOKENIZER_CONVERTER)("metadata as llama.cpp's converter writes it, weights as read", async () => {
+  test("metadata as llama.cpp's converter writes it, weights as read", async () => {
     const hf = openModel(join(MODELS, "tinystories-656k"));
     try {
       await convertToGGUF(hf, out);
@@ -106,7 +104,7 @@ describe("Hugging Face directory -> GGUF", () => {
     }
   }, SLOW);
 
-  test.skipIf(!HAVE_TOKENIZER_CONVERTER)("llama.cpp loads it: sane tokenizer and metadata, and it tells a story", async () => {
+  test("llama.cpp loads it: sane tokenizer and metadata, and it tells a story", async () => {
     const model = await llama.loadModel({ modelPath: out, gpuLayers: 0 });
     try {
       expect(model.trainContextSize).toBe(512);

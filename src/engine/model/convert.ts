@@ -10,6 +10,7 @@ import { writeGGUF, type GGUFMetadataInput, type GGUFTensorInput } from "./gguf-
 import type { GGUFFile } from "./gguf.ts";
 import { gguf } from "./gguf-values.ts";
 import { llama3RopeFactors, readHParams } from "./hparams.ts";
+import { hfTokenizerToGGUF } from "../tokenizer/hf-to-gguf.ts";
 import { GGMLType, type GGUFValue, type ModelFile } from "./types.ts";
 
 export interface ConvertOptions {
@@ -39,20 +40,6 @@ const FILE_TYPES: Partial<Record<GGMLType, number>> = {
 const HF_ONLY_KEYS = [/^tokenizer\.huggingface\./, /\.rope\.scaling\./];
 
 type Metadata = Map<string, GGUFMetadataInput>;
-type TokenizerConverter = (tokenizerJson: string, tokenizerConfig: string | undefined) => Map<string, GGUFMetadataInput>;
-
-/** The tokenizer module's converter (loaded on demand: only directory conversion needs it). */
-async function loadTokenizerConverter(path: string): Promise<TokenizerConverter> {
-  try {
-    // A computed specifier: the module belongs to the tokenizer and may land after this one.
-    const specifier = "../tokenizer/hf-to-gguf.ts";
-    const mod = await import(specifier);
-    return mod.hfTokenizerToGGUF as TokenizerConverter;
-  } catch (e) {
-    throw new ModelFileError(path, `cannot convert the tokenizer: src/engine/tokenizer/hf-to-gguf.ts is unavailable (${(e as Error).message})`);
-  }
-}
-
 /** The dominant type of the 2-D weights: what llama.cpp's `general.file_type` describes. */
 function dominantType(model: ModelFile): GGMLType {
   const counts = new Map<GGMLType, number>();
@@ -61,7 +48,7 @@ function dominantType(model: ModelFile): GGMLType {
 }
 
 /** Metadata for a Hugging Face directory, in the order and types llama.cpp's converter uses. */
-async function hfMetadata(model: ModelFile, opts: ConvertOptions): Promise<{ metadata: Metadata; extraTensors: GGUFTensorInput[] }> {
+function hfMetadata(model: ModelFile, opts: ConvertOptions): { metadata: Metadata; extraTensors: GGUFTensorInput[] } {
   const hp = readHParams(model);
   const src = model.metadata;
   const a = hp.arch;
@@ -95,8 +82,13 @@ async function hfMetadata(model: ModelFile, opts: ConvertOptions): Promise<{ met
   const tokenizerJson = src.get("tokenizer.huggingface.json");
   if (typeof tokenizerJson !== "string") throw new ModelFileError(model.path, "no tokenizer.json to convert");
   const tokenizerConfig = src.get("tokenizer.huggingface.config");
-  const convertTokenizer = await loadTokenizerConverter(model.path);
-  for (const [k, v] of convertTokenizer(tokenizerJson, typeof tokenizerConfig === "string" ? tokenizerConfig : undefined)) md.set(k, v);
+  let tokenizerMetadata: Map<string, GGUFMetadataInput>;
+  try {
+    tokenizerMetadata = hfTokenizerToGGUF(tokenizerJson, typeof tokenizerConfig === "string" ? tokenizerConfig : undefined);
+  } catch (e) {
+    throw new ModelFileError(model.path, `cannot convert the tokenizer: ${(e as Error).message}`);
+  }
+  for (const [k, v] of tokenizerMetadata) md.set(k, v);
   const template = src.get("tokenizer.chat_template");
   if (typeof template === "string") md.set("tokenizer.chat_template", template);
   md.set("general.quantization_version", gguf.u32(2));
@@ -122,7 +114,7 @@ export async function convertToGGUF(model: ModelFile, outPath: string, opts: Con
   if (existsSync(outPath) && !opts.overwrite) throw new ModelFileError(outPath, "output file exists (pass overwrite to replace it)");
   const { metadata, extraTensors } = model.format === "gguf"
     ? { metadata: ggufMetadata(model, opts), extraTensors: [] as GGUFTensorInput[] }
-    : await hfMetadata(model, opts);
+    : hfMetadata(model, opts);
   const tensors: GGUFTensorInput[] = [
     ...extraTensors,
     ...model.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, data: () => model.read(t.name) })),
