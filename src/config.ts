@@ -118,7 +118,7 @@ export function parseModelSpec(text: string): ModelSpec {
   const spec = text.trim();
   if (!spec) throw new ConfigError("--model: empty model reference");
   const eq = spec.indexOf("=");
-  if (eq > 0 && ID_PATTERN.test(spec.slice(0, eq)) && !spec.slice(0, eq).includes("/")) {
+  if (eq > 0 && ID_PATTERN.test(spec.slice(0, eq))) {
     const id = spec.slice(0, eq);
     const ref = spec.slice(eq + 1).trim();
     if (!ref) throw new ConfigError(`--model ${text}: no model reference after "${id}="`);
@@ -127,6 +127,19 @@ export function parseModelSpec(text: string): ModelSpec {
   const id = defaultModelId(spec);
   if (!id) throw new ConfigError(`--model ${text}: cannot derive a model ID; write it as ID=REF`);
   return { id, ref: spec };
+}
+
+/** Clients pick a model by ID, so two models cannot share one. */
+export function checkUniqueIds(models: ModelSpec[]): ModelSpec[] {
+  const seen = new Map<string, string>();
+  for (const m of models) {
+    const other = seen.get(m.id);
+    if (other !== undefined) {
+      throw new ConfigError(`two models have the ID "${m.id}" (${other} and ${m.ref}); name one with ID=REF`);
+    }
+    seen.set(m.id, m.ref);
+  }
+  return models;
 }
 
 function parsePort(text: string, source: string): number {
@@ -163,15 +176,7 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const modelTexts = modelFlags.length > 0
     ? modelFlags
     : (env[SERVE_SETTINGS.model.env] ?? "").split(",").filter((s) => s.trim() !== "");
-  const models = modelTexts.map(parseModelSpec);
-  const seen = new Map<string, string>();
-  for (const m of models) {
-    const other = seen.get(m.id);
-    if (other !== undefined) {
-      throw new ConfigError(`two models have the ID "${m.id}" (${other} and ${m.ref}); name one with ID=REF`);
-    }
-    seen.set(m.id, m.ref);
-  }
+  const models = checkUniqueIds(modelTexts.map(parseModelSpec));
 
   const host = pick("host", flags, env);
   if (!host.value || /\s/.test(host.value)) throw new ConfigError(`${host.source}: invalid host "${host.value}"`);

@@ -27,8 +27,7 @@ export function parseCommandArgs(argv: string[], options: Options, names: string
     throw new UsageError((err as Error).message);
   }
   const rest = names.at(-1)?.endsWith("...");
-  const required = rest ? names.length : names.length;
-  if (parsed.positionals.length < required) {
+  if (parsed.positionals.length < names.length) {
     throw new UsageError(`missing ${names.slice(parsed.positionals.length).map((n) => n.replace(/\.\.\.$/, "")).join(" ")}`);
   }
   if (!rest && parsed.positionals.length > names.length) {

@@ -1,7 +1,7 @@
 // `valar serve`: resolve the models (pulling hf: refs), check them, then serve the HTTP API.
 
 import { basename } from "node:path";
-import { DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
+import { checkUniqueIds, DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
 import { elementCount } from "../engine/model/ggml-types.ts";
 import { openModel } from "../engine/model/open.ts";
 import { formatBytes } from "../hub/progress.ts";
@@ -14,7 +14,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 export function chooseModels(config: ServeConfig): { specs: ModelSpec[]; origin: string } {
   if (config.models.length > 0) return { specs: config.models, origin: "named" };
   const local = findLocalModels(config.modelsDir);
-  if (local.length > 0) return { specs: local.map((p) => parseModelSpec(p)), origin: `found in ${config.modelsDir}/` };
+  if (local.length > 0) return { specs: checkUniqueIds(local.map((p) => parseModelSpec(p))), origin: `found in ${config.modelsDir}/` };
   return { specs: [parseModelSpec(DEFAULT_MODEL_REF)], origin: "default" };
 }
 
