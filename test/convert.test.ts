@@ -25,7 +25,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** llama.cpp's greedy continuation of `ids`. */
 async function greedy(model: LlamaModel, ids: readonly number[], steps: number): Promise<Token[]> {
-  const context = await model.createContext({ contextSize: 128, threads: 2, sequences: 1 });
+  const context = await model.createContext({ contextSize: 128, threads: 1, sequences: 1 });
   try {
     const out: Token[] = [];
     for await (const t of context.getSequence().evaluate(ids as Token[], { temperature: 0 })) {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ModelFileError } from "../src/engine/model/errors.ts";
 import { openHFDir } from "../src/engine/model/hf-dir.ts";
+import { readHParams } from "../src/engine/model/hparams.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 
@@ -222,5 +223,91 @@ describe("openModel and errors", () => {
     const full = readFileSync(join(dir, "model.safetensors"));
     writeFileSync(join(dir, "model.safetensors"), full.subarray(0, full.length - 100));
     expect(errorOf(() => openModel(dir)).message).toMatch(/tensor "model\.norm\.weight" .* extends past the end of the file/);
+  });
+});
+
+describe("qwen2 / qwen3 / biased llama checkpoints (small random directories)", () => {
+  const L = 0, nEmbd = 16, nHead = 2, nKv = 1, hd = 8;
+  const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i));
+  const makeDir = (name: string, modelType: string, extra: Record<string, number[]>, config: object = {}) => {
+    const dir = join(tmp, name);
+    mkdirSync(dir);
+    const shapes: Record<string, number[]> = {
+      "model.embed_tokens.weight": [32, nEmbd], "model.norm.weight": [nEmbd],
+      [`model.layers.${L}.self_attn.q_proj.weight`]: [nHead * hd, nEmbd], [`model.layers.${L}.self_attn.k_proj.weight`]: [nKv * hd, nEmbd],
+      [`model.layers.${L}.self_attn.v_proj.weight`]: [nKv * hd, nEmbd], [`model.layers.${L}.self_attn.o_proj.weight`]: [nEmbd, nHead * hd],
+      [`model.layers.${L}.mlp.gate_proj.weight`]: [24, nEmbd], [`model.layers.${L}.mlp.up_proj.weight`]: [24, nEmbd],
+      [`model.layers.${L}.mlp.down_proj.weight`]: [nEmbd, 24], [`model.layers.${L}.input_layernorm.weight`]: [nEmbd],
+      [`model.layers.${L}.post_attention_layernorm.weight`]: [nEmbd], ...extra,
+    };
+    const tensors = Object.entries(shapes).map(([n, shape], i) => [n, { shape, data: rand(shape.reduce((a, b) => a * b, 1), i + 1) }] as [string, { shape: number[]; data: Float32Array }]);
+    writeSafetensors(join(dir, "model.safetensors"), tensors);
+    writeFileSync(join(dir, "config.json"), JSON.stringify({
+      model_type: modelType, hidden_size: nEmbd, num_hidden_layers: 1, num_attention_heads: nHead, num_key_value_heads: nKv,
+      intermediate_size: 24, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 1000000, vocab_size: 32,
+      tie_word_embeddings: true, ...config,
+    }));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ chat_template: "{% for m in messages %}{{ m.content }}{% endfor %}" }));
+    return { dir, raw: new Map(tensors) };
+  };
+
+  test("qwen2: biases mapped, q/k not permuted (NeoX RoPE), chat template from tokenizer_config.json", () => {
+    const { dir, raw } = makeDir("qwen2", "qwen2", {
+      [`model.layers.${L}.self_attn.q_proj.bias`]: [nHead * hd], [`model.layers.${L}.self_attn.k_proj.bias`]: [nKv * hd],
+      [`model.layers.${L}.self_attn.v_proj.bias`]: [nKv * hd],
+    });
+    const m = openModel(dir);
+    try {
+      expect(m.metadata.get("general.architecture")).toBe("qwen2");
+      expect(m.metadata.get("qwen2.rope.freq_base")).toBe(1000000);
+      expect(m.metadata.get("tokenizer.chat_template")).toBe("{% for m in messages %}{{ m.content }}{% endfor %}");
+      expect(m.tensors.find((t) => t.name === "blk.0.attn_k.bias")!.dims).toEqual([nKv * hd]);
+      expect(f32(m.read("blk.0.attn_q.weight"))).toEqual(raw.get(`model.layers.${L}.self_attn.q_proj.weight`)!.data);
+      expect(f32(m.read("blk.0.attn_q.bias"))).toEqual(raw.get(`model.layers.${L}.self_attn.q_proj.bias`)!.data);
+    } finally {
+      m.close();
+    }
+  });
+
+  test("qwen3: head_dim -> key_length, q/k norms mapped", () => {
+    const { dir } = makeDir("qwen3", "qwen3", {
+      [`model.layers.${L}.self_attn.q_norm.weight`]: [hd], [`model.layers.${L}.self_attn.k_norm.weight`]: [hd],
+    }, { head_dim: hd });
+    const m = openModel(dir);
+    try {
+      expect(m.metadata.get("qwen3.attention.key_length")).toBe(hd);
+      expect(readHParams(m)).toMatchObject({ arch: "qwen3", ropeStyle: "neox", hasQKNorm: true, headDim: hd, tiedEmbeddings: true });
+      expect(m.tensors.filter((t) => /attn_[qk]_norm/.test(t.name)).map((t) => [t.name, t.dims])).toEqual([
+        ["blk.0.attn_q_norm.weight", [hd]], ["blk.0.attn_k_norm.weight", [hd]],
+      ]);
+    } finally {
+      m.close();
+    }
+  });
+
+  test("llama with attention bias: q/k biases permuted like their rows; llama3 rope scaling in metadata", () => {
+    const { dir, raw } = makeDir("llama-bias", "llama", {
+      [`model.layers.${L}.self_attn.q_proj.bias`]: [nHead * hd], [`model.layers.${L}.self_attn.k_proj.bias`]: [nKv * hd],
+    }, { rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+    const m = openModel(dir);
+    try {
+      const b = raw.get(`model.layers.${L}.self_attn.k_proj.bias`)!.data;
+      // One KV head of 8: interleaved order takes rows 0,4,1,5,2,6,3,7.
+      expect(Array.from(f32(m.read("blk.0.attn_k.bias")))).toEqual([0, 4, 1, 5, 2, 6, 3, 7].map((i) => b[i]));
+      expect(m.metadata.get("llama.rope.scaling.type")).toBe("llama3");
+      expect(m.metadata.get("llama.rope.scaling.factor")).toBe(32);
+      expect(m.metadata.get("llama.rope.scaling.original_context_length")).toBe(8192);
+      expect(readHParams(m)).toMatchObject({
+        hasQKVBias: true, ropeStyle: "norm",
+        ropeScaling: { type: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 },
+      });
+    } finally {
+      m.close();
+    }
+  });
+
+  test("an unmappable tensor name is a clear error", () => {
+    const { dir } = makeDir("odd", "llama", { "model.layers.0.mystery.weight": [4] });
+    expect(() => openModel(dir)).toThrow(/tensor "model\.layers\.0\.mystery\.weight" has no GGUF equivalent/);
   });
 });
