@@ -182,6 +182,64 @@ function save(name: string, data: Record<string, unknown>): void {
   console.log(`wrote test/fixtures/tokenizer/${name}`);
 }
 
+/** Hugging Face `tokenizers` (Python) on a tokenizer.json file, or null when it is not available. */
+function recordHf(tokenizerJsonPath: string, texts: string[]): unknown[] | null {
+  if (!process.env.VALAR_PY_TOKENIZERS) return null;
+  const py = `
+import json, sys
+from tokenizers import Tokenizer
+t = Tokenizer.from_file(sys.argv[1])
+out = []
+for text in json.load(sys.stdin):
+    ids = t.encode(text).ids
+    plain = t.encode(text, add_special_tokens=False).ids
+    out.append({"text": text, "ids": ids, "idsNoBos": plain,
+                "decoded": t.decode(ids, skip_special_tokens=True), "decodedSpecial": t.decode(ids, skip_special_tokens=False)})
+print(json.dumps(out))`;
+  const proc = Bun.spawnSync(["python3", "-c", py, tokenizerJsonPath], {
+    stdin: new TextEncoder().encode(JSON.stringify(texts)),
+    env: { ...process.env, PYTHONPATH: process.env.VALAR_PY_TOKENIZERS },
+  });
+  if (proc.exitCode !== 0) throw new Error(`python tokenizers failed: ${proc.stderr.toString()}`);
+  return JSON.parse(proc.stdout.toString());
+}
+
+const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+const split = (regex: string) => ({ type: "Split", pattern: { Regex: regex }, behavior: "Isolated", invert: false });
+
+/** tokenizer.json files in the shape SmolLM2, Qwen2.5 and Llama 3 ship, around the trained vocabulary. */
+function byteLevelTokenizerJson(style: "smollm" | "qwen2" | "llama3", tokens: string[], types: TokenType[], merges: string[], bos: number): string {
+  const added = tokens.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: types[id] === TokenType.CONTROL }))
+    .filter((t) => types[t.id] !== TokenType.NORMAL);
+  const pre = {
+    smollm: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, byteLevel] },
+    qwen2: { type: "Sequence", pretokenizers: [split(QWEN2_REGEX), { ...byteLevel, use_regex: false }] },
+    llama3: { type: "Sequence", pretokenizers: [split(LLAMA3_REGEX), { ...byteLevel, use_regex: false }] },
+  }[style];
+  const bosText = tokens[bos];
+  const template = {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: bosText, type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+    special_tokens: { [bosText]: { id: bosText, ids: [bos], tokens: [bosText] } },
+  };
+  return JSON.stringify({
+    version: "1.0", truncation: null, padding: null, added_tokens: added,
+    normalizer: style === "qwen2" ? { type: "NFC" } : null,
+    pre_tokenizer: pre,
+    post_processor: style === "llama3" ? { type: "Sequence", processors: [{ ...byteLevel, trim_offsets: false }, template] } : { ...byteLevel, trim_offsets: false },
+    decoder: { ...byteLevel },
+    model: {
+      type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false,
+      byte_fallback: false, ignore_merges: style === "llama3",
+      vocab: Object.fromEntries(tokens.map((t, i) => [t, i]).filter(([, i]) => types[i as number] === TokenType.NORMAL)),
+      merges: merges.map((m) => m.split(" ")),
+    },
+  });
+}
+
 const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
 try {
   // 1. stories15M (SentencePiece, llama.cpp's llm_tokenizer_spm).
@@ -211,31 +269,30 @@ try {
     });
   }
 
+  // Byte-level tokenizer.json files (as SmolLM2, Qwen2.5, Llama 3 ship) around the same vocabulary.
+  for (const style of ["smollm", "qwen2", "llama3"] as const) {
+    const json = byteLevelTokenizerJson(style, tokens, types, merges, bos);
+    const path = join(tmp, `${style}-tokenizer.json`);
+    writeFileSync(path, json);
+    const cases = recordHf(path, TEXTS);
+    if (!cases) { console.log(`VALAR_PY_TOKENIZERS not set: keeping test/fixtures/tokenizer/hf-${style}.json`); continue; }
+    save(`hf-${style}.json`, {
+      source: "Hugging Face tokenizers (Python) on a byte-level tokenizer.json written by scripts/record-tokenizer-fixtures.ts",
+      tokenizerJson: json as never,
+      cases: cases as never,
+    });
+  }
+
   // 3. tinystories-656k: the Hugging Face reference, then llama.cpp on the converted vocabulary.
   const dir = join(MODELS, "tinystories-656k");
   const tokenizerJson = await Bun.file(join(dir, "tokenizer.json")).text();
   const tokenizerConfig = await Bun.file(join(dir, "tokenizer_config.json")).text();
-  if (process.env.VALAR_PY_TOKENIZERS) {
-    const py = `
-import json, sys
-from tokenizers import Tokenizer
-t = Tokenizer.from_file(sys.argv[1])
-out = []
-for text in json.load(sys.stdin):
-    ids = t.encode(text).ids
-    plain = t.encode(text, add_special_tokens=False).ids
-    out.append({"text": text, "ids": ids, "idsNoBos": plain,
-                "decoded": t.decode(ids, skip_special_tokens=True), "decodedSpecial": t.decode(ids, skip_special_tokens=False)})
-print(json.dumps(out))`;
-    const proc = Bun.spawnSync(["python3", "-c", py, join(dir, "tokenizer.json")], {
-      stdin: new TextEncoder().encode(JSON.stringify(TEXTS)),
-      env: { ...process.env, PYTHONPATH: process.env.VALAR_PY_TOKENIZERS },
-    });
-    if (proc.exitCode !== 0) throw new Error(`python tokenizers failed: ${proc.stderr.toString()}`);
+  const hfCases = recordHf(join(dir, "tokenizer.json"), TEXTS);
+  if (hfCases) {
     save("tinystories-hf.json", {
       source: "Hugging Face tokenizers (Python) Tokenizer.from_file(tokenizer.json): encode(text) and decode(ids, skip_special_tokens)",
       model: "tinystories-656k/tokenizer.json",
-      cases: JSON.parse(proc.stdout.toString()),
+      cases: hfCases as never,
     });
   } else {
     console.log("VALAR_PY_TOKENIZERS not set: keeping test/fixtures/tokenizer/tinystories-hf.json");

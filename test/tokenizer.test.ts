@@ -177,20 +177,7 @@ describe("tokenizer.json (tinystories-656k)", async () => {
     const { cases } = await fixture<{ cases: HfCase[] }>("tinystories-hf.json");
     expect(tok.kind).toBe("hf-bpe");
     expect([tok.vocabSize, tok.bosId, tok.eosId]).toEqual([2048, 1, 2]);
-    const bad: string[] = [];
-    for (const c of cases) {
-      // The library always matches special tokens in text; that is parseSpecial here.
-      const checks: [string, unknown, unknown][] = [
-        ["ids", tok.encode(c.text, { parseSpecial: true }), c.ids],
-        ["ids without BOS", tok.encode(c.text, { parseSpecial: true, addBos: false }), c.idsNoBos],
-        ["decode", tok.decode(c.ids), c.decoded],
-        ["decode (special)", tok.decode(c.ids, { skipSpecial: false }), c.decodedSpecial],
-      ];
-      for (const [what, got, want] of checks) {
-        if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${what} of ${JSON.stringify(c.text)}: got ${JSON.stringify(got)}, HF ${JSON.stringify(want)}`);
-      }
-    }
-    expect(bad).toEqual([]);
+    expect(hfMismatches(tok, cases)).toEqual([]);
   });
 
   test("streaming continues text (no start strip) and adds up", () => {
@@ -224,6 +211,62 @@ describe("tokenizer.json (tinystories-656k)", async () => {
     expect(() => fromMeta({ "tokenizer.huggingface.json": "{not json" })).toThrow(/not valid JSON/);
     expect(() => fromMeta({ "tokenizer.huggingface.json": JSON.stringify({ model: { type: "Unigram", vocab: [] } }) })).toThrow(/Unigram/);
   });
+});
+
+/** Our ids and text against Hugging Face tokenizers' recorded ones; returns the differences. */
+function hfMismatches(tok: Tokenizer, cases: HfCase[]): string[] {
+  const bad: string[] = [];
+  for (const c of cases) {
+    // The library always matches special tokens in text; that is parseSpecial here.
+    const checks: [string, unknown, unknown][] = [
+      ["ids", tok.encode(c.text, { parseSpecial: true }), c.ids],
+      ["ids without BOS", tok.encode(c.text, { parseSpecial: true, addBos: false }), c.idsNoBos],
+      ["decode", tok.decode(c.ids), c.decoded],
+      ["decode (special)", tok.decode(c.ids, { skipSpecial: false }), c.decodedSpecial],
+    ];
+    for (const [what, got, want] of checks) {
+      if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${what} of ${JSON.stringify(c.text)}: got ${JSON.stringify(got)}, HF ${JSON.stringify(want)}`);
+    }
+  }
+  return bad;
+}
+
+/** A GGUF written from metadata and opened again, as `convert` produces and the server loads. */
+function viaGGUF(meta: Map<string, unknown>): Tokenizer {
+  const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
+  try {
+    const path = join(tmp, "vocab.gguf");
+    writeGGUF(path, { "general.architecture": "llama", ...Object.fromEntries(meta) } as never, []);
+    return fromGGUF(path);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+describe("byte-level tokenizer.json (SmolLM2, Qwen2.5, Llama 3 shapes)", () => {
+  const expectedPre = { smollm: "smollm", qwen2: "qwen2", llama3: "llama-bpe" };
+  for (const style of ["smollm", "qwen2", "llama3"] as const) {
+    test(`${style}: ids and text equal Hugging Face tokenizers'; converted to GGUF, the same ids`, async () => {
+      const { tokenizerJson, cases } = await fixture<{ tokenizerJson: string; cases: HfCase[] }>(`hf-${style}.json`);
+      const tok = fromMeta({ "tokenizer.huggingface.json": tokenizerJson });
+      expect(hfMismatches(tok, cases)).toEqual([]);
+      const streamed = cases.map((c) => {
+        const d = tok.decoder({ skipSpecial: false });
+        return c.ids.map((id) => d.push(id)).join("") + d.flush();
+      });
+      expect(streamed).toEqual(cases.map((c) => c.decodedSpecial));
+
+      const meta = hfTokenizerToGGUF(tokenizerJson);
+      expect((meta.get("tokenizer.ggml.pre") as { value: string }).value).toBe(expectedPre[style]);
+      const gguf = viaGGUF(meta);
+      expect(gguf.kind).toBe("gpt2");
+      // llama.cpp does not run tokenizer.json normalizers (NFC for Qwen2): only texts they leave alone.
+      const bad = cases.filter((c) => c.text.normalize("NFC") === c.text)
+        .filter((c) => JSON.stringify(gguf.encode(c.text, { addBos: false, parseSpecial: true })) !== JSON.stringify(c.idsNoBos))
+        .map((c) => JSON.stringify(c.text));
+      expect(bad).toEqual([]);
+    });
+  }
 });
 
 describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIVE_LLAMA=1)", () => {

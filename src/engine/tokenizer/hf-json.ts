@@ -5,7 +5,7 @@
 
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { Heap } from "./heap.ts";
-import { preTokenize, splitGpt2 } from "./pretokenize.ts";
+import { preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
 
 // ---- tokenizer.json shapes (only the parts read here) ----
@@ -56,27 +56,59 @@ function buildNormalizer(c: Component | null | undefined): Normalize {
   return make(c);
 }
 
-// Pre-tokenizers by type: text -> words.
-type PreTokenize = (s: string) => string[];
+// Pre-tokenizers by type: pieces -> finer pieces (a Sequence feeds each one's output to the next).
+type PreTokenize = (pieces: string[]) => string[];
+const utf8Encoder = new TextEncoder();
+const cpsToString = (cps: number[]) => String.fromCodePoint(...cps);
+
+// Split regexes of well-known tokenizer.json files -> the scanners llama.cpp uses for them
+// (JavaScript has no `(?i:...)` groups; the scanners are exact for these patterns).
+const KNOWN_SPLITS: [pattern: string, splitter: Splitter][] = [
+  ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", splitLlama3],
+  ["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", splitQwen2],
+  ["'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", splitGpt2],
+];
+
+const splitEach = (splitter: Splitter): PreTokenize => (pieces) =>
+  pieces.flatMap((p) => preTokenize(p, [splitter]).map(cpsToString));
+
 const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
-  ByteLevel: (c) => (s) => {
-    const text = c.add_prefix_space && !s.startsWith(" ") ? " " + s : s;
-    const words = c.use_regex === false ? [text] : preTokenize(text, [splitGpt2]).map((cps) => String.fromCodePoint(...cps));
-    return words.map((w) => Array.from(new TextEncoder().encode(w), (b) => BYTE_TO_CHAR[b]).join(""));
+  Sequence: (c) => {
+    const steps = (c.pretokenizers as Component[]).map(buildPreTokenizer);
+    return (pieces) => steps.reduce((acc, f) => f(acc), pieces);
   },
+  ByteLevel: (c) => (pieces) => pieces.flatMap((p) => {
+    const text = c.add_prefix_space && !p.startsWith(" ") ? " " + p : p;
+    const words = c.use_regex === false ? [text] : preTokenize(text, [splitGpt2]).map(cpsToString);
+    return words.map((w) => Array.from(utf8Encoder.encode(w), (b) => BYTE_TO_CHAR[b]).join(""));
+  }),
+  Split: (c) => {
+    const pattern = c.pattern as { String?: string; Regex?: string };
+    if (c.behavior !== "Isolated" || c.invert) throw new TokenizerError(`tokenizer.json: Split with behavior ${String(c.behavior)}${c.invert ? " (inverted)" : ""} is not supported (only Isolated)`);
+    const known = KNOWN_SPLITS.find(([p]) => p === pattern.Regex)?.[1];
+    if (known) return splitEach(known);
+    let re: RegExp;
+    try {
+      re = pattern.Regex !== undefined ? new RegExp(pattern.Regex, "u") : new RegExp(pattern.String!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "u");
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json: Split pattern cannot be used (${(e as Error).message})`);
+    }
+    return splitEach(regexSplitter(re));
+  },
+  Digits: (c) => splitEach(regexSplitter(c.individual_digits ? /\p{N}/u : /\p{N}+/u)),
   Metaspace: (c) => {
     const mark = (c.replacement as string) ?? "\u2581";
     const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
-    return (s) => {
-      let t = s.replaceAll(" ", mark);
+    return (pieces) => pieces.flatMap((p) => {
+      let t = p.replaceAll(" ", mark);
       if (prepend !== "never" && !t.startsWith(mark)) t = mark + t;
       return c.split === false ? [t] : t.split(new RegExp(`(?=${mark})`, "u")).filter((w) => w !== "");
-    };
+    });
   },
 };
 
 function buildPreTokenizer(c: Component | null | undefined): PreTokenize {
-  if (!c) return (s) => [s];
+  if (!c) return (pieces) => pieces;
   const make = PRE_TOKENIZERS[c.type];
   if (!make) throw new TokenizerError(`tokenizer.json: unsupported pre_tokenizer '${c.type}' (supported: ${Object.keys(PRE_TOKENIZERS).join(", ")})`);
   return make(c);
@@ -122,7 +154,17 @@ const DECODERS: Record<string, (c: Component, streaming: boolean) => DecodeStep>
       return t.slice(a, b);
     });
   },
-  ByteLevel: () => (ts) => [utf8.decode(Uint8Array.from(Array.from(ts.join(""), (ch) => CHAR_TO_BYTE.get(ch) ?? 0x3f)))],
+  // Each token's characters back to bytes (a token with a character outside the alphabet keeps
+  // its own UTF-8), then one lossy UTF-8 read of everything.
+  ByteLevel: () => (ts) => {
+    const bytes: number[] = [];
+    for (const t of ts) {
+      const mapped = Array.from(t, (ch) => CHAR_TO_BYTE.get(ch));
+      if (mapped.every((b) => b !== undefined)) bytes.push(...(mapped as number[]));
+      else bytes.push(...utf8Encoder.encode(t));
+    }
+    return [utf8.decode(Uint8Array.from(bytes))];
+  },
   Metaspace: (c) => {
     const mark = (c.replacement as string) ?? "\u2581";
     const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
@@ -279,7 +321,7 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
         if ("id" in raw) { out.push(raw.id); continue; }
         for (const piece of splitOnTokens(normalize(raw.text), usable(normTokens))) {
           if ("id" in piece) { out.push(piece.id); continue; }
-          for (const word of preTokenizeText(piece.text)) bpeWord(word, out);
+          for (const word of preTokenizeText([piece.text])) bpeWord(word, out);
         }
       }
       return (opts.addBos ?? true) ? [...before, ...out, ...after] : out;
@@ -314,8 +356,16 @@ function parseConfig(config?: string): Record<string, unknown> {
 
 function templateIds(pp: Component | null | undefined, vocab: Map<string, number>): { before: number[]; after: number[] } {
   const before: number[] = [], after: number[] = [];
-  if (!pp) return { before, after };
-  if (pp.type !== "TemplateProcessing") throw new TokenizerError(`tokenizer.json: unsupported post_processor '${pp.type}' (supported: TemplateProcessing)`);
+  if (!pp || pp.type === "ByteLevel") return { before, after }; // ByteLevel only trims offsets
+  if (pp.type === "Sequence") {
+    for (const p of pp.processors as Component[]) {
+      const part = templateIds(p, vocab);
+      before.push(...part.before);
+      after.push(...part.after);
+    }
+    return { before, after };
+  }
+  if (pp.type !== "TemplateProcessing") throw new TokenizerError(`tokenizer.json: unsupported post_processor '${pp.type}' (supported: TemplateProcessing, ByteLevel, Sequence)`);
   const special = pp.special_tokens as Record<string, { ids: number[] }>;
   let seenSequence = false;
   for (const item of pp.single as ({ SpecialToken: { id: string } } | { Sequence: unknown })[]) {
@@ -328,8 +378,9 @@ function templateIds(pp: Component | null | undefined, vocab: Map<string, number
 }
 
 /**
- * Streaming through the decoder chain: the chain is re-run on the tokens not yet emitted, and
- * text is released once it no longer ends in an unfinished byte run or a replacement character.
+ * Streaming through the decoder chain (without its start-of-text strip): tokens are held until
+ * their text no longer ends in U+FFFD, i.e. until a character split over byte tokens is whole
+ * (a real U+FFFD is let through after a few tokens).
  */
 function hfStreamDecoder(piece: (id: number) => string, chain: DecodeStep, specialIds: Set<number>, skip: boolean): StreamDecoder {
   let held: string[] = [];
@@ -337,15 +388,8 @@ function hfStreamDecoder(piece: (id: number) => string, chain: DecodeStep, speci
     push(id: number): string {
       if (skip && specialIds.has(id)) return "";
       held.push(piece(id));
-      if (BYTE_TOKEN.test(held[held.length - 1])) {
-        // Wait while the byte run is an unfinished UTF-8 character.
-        const bytes: number[] = [];
-        for (let i = held.length - 1; i >= 0 && BYTE_TOKEN.test(held[i]); i--) bytes.unshift(parseInt(held[i].slice(3, 5), 16));
-        const lead = bytes[0];
-        const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-        if (bytes.length < need && bytes.length < 4) return "";
-      }
       const text = chain(held).join("");
+      if (text.endsWith("\uFFFD") && held.length < 4) return "";
       held = [];
       return text;
     },
