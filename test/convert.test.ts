@@ -3,13 +3,14 @@
 // with a sane tokenizer and metadata and tells a story.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import { convertToGGUF } from "../src/engine/model/convert.ts";
 import { ModelFileError } from "../src/engine/model/errors.ts";
 import { openGGUF } from "../src/engine/model/gguf.ts";
+import { llama3RopeFactors, readHParams } from "../src/engine/model/hparams.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import { GGUFValueType } from "../src/engine/model/types.ts";
 
@@ -125,5 +126,39 @@ describe("Hugging Face directory -> GGUF", () => {
     } finally {
       await model.dispose();
     }
+  }, SLOW);
+});
+
+describe("Llama-3 RoPE scaling", () => {
+  test("a llama3 rope_scaling config becomes llama.cpp's rope_freqs.weight tensor", async () => {
+    // TinyStories with a Llama-3.1-style rope_scaling added to its config.
+    const dir = join(tmp, "tinystories-llama3");
+    mkdirSync(dir);
+    for (const f of readdirSync(join(MODELS, "tinystories-656k"))) copyFileSync(join(MODELS, "tinystories-656k", f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    const scaling = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, rope_scaling: scaling }));
+    const out = join(tmp, "tinystories-llama3.gguf");
+    const hf = openModel(dir);
+    await convertToGGUF(hf, out);
+    hf.close();
+
+    const g = openGGUF(out);
+    try {
+      expect([...g.metadata.keys()].filter((k) => k.includes("rope.scaling"))).toEqual([]);
+      const hp = readHParams(g);
+      expect(hp.ropeFreqsTensor).toBe("rope_freqs.weight");
+      const stored = g.read("rope_freqs.weight");
+      const want = llama3RopeFactors(hp, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 });
+      expect(new Float32Array(stored.buffer, stored.byteOffset, 8)).toEqual(want);
+      // With a 64-token original context some of the 8 pair frequencies are scaled, some not.
+      expect(want[0]).toBe(1);
+      expect(want[7]).toBe(8);
+    } finally {
+      g.close();
+    }
+    const model = await llama.loadModel({ modelPath: out, gpuLayers: 0 });
+    expect(model.trainContextSize).toBe(512);
+    await model.dispose();
   }, SLOW);
 });
