@@ -128,7 +128,8 @@ describe("writer round trip", () => {
       ["t.f64", gguf.f64(Math.PI)], ["t.bool", true], ["t.u64", 2n ** 63n], ["t.i64", gguf.i64(-5n)],
       ["t.plain_int", 7], ["t.plain_neg", -7], ["t.plain_float", 0.25], ["llama.rope.freq_base", 10000],
       ["t.strings", ["a", "ünï", "🙂", ""]], ["t.ints", gguf.arrI32([1, -2, 3])], ["t.floats", f32],
-      ["t.nested", [[1, 2], [3]]], ["t.empty", []], ["t.bools", [true, false]],
+      ["t.nested", [[1, 2], [3]]], ["t.empty", []], ["t.bools", [true, false]], ["t.mixed", [-1, 3000000000]],
+      ["t.signed", [-1, 2]], ["t.fracs", [1, 0.5]],
       ["tokenizer.ggml.token_type", [1, 2, 3]],
     ]), [
       { name: "a", type: GGMLType.F32, dims: [4], data: new Uint8Array(f32.buffer) },
@@ -153,6 +154,11 @@ describe("writer round trip", () => {
     expect(md.get("t.nested")).toEqual([new Uint32Array([1, 2]), new Uint32Array([3])]);
     expect(Array.from(md.get("t.empty") as ArrayLike<number>)).toEqual([]);
     expect(md.get("t.bools")).toEqual([true, false]);
+    expect(md.get("t.mixed")).toEqual([-1n, 3000000000n]);
+    expect([ty("t.signed"), ty("t.fracs")]).toEqual([
+      { type: GGUFValueType.ARRAY, itemType: GGUFValueType.INT32 }, { type: GGUFValueType.ARRAY, itemType: GGUFValueType.FLOAT32 },
+    ]);
+    expect(() => writeGGUF(join(tmp, "mixed.gguf"), { x: [1, "a"] }, [])).toThrow(/one kind, got number and string/);
     expect(ty("tokenizer.ggml.token_type")).toEqual({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.INT32 });
     expect(Array.from(new Float32Array(m.read("a").buffer))).toEqual([1.5, -2, 3.25, 0]);
     expect(m.read("b")).toEqual(q8);
@@ -220,10 +226,17 @@ describe("broken files give a ModelFileError naming the file and the problem", (
     });
   }
 
-  test("the uncorrupted base file opens", () => {
+  test("the uncorrupted base file opens, and so does its version 2 form", () => {
     const m = openGGUF(base);
     expect(m.tensors.map((t) => t.name)).toEqual(["first", "second"]);
     m.close();
+    const v2 = join(tmp, "v2.gguf");
+    const d = view();
+    d.setUint32(4, 2, true);
+    writeFileSync(v2, new Uint8Array(d.buffer));
+    const m2 = openGGUF(v2);
+    expect([m2.version, m2.tensors.length, m2.metadata.get("general.architecture")]).toEqual([2, 2, "llama"]);
+    m2.close();
   });
 
   test("a missing file", () => {

@@ -93,15 +93,18 @@ export function inferType(value: GGUFValue): GGUFTypedValue {
   }
   const items = Array.from(value as ArrayLike<GGUFValue>);
   if (items.length === 0) return { type: GGUFValueType.ARRAY, itemType: GGUFValueType.UINT32, value: items };
-  // An array's items share one type: the widest any item needs.
-  const itemTypes = new Set(items.map((v) => inferType(v).type));
-  const pick = [GGUFValueType.STRING, GGUFValueType.ARRAY, GGUFValueType.BOOL, GGUFValueType.FLOAT32,
-    GGUFValueType.INT64, GGUFValueType.UINT64, GGUFValueType.INT32, GGUFValueType.UINT32].find((t) => itemTypes.has(t))!;
-  const itemType = pick === GGUFValueType.UINT32 || pick === GGUFValueType.INT32
-    ? (itemTypes.has(GGUFValueType.INT32) ? GGUFValueType.INT32 : GGUFValueType.UINT32)
-    : pick;
-  if (itemTypes.size > 1 && (itemTypes.has(GGUFValueType.STRING) || itemTypes.has(GGUFValueType.BOOL) || itemTypes.has(GGUFValueType.ARRAY))) {
-    throw new TypeError("GGUF array items must all be of one kind (strings, booleans, numbers or arrays)");
+  // An array's items share one type: numbers get the narrowest type that holds them all.
+  const kinds = new Set(items.map((v) => (Array.isArray(v) || ArrayBuffer.isView(v) ? "array" : typeof v)));
+  if (kinds.size > 1) throw new TypeError(`GGUF array items must all be of one kind, got ${[...kinds].join(" and ")}`);
+  const kind = [...kinds][0];
+  let itemType: GGUFValueType;
+  if (kind !== "number") itemType = inferType(items[0]).type;
+  else {
+    const nums = items as number[];
+    if (!nums.every(Number.isInteger)) itemType = GGUFValueType.FLOAT32;
+    else if (nums.every((n) => n >= 0 && n <= 0xffffffff)) itemType = GGUFValueType.UINT32;
+    else if (nums.every((n) => n >= -0x80000000 && n <= 0x7fffffff)) itemType = GGUFValueType.INT32;
+    else itemType = GGUFValueType.INT64;
   }
   return { type: GGUFValueType.ARRAY, itemType, value: items };
 }
