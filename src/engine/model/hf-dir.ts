@@ -225,7 +225,8 @@ export function openHFDir(dir: string): HFModelDir {
   }
 
   // Tied embeddings: the checkpoint may store the shared matrix under either name (this one
-  // keeps only lm_head.weight and aliases embed_tokens to it); GGUF keeps token_embd only.
+  // TinyStories-656K keeps only lm_head.weight and aliases embed_tokens to it); GGUF keeps
+  // token_embd only, and llama.cpp reuses it for the output when output.weight is absent.
   const tied = config.tie_word_embeddings !== false;
   const output = byName.get("output.weight");
   if (tied && output && !byName.has("token_embd.weight")) {
