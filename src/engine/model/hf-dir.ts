@@ -224,7 +224,7 @@ export function openHFDir(dir: string): HFModelDir {
     throw new ModelFileError(dir, (e as Error).message);
   }
 
-  // Tied embeddings: the checkpoint may store the shared matrix under either name (this one
+  // Tied embeddings: a checkpoint may store the shared matrix under either name (and
   // TinyStories-656K keeps only lm_head.weight and aliases embed_tokens to it); GGUF keeps
   // token_embd only, and llama.cpp reuses it for the output when output.weight is absent.
   const tied = config.tie_word_embeddings !== false;
