@@ -5,7 +5,7 @@
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { detokenize, streamDecoder, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
-import { preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
+import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial } from "./special.ts";
 import { specialTokens } from "./spm.ts";
 import { TokenType, TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
@@ -116,7 +116,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
         if ("id" in fragment) { out.push(fragment.id); continue; }
         for (const cps of preTokenize(fragment.text, pre.splitters)) {
           let word = "";
-          for (const b of utf8.encode(String.fromCodePoint(...cps))) word += BYTE_TO_CHAR[b];
+          for (const b of utf8.encode(codePointsToString(cps))) word += BYTE_TO_CHAR[b];
           mergeWord(word, out);
         }
       }

@@ -5,7 +5,7 @@
 
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { Heap } from "./heap.ts";
-import { preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
+import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
 
 // ---- tokenizer.json shapes (only the parts read here) ----
@@ -59,7 +59,7 @@ function buildNormalizer(c: Component | null | undefined): Normalize {
 // Pre-tokenizers by type: pieces -> finer pieces (a Sequence feeds each one's output to the next).
 type PreTokenize = (pieces: string[]) => string[];
 const utf8Encoder = new TextEncoder();
-const cpsToString = (cps: number[]) => String.fromCodePoint(...cps);
+const cpsToString = (cps: number[]) => codePointsToString(cps);
 
 // Split regexes of well-known tokenizer.json files -> the scanners llama.cpp uses for them
 // (JavaScript has no `(?i:...)` groups; the scanners are exact for these patterns).

@@ -48,7 +48,8 @@ export function hfTokenizerToGGUF(tokenizerJson: string, tokenizerConfig?: strin
   const vocab = new Map<string, number>(Object.entries(spec.model.vocab));
   const added = spec.added_tokens ?? [];
   for (const t of added) vocab.set(t.content, t.id);
-  const n = Math.max(...vocab.values()) + 1;
+  let n = 0;
+  for (const id of vocab.values()) n = Math.max(n, id + 1);
   const tokens: string[] = new Array(n);
   for (const [text, id] of vocab) tokens[id] = text;
   for (let i = 0; i < n; i++) if (tokens[i] === undefined) tokens[i] = `[PAD${i}]`; // llama.cpp's filler for holes

@@ -153,7 +153,7 @@ export const splitQwen2 = llama3Like(1);
 export function regexSplitter(re: RegExp): Splitter {
   const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g");
   return (cps, start, end) => {
-    const text = String.fromCodePoint(...cps.slice(start, end));
+    const text = codePointsToString(cps, start, end);
     const out: number[] = [];
     let last = 0; // in code points
     let lastUnits = 0;
@@ -170,6 +170,13 @@ export function regexSplitter(re: RegExp): Splitter {
     if (end - start > last) out.push(end - start - last);
     return out;
   };
+}
+
+/** Code points to a string, in slices (a spread of a long word would overflow the argument limit). */
+export function codePointsToString(cps: readonly number[], start = 0, end = cps.length): string {
+  let out = "";
+  for (let at = start; at < end; at += 4096) out += String.fromCodePoint(...cps.slice(at, Math.min(end, at + 4096)));
+  return out;
 }
 
 function countCodePoints(s: string, from: number, to: number): number {

@@ -92,11 +92,11 @@ export function readGGUFVocab(meta: Meta): Vocab {
   if (model === undefined) throw new TokenizerError("model has no tokenizer (tokenizer.ggml.model missing)");
   const defaults = MODEL_DEFAULTS[model];
   if (!defaults) throw new TokenizerError(`unsupported tokenizer model '${model}' (supported: ${Object.keys(MODEL_DEFAULTS).join(", ")})`);
-  const tokens = metaStrings(meta, "tokenizer.ggml.tokens");
-  if (!tokens || tokens.length === 0) throw new TokenizerError("tokenizer.ggml.tokens is missing or empty");
-  const n = tokens.length;
+  const stored = metaStrings(meta, "tokenizer.ggml.tokens");
+  if (!stored || stored.length === 0) throw new TokenizerError("tokenizer.ggml.tokens is missing or empty");
+  const n = stored.length;
   // llama.cpp renames empty tokens so that every text maps back to one id.
-  for (let i = 0; i < n; i++) if (tokens[i] === "") tokens[i] = `[EMPTY_${i}]`;
+  const tokens = stored.includes("") ? stored.map((t, i) => (t === "" ? `[EMPTY_${i}]` : t)) : stored;
 
   const scoresIn = numbers(meta, "tokenizer.ggml.scores", n);
   const scores = new Float32Array(n);
