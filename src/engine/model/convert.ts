@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { ModelFileError } from "./errors.ts";
 import { writeGGUF, type GGUFMetadataInput, type GGUFTensorInput } from "./gguf-writer.ts";
-import type { GGUFFile } from "./gguf.ts";
+import type { GGUFFile } from "./gguf-parse.ts";
 import { gguf } from "./gguf-values.ts";
 import { llama3RopeFactors, readHParams } from "./hparams.ts";
 import { hfTokenizerToGGUF } from "../tokenizer/hf-to-gguf.ts";

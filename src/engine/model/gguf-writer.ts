@@ -5,7 +5,7 @@
 
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { tensorBytes, typeName } from "./ggml-types.ts";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC } from "./gguf.ts";
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC } from "./gguf-parse.ts";
 import { typedValue, type GGUFMetadataInput, type GGUFTypedValue } from "./gguf-values.ts";
 import { GGUFValueType, type GGMLType, type GGUFValue } from "./types.ts";
 

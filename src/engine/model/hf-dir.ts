@@ -6,7 +6,8 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { openFileSource, type ByteSource } from "./byte-source.ts";
+import type { ByteSource } from "./byte-source.ts";
+import { openFileSource } from "./file-source.ts";
 import { ModelFileError } from "./errors.ts";
 import { readSafetensorsHeader } from "./safetensors.ts";
 import type { GGUFValue, ModelFile, TensorInfo } from "./types.ts";
