@@ -6,8 +6,7 @@ import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { detokenize, streamDecoder, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
 import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
-import { partitionSpecial } from "./special.ts";
-import { specialTokens } from "./spm.ts";
+import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenType, TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { LLAMA3_PRES, type Vocab } from "./vocab.ts";
 

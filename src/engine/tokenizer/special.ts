@@ -2,6 +2,9 @@
 // tokenizer_st_partition): every occurrence of each special token's text becomes that id, longest
 // tokens first, and the text between them is tokenized normally.
 
+import { TokenType } from "./types.ts";
+import type { Vocab } from "./vocab.ts";
+
 /** A piece of the input: text still to tokenize, or an id already decided. */
 export type Fragment = { text: string } | { id: number };
 
@@ -35,4 +38,11 @@ export function partitionSpecial(text: string, specials: readonly SpecialToken[]
     if (next) fragments = next;
   }
   return fragments;
+}
+
+/** A GGUF vocabulary's special tokens; user-defined ones are matched even when not parsing specials. */
+export function specialTokens(vocab: Vocab): SpecialToken[] {
+  return vocab.specialIds.map((id) => ({
+    id, text: vocab.tokens[id], onlyWhenParsing: vocab.types[id] !== TokenType.USER_DEFINED,
+  }));
 }

@@ -5,7 +5,7 @@
 
 import { detokenize, streamDecoder, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
-import { partitionSpecial, type SpecialToken } from "./special.ts";
+import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenType, TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import type { Vocab } from "./vocab.ts";
 
@@ -90,12 +90,6 @@ export function spmPieces(vocab: Vocab): PieceSource {
       return (cache[id] = { bytes, special });
     },
   };
-}
-
-export function specialTokens(vocab: Vocab): SpecialToken[] {
-  return vocab.specialIds.map((id) => ({
-    id, text: vocab.tokens[id], onlyWhenParsing: vocab.types[id] !== TokenType.USER_DEFINED,
-  }));
 }
 
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
