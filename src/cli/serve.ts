@@ -5,6 +5,7 @@ import { checkUniqueIds, DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, typ
 import { elementCount } from "../engine/model/ggml-types.ts";
 import { openModel } from "../engine/model/open.ts";
 import { formatBytes } from "../hub/progress.ts";
+import { PullError } from "../hub/pull.ts";
 import { findLocalModels, resolveModelRef } from "../hub/resolve.ts";
 import { findWebGPUAdapter, NO_ADAPTER_MESSAGE } from "./gpu-check.ts";
 
@@ -55,7 +56,12 @@ export async function run(argv: string[]): Promise<number> {
   if (origin === "default") log(`no model named and none in ${config.modelsDir}/: pulling the default ${DEFAULT_MODEL_REF}`);
   const models: ModelSpec[] = [];
   for (const spec of specs) {
-    const path = await resolveModelRef(spec.ref, config.modelsDir);
+    const path = await resolveModelRef(spec.ref, config.modelsDir).catch((err: Error) => {
+      if (origin === "default" && err instanceof PullError) {
+        err.message += `\n(to serve without downloading, put a .gguf file or a model directory in ${config.modelsDir}/, or pass --model PATH)`;
+      }
+      throw err;
+    });
     log(`model ${spec.id}: ${summarize(path)} (${path === spec.ref ? path : `${spec.ref} -> ${path}`})`);
     models.push({ id: spec.id, ref: path });
   }
