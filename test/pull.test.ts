@@ -103,6 +103,10 @@ beforeAll(async () => {
     fetch(req) {
       recordHub(req);
       const m = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(new URL(req.url).pathname);
+      // A renamed repository: the hub answers with a relative redirect to the new name.
+      if (m && m[2].startsWith("old-")) {
+        return new Response(null, { status: 307, headers: { Location: `/${m[1]}/${m[2].slice(4)}/resolve/main/${m[3]}` } });
+      }
       const file = m ? files.get(`${m[1]}/${m[2]}/${decodeURIComponent(m[3])}`) : undefined;
       if (!file) return new Response("Entry not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
       if (file.gated && req.headers.get("authorization") !== "Bearer secret") {
@@ -257,6 +261,16 @@ describe("pull", () => {
     expect(err.status).toBe(404);
     expect(err.message).toMatch(/^hf:acme\/nothing\/missing\.gguf: HTTP 404 .*no such repository or file on the hub/);
     expect(existsSync(join(dir, "missing.gguf.part"))).toBe(false);
+  });
+
+  test("a relative redirect (renamed repository) is followed for the metadata", async () => {
+    const data = seededBytes(20_000, 8);
+    const { dest } = setup("moved", { data });
+    const result = await pull("hf:acme/old-moved/moved.gguf", { dir, endpoint: endpoint(), progress: null });
+    expect(result).toMatchObject({ path: dest, sha256: sha(data), downloaded: true });
+    expect(seen.map((s) => `${s.server} ${s.method} ${s.path.split("/").slice(0, 3).join("/")}`)).toEqual([
+      "hub HEAD /acme/old-moved", "hub HEAD /acme/moved", "cdn GET /repos/ab",
+    ]);
   });
 
   test("a gated repository needs HF_TOKEN, which goes to the hub and not to the CDN", async () => {
