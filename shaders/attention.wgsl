@@ -29,6 +29,13 @@ const DPT: u32 = MAX_HD / WG;  // head dims per thread
 var<workgroup> qv: array<f32, MAX_HD>;
 var<workgroup> sc: array<f32, CH>;
 
+// Round to the nearest f16 value, ties to even (pack2x16float may truncate). Normal range only:
+// tiny values keep extra precision, which only matters far below the softmax's resolution.
+fn round_f16(v: f32) -> f32 {
+  let b = bitcast<u32>(v);
+  return bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32> {{SG_ARGS}}) {
   {{SG_INIT}}
@@ -38,7 +45,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let n = S[0] + t + 1u;  // causal: positions 0..pos
   let kvh = h / (P.n_head / P.n_head_kv);
   let kvo = kvh * hd;
-  for (var d = li; d < hd; d += WG) { qv[d] = QKV[t * P.qkv_stride + h * hd + d]; }
+  // q is rounded to f16 as llama.cpp does before its f16 K·q products.
+  for (var d = li; d < hd; d += WG) { qv[d] = round_f16(QKV[t * P.qkv_stride + h * hd + d]); }
   workgroupBarrier();
 
   var m = -3.0e38;
@@ -62,11 +70,20 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let csum = wg_sum(lsum, li);
     let alpha = exp(m - mnew);
     l = l * alpha + csum;
+    // When everything fits one chunk, weights are normalized and rounded to f16 before the
+    // products with V, as llama.cpp's f16 V·softmax does; l is then 1.
+    let single = n <= CH;
+    let inv = select(1.0, 1.0 / csum, single);
+    if (single) { l = 1.0; }
     for (var i = 0u; i < DPT; i++) {
       let d = li + i * WG;
       if (d < hd) {
         var a = acc[i] * alpha;
-        for (var p = 0u; p < cn; p++) { a += sc[p] * f32(VC[(c0 + p) * P.kv_dim + kvo + d]); }
+        for (var p = 0u; p < cn; p++) {
+          var pw = sc[p];
+          if (single) { pw = round_f16(pw * inv); }
+          a += pw * f32(VC[(c0 + p) * P.kv_dim + kvo + d]);
+        }
         acc[i] = a;
       }
     }

@@ -54,13 +54,13 @@ fn main(@builtin(local_invocation_index) li: u32,
       let w = load_chunk(row * P.row_bytes, c, P.K);
       var u: array<f32, 32>;
       if (MODE == 2u) { u = load_chunk((row + P.N) * P.row_bytes, c, P.K); }
-      let n = min(32u, P.K - c * 32u);
       for (var t = 0u; t < TT; t++) {
         if (t0 + t < M) {
           let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
           var s = 0.0;
           var s2 = 0.0;
-          for (var i = 0u; i < n; i++) {
+          // A full 32 even in a ragged last chunk: the weights there are 0 and X is finite.
+          for (var i = 0u; i < 32u; i++) {
             let xv = X[xb + i];
             s += w[i] * xv;
             if (MODE == 2u) { s2 += u[i] * xv; }

@@ -9,6 +9,7 @@ struct Params {
   y_stride: u32,
   eps: f32,
   last_only: u32,  // 1: normalize only the batch's last token, into row 0 of Y
+  off: u32,        // first float of group 0 within a token's row
 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
@@ -24,11 +25,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   {{SG_INIT}}
   let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
   let t_out = select(wg.y, 0u, P.last_only == 1u);
-  let src = t_in * P.x_stride + wg.x * P.group_stride;
-  let dst = t_out * P.y_stride + wg.x * P.group_stride;
+  let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;
+  let dst = t_out * P.y_stride + P.off + wg.x * P.group_stride;
   var ss = 0.0;
   for (var i = li; i < P.n; i += WG) { let v = {{SRC}}[src + i]; ss += v * v; }
   let total = wg_sum(ss, li);
-  let scale = inverseSqrt(total / f32(P.n) + P.eps);
+  let scale = 1.0 / sqrt(total / f32(P.n) + P.eps);
   for (var i = li; i < P.n; i += WG) { Y[dst + i] = {{SRC}}[src + i] * scale * NW[i]; }
 }

@@ -1,6 +1,7 @@
 // Rotary position embedding on the fresh q and k of each token, fused with the KV-cache write:
 // q is rotated in place, k rotated into the cache at its position, v copied there. FREQ holds
-// the per-pair inverse frequencies with any scaling (linear, Llama-3 factors) already applied.
+// cos and sin per (position, pair), computed on the host in double precision from the scaled
+// frequencies (GPU sin/cos are only accurate near zero; positions reach thousands of radians).
 // Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + d/2) for NeoX.
 {{ENABLE_F16}}
 
@@ -16,14 +17,16 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> QKV: array<f32>;
 @group(0) @binding(1) var<storage, read_write> KC: array<{{KV}}>;
 @group(0) @binding(2) var<storage, read_write> VC: array<{{KV}}>;
-@group(0) @binding(3) var<storage, read> FREQ: array<f32>;
+@group(0) @binding(3) var<storage, read> CS: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read> S: array<u32>;
 @group(0) @binding(5) var<uniform> P: Params;
 
 fn kv_store(v: f32) -> {{KV}} {
   // f32 caches still round through f16 so both paths compute the same numbers (llama.cpp's
   // default cache is f16 too).
-  return {{KV}}(unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x);
+  // (round to nearest even at f16 precision; pack2x16float may truncate)
+  let b = bitcast<u32>(v);
+  return {{KV}}(bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u));
 }
 
 @compute @workgroup_size(64)
@@ -41,9 +44,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var a = 2u * j;
     var b = 2u * j + 1u;
     if (P.neox == 1u) { a = j; b = j + half; }
-    let theta = f32(pos) * FREQ[j];
-    let cs = cos(theta);
-    let sn = sin(theta);
+    let csn = CS[pos * half + j];
+    let cs = csn.x;
+    let sn = csn.y;
     let base = row + h * P.head_dim;  // k heads follow q heads in QKV
     let x0 = QKV[base + a];
     let x1 = QKV[base + b];

@@ -8,6 +8,7 @@ import { KernelHost, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
+import { ropeTable } from "../src/engine/forward.ts";
 import { dequantizeRows, formatOf, halfToFloat, floatToHalf, mulberry32, randomWeights } from "../src/engine/quant.ts";
 
 let device: GPUDevice;
@@ -196,7 +197,7 @@ function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, n
   const out = Float32Array.from(v);
   for (let h = 0; h < v.length / hd; h++) for (let j = 0; j < hd / 2; j++) {
     const [a, b] = neox ? [j, j + hd / 2] : [2 * j, 2 * j + 1];
-    const th = pos * freq[j];
+    const th = Math.fround(pos * freq[j]);
     const x0 = v[h * hd + a], x1 = v[h * hd + b];
     out[h * hd + a] = x0 * Math.cos(th) - x1 * Math.sin(th);
     out[h * hd + b] = x0 * Math.sin(th) + x1 * Math.cos(th);
@@ -212,12 +213,13 @@ describe("rope + kv write, attention", () => {
         const nh = 6, nkv = 2, hd = 18, m = 3, pos0 = 7, nctx = 16;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
         const qkv = randn(stride * m, rand);
-        const freq = Float32Array.from({ length: hd / 2 }, (_, j) => 10000 ** (-2 * j / hd));
+        const freq = new Float32Array(hd / 2);
+        for (let j = 0, f = 1; j < hd / 2; j++, f = Math.fround(f * Math.fround(10000 ** (-2 / hd)))) freq[j] = f;
         const qkvBuf = uploadF32(device, qkv);
         const kc = storageBuffer(device, 4 * nctx * kvd), vc = storageBuffer(device, 4 * nctx * kvd);
         const k = h().get("rope");
         const total = (nh + nkv) * hd / 2 + kvd;
-        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, freq), state(pos0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, neox ? 1 : 0])], [Math.ceil(total / 64), m]);
+        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, ropeTable(10000 ** (-2 / hd), new Float32Array(hd / 2).fill(1), nctx)), state(pos0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, neox ? 1 : 0])], [Math.ceil(total / 64), m]);
         const got = await readF32(device, qkvBuf, stride * m);
         const f16 = h().features.shaderF16;
         const kvRead = async (b: GPUBuffer) => {

@@ -1,7 +1,10 @@
 // F16 weights (2 bytes each; odd row lengths leave rows half-word aligned).
 fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   var o: array<f32, 32>;
-  let n = min(32u, K - c * 32u);
-  for (var i = 0u; i < n; i++) { o[i] = w_f16(rb + 2u * (c * 32u + i)); }
+  // Fixed trip count so the chunk stays in registers; elements past the row read as 0.
+  for (var i = 0u; i < 32u; i++) {
+    let e = c * 32u + i;
+    o[i] = select(0.0, w_f16(rb + 2u * e), e < K);
+  }
   return o;
 }

@@ -2,7 +2,10 @@
 fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   var o: array<f32, 32>;
   let base = rb >> 2u;
-  let n = min(32u, K - c * 32u);
-  for (var i = 0u; i < n; i++) { o[i] = bitcast<f32>(W[base + c * 32u + i]); }
+  // Fixed trip count so the chunk stays in registers; elements past the row read as 0.
+  for (var i = 0u; i < 32u; i++) {
+    let e = c * 32u + i;
+    o[i] = select(0.0, bitcast<f32>(W[base + e]), e < K);
+  }
   return o;
 }

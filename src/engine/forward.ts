@@ -1,0 +1,323 @@
+// The forward pass as a list of prepared dispatches ("sites"): built once per model from its
+// layer recipe, with every buffer, bind group and parameter block allocated up front. Encoding a
+// step only records dispatches into the caller's command encoder; the token count M of a step
+// lives on the GPU (state buffer) so the same bind groups serve prefill and decode.
+
+import type { HParams } from "./model/hparams.ts";
+import { llama3RopeFactors } from "./model/hparams.ts";
+import { KernelHost, type Kernel } from "./gpu/kernels.ts";
+import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
+import { foldGroups } from "./gpu/dispatch.ts";
+import { recipeFor, type Step } from "./recipe.ts";
+import type { Matrix, WeightUploader } from "./weights.ts";
+
+/** Tokens per prefill chunk (scratch buffers are sized for this many). */
+export const MAX_BATCH = 64;
+/** Tokens per workgroup tile of the prefill matmul. */
+const PREFILL_TILE = 8;
+/** Rows per matvec workgroup and threads per row. */
+const RPW = 8;
+const TPR = 8;
+export const RNG_LEN = 256;
+
+interface Site {
+  label: string;
+  kernel: (m: number) => Kernel;
+  bind: GPUBindGroup;
+  grid: (m: number) => [number, number, number];
+}
+
+export interface ForwardBuffers {
+  ids: GPUBuffer;
+  state: GPUBuffer;
+  logits: GPUBuffer;
+  out: GPUBuffer;
+  rng: GPUBuffer;
+  sampleParams: GPUBuffer;
+}
+
+export interface ForwardOptions {
+  nCtx: number;
+  /** Encode each dispatch in its own compute pass (cheaper on lavapipe) or all in one. */
+  passPerDispatch?: boolean;
+}
+
+/**
+ * cos/sin of each position's angle per pair, as (cos, sin). Angles follow llama.cpp's float
+ * recurrence (theta = pos, then theta *= base^(-2/d) per pair), divided by the pair's
+ * frequency factor (Llama-3 / linear scaling), so the rotations match its rope cache.
+ */
+export function ropeTable(scale: number, factors: Float32Array, nCtx: number): Float32Array {
+  const half = factors.length;
+  const s = Math.fround(scale);
+  const out = new Float32Array(nCtx * half * 2);
+  for (let p = 0; p < nCtx; p++) {
+    let theta = Math.fround(p);
+    for (let j = 0; j < half; j++) {
+      const a = factors[j] === 1 ? theta : Math.fround(theta / factors[j]);
+      out[2 * (p * half + j)] = Math.cos(a);
+      out[2 * (p * half + j) + 1] = Math.sin(a);
+      theta = Math.fround(theta * s);
+    }
+  }
+  return out;
+}
+
+export class ForwardPass {
+  readonly buffers: ForwardBuffers;
+  readonly dispatchesPerToken: number;
+  private body: Site[] = [];
+  private head: Site[] = [];
+  private sampler: Site;
+  private owned: GPUBuffer[] = [];
+  private dummy: GPUBuffer;
+  private x: GPUBuffer;
+  private xn: GPUBuffer;
+  private qkv: GPUBuffer;
+  private attn: GPUBuffer;
+  private ffn: GPUBuffer;
+  private gu: GPUBuffer | null = null;
+  private freq: GPUBuffer;
+  private qkvDim: number;
+
+  constructor(
+    private device: GPUDevice,
+    private host: KernelHost,
+    private hp: HParams,
+    w: WeightUploader,
+    private opts: ForwardOptions,
+  ) {
+    const { nEmbd, nHead, nHeadKv, headDim, nFf, nVocab } = hp;
+    const qDim = nHead * headDim;
+    const kvDim = nHeadKv * headDim;
+    this.qkvDim = qDim + 2 * kvDim;
+    const B = MAX_BATCH;
+    const buf = (bytes: number, label: string) => {
+      const b = storageBuffer(device, bytes, label);
+      this.owned.push(b);
+      return b;
+    };
+    this.dummy = buf(16, "dummy");
+    this.x = buf(4 * B * nEmbd, "x");
+    this.xn = buf(4 * B * nEmbd, "xn");
+    this.qkv = buf(4 * B * this.qkvDim, "qkv");
+    this.attn = buf(4 * B * qDim, "attn");
+    this.ffn = buf(4 * B * nFf, "ffn");
+    this.buffers = {
+      ids: buf(4 * B, "ids"),
+      state: buf(16, "state"),
+      logits: buf(4 * nVocab, "logits"),
+      out: buf(8, "out"),
+      rng: buf(4 * RNG_LEN, "rng"),
+      sampleParams: uniformBuffer(device, [nVocab, { f: 0 }, { f: 1 }, RNG_LEN], "sample params"),
+    };
+    this.freq = uploadF32(device, this.ropeCosSin(w), "rope cos/sin");
+    this.owned.push(this.freq);
+
+    // token embedding
+    const embd = w.matrix(["token_embd.weight"]);
+    for (const part of embd.parts) {
+      this.body.push({
+        label: "embed",
+        kernel: () => host.get("embed", { format: embd.type }),
+        bind: this.bindGroup(host.get("embed", { format: embd.type }), [
+          part.buffer, this.buffers.ids, this.x, this.params([nEmbd, embd.rowBytes, part.row0, part.rows, nEmbd]),
+        ]),
+        grid: (m) => [Math.ceil(Math.ceil(nEmbd / 32) / 64), m, 1],
+      });
+    }
+
+    const kvBytes = host.features.shaderF16 ? 2 : 4;
+    const recipe = recipeFor(hp.arch);
+    for (let l = 0; l < hp.nLayer; l++) {
+      const kc = buf(kvBytes * opts.nCtx * kvDim, `k cache ${l}`);
+      const vc = buf(kvBytes * opts.nCtx * kvDim, `v cache ${l}`);
+      for (const step of recipe) this.addStep(step, l, w, kc, vc);
+    }
+
+    // output head: final norm, logits of the last token, sampling
+    this.addNorm(w.vector("output_norm.weight"), "output_norm");
+    const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
+    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }));
+    const sk = host.get("sample");
+    this.sampler = {
+      label: "sample",
+      kernel: () => host.get("sample"),
+      bind: this.bindGroup(sk, [this.buffers.logits, this.buffers.out, this.buffers.ids, this.buffers.state, this.buffers.rng, this.buffers.sampleParams]),
+      grid: () => [1, 1, 1],
+    };
+    this.dispatchesPerToken = this.body.length + this.head.length + 1;
+  }
+
+  /** The RoPE cos/sin table with the model's frequency scaling. */
+  private ropeCosSin(w: WeightUploader): Float32Array {
+    const { headDim, ropeTheta, ropeScaling, ropeFreqsTensor } = this.hp;
+    let factors = new Float32Array(headDim / 2).fill(1);
+    if (ropeFreqsTensor) factors = w.vectorF32(ropeFreqsTensor);
+    else if (ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
+    if (ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
+    return ropeTable(Math.pow(ropeTheta, -2 / headDim), factors, this.opts.nCtx);
+  }
+
+  private params(fields: Field[]): GPUBuffer {
+    const b = uniformBuffer(this.device, fields);
+    this.owned.push(b);
+    return b;
+  }
+
+  private bindGroup(k: Kernel, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.host.bind(k, buffers);
+  }
+
+  private addNorm(weight: GPUBuffer, label: string) {
+    const { nEmbd, rmsEps } = this.hp;
+    const k = this.host.get("rmsnorm");
+    (label === "output_norm" ? this.head : this.body).push({
+      label,
+      kernel: () => this.host.get("rmsnorm"),
+      bind: this.bindGroup(k, [this.x, this.xn, weight, this.buffers.state, this.params([nEmbd, 0, nEmbd, nEmbd, { f: rmsEps }, 0, 0])]),
+      grid: (m) => [1, m, 1],
+    });
+  }
+
+  /** Dispatches of one matrix (one per part) reading `src`, writing rows into `dst`. */
+  private matvecSites(
+    mat: Matrix,
+    src: GPUBuffer,
+    dst: GPUBuffer,
+    o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean },
+  ): Site[] {
+    const host = this.host;
+    const n = o.mode === 2 ? mat.n / 2 : mat.n;
+    const variant = (m: number) => ({
+      format: mat.type,
+      consts: { TPR, RPW, TT: m === 1 || o.lastOnly ? 1 : PREFILL_TILE, MODE: o.mode, HAS_BIAS: !!o.bias },
+    });
+    return mat.parts.map((part) => {
+      const rows = o.mode === 2 ? n : part.rows;
+      const [gx, gy] = foldGroups(Math.ceil(rows / RPW));
+      let bias = this.dummy;
+      if (o.bias) {
+        bias = uploadF32(this.device, o.bias.subarray(part.row0, part.row0 + rows));
+        this.owned.push(bias);
+      }
+      const p = this.params([mat.k, rows, mat.rowBytes, o.xStride, o.yStride, (o.yOff ?? 0) + part.row0, gx, o.lastOnly ? 1 : 0]);
+      return {
+        label: mat.name,
+        kernel: (m: number) => host.get("matvec", variant(m)),
+        bind: this.bindGroup(host.get("matvec", variant(1)), [part.buffer, src, dst, bias, this.buffers.state, p]),
+        grid: (m: number) => [gx, gy, o.lastOnly ? 1 : Math.ceil(m / (m === 1 ? 1 : PREFILL_TILE))] as [number, number, number],
+      };
+    });
+  }
+
+  private addStep(step: Step, l: number, w: WeightUploader, kc: GPUBuffer, vc: GPUBuffer) {
+    const hp = this.hp;
+    const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
+    const qDim = nHead * headDim;
+    const kvDim = nHeadKv * headDim;
+    const t = (name: string) => `blk.${l}.${name}.weight`;
+    const host = this.host;
+    switch (step.op) {
+      case "norm":
+        this.addNorm(w.vector(t(step.weight)), `${l}.${step.weight}`);
+        return;
+      case "qkv": {
+        const names = ["attn_q", "attn_k", "attn_v"];
+        const biases = step.bias ? names.map((n) => w.vectorF32(`blk.${l}.${n}.bias`)) : null;
+        if (w.stackable(names.map(t))) {
+          const bias = biases ? Float32Array.from(biases.flatMap((b) => [...b])) : undefined;
+          this.body.push(...this.matvecSites(w.matrix(names.map(t)), this.xn, this.qkv, { mode: 0, xStride: nEmbd, yStride: this.qkvDim, bias }));
+        } else {
+          const offs = [0, qDim, qDim + kvDim];
+          names.forEach((n, i) => {
+            this.body.push(...this.matvecSites(w.matrix([t(n)]), this.xn, this.qkv, { mode: 0, xStride: nEmbd, yStride: this.qkvDim, yOff: offs[i], bias: biases?.[i] }));
+          });
+        }
+        return;
+      }
+      case "qk_norm": {
+        const k = host.get("rmsnorm", { consts: { SRC: "Y" } });
+        for (const [name, heads, off] of [["attn_q_norm", nHead, 0], ["attn_k_norm", nHeadKv, qDim]] as const) {
+          const weight = w.vector(t(name));
+          this.body.push({
+            label: `${l}.${name}`,
+            kernel: () => k,
+            bind: this.bindGroup(k, [this.dummy, this.qkv, weight, this.buffers.state, this.params([headDim, headDim, this.qkvDim, this.qkvDim, { f: hp.rmsEps }, 0, off])]),
+            grid: (m) => [heads, m, 1],
+          });
+        }
+        return;
+      }
+      case "rope_kv": {
+        const k = host.get("rope");
+        const total = ((nHead + nHeadKv) * headDim) / 2 + kvDim;
+        this.body.push({
+          label: `${l}.rope_kv`,
+          kernel: () => k,
+          bind: this.bindGroup(k, [this.qkv, kc, vc, this.freq, this.buffers.state, this.params([nHead, nHeadKv, headDim, this.qkvDim, kvDim, hp.ropeStyle === "neox" ? 1 : 0])]),
+          grid: (m) => [Math.ceil(total / 64), m, 1],
+        });
+        return;
+      }
+      case "attention": {
+        const k = host.get("attention");
+        this.body.push({
+          label: `${l}.attention`,
+          kernel: () => k,
+          bind: this.bindGroup(k, [this.qkv, kc, vc, this.attn, this.buffers.state, this.params([nHead, nHeadKv, headDim, this.qkvDim, kvDim, qDim, { f: 1 / Math.sqrt(headDim) }])]),
+          grid: (m) => [nHead, m, 1],
+        });
+        return;
+      }
+      case "proj_add": {
+        const src = step.src === "attn" ? this.attn : this.ffn;
+        const k = step.src === "attn" ? qDim : nFf;
+        this.body.push(...this.matvecSites(w.matrix([t(step.weight)]), src, this.x, { mode: 1, xStride: k, yStride: nEmbd }));
+        return;
+      }
+      case "glu": {
+        const names = [t("ffn_gate"), t("ffn_up")];
+        if (w.stackable(names)) {
+          this.body.push(...this.matvecSites(w.matrix(names), this.xn, this.ffn, { mode: 2, xStride: nEmbd, yStride: nFf }));
+          return;
+        }
+        if (!this.gu) { this.gu = storageBuffer(this.device, 4 * MAX_BATCH * 2 * nFf, "gate|up"); this.owned.push(this.gu); }
+        names.forEach((name, i) => {
+          this.body.push(...this.matvecSites(w.matrix([name]), this.xn, this.gu!, { mode: 0, xStride: nEmbd, yStride: 2 * nFf, yOff: i * nFf }));
+        });
+        const k = host.get("silu_mul");
+        this.body.push({
+          label: `${l}.silu_mul`,
+          kernel: () => k,
+          bind: this.bindGroup(k, [this.gu, this.ffn, this.params([nFf, 0, nFf, 2 * nFf])]),
+          grid: (m) => [Math.ceil(nFf / 64), m, 1],
+        });
+        return;
+      }
+    }
+  }
+
+  /**
+   * Records one forward step over `m` tokens (ids and state already written): the body, then
+   * with `logits` the output head, then with `sample` the sampler.
+   */
+  encode(enc: GPUCommandEncoder, m: number, what: { logits: boolean; sample: boolean }) {
+    const sites = [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? [this.sampler] : [])];
+    const perDispatch = this.opts.passPerDispatch ?? true;
+    let pass = enc.beginComputePass();
+    sites.forEach((s, i) => {
+      if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(); }
+      pass.setPipeline(s.kernel(m).pipeline);
+      pass.setBindGroup(0, s.bind);
+      const [x, y, z] = s.grid(m);
+      pass.dispatchWorkgroups(x, y, z);
+    });
+    pass.end();
+  }
+
+  dispose() {
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
+  }
+}

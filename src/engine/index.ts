@@ -1,0 +1,52 @@
+// The engine's in-process entry points: get a device, load a model onto it.
+
+import type { ModelFile } from "./model/types.ts";
+import { readHParams } from "./model/hparams.ts";
+import { KernelHost } from "./gpu/kernels.ts";
+import type { GpuFeatures } from "./gpu/device.ts";
+import { ForwardPass } from "./forward.ts";
+import { ModelRunner } from "./runner.ts";
+import { WeightUploader, destroyAll } from "./weights.ts";
+import type { LoadedModel } from "./types.ts";
+
+export { acquireDevice, featuresOf, type GpuFeatures } from "./gpu/device.ts";
+export { ModelRunner } from "./runner.ts";
+
+/** Default context when the caller does not ask: the model's own, capped to keep the KV cache modest. */
+export const DEFAULT_MAX_CONTEXT = 4096;
+
+export interface LoadOptions {
+  maxContext?: number;
+  /** Switch off device features to run the fallback kernels (tests). */
+  features?: Partial<GpuFeatures>;
+  passPerDispatch?: boolean;
+}
+
+export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOptions = {}): Promise<LoadedModel & ModelRunner> {
+  const hp = readHParams(file);
+  const host = new KernelHost(device, opts.features);
+  const kvBytes = host.features.shaderF16 ? 2 : 4;
+  const kvDim = hp.nHeadKv * hp.headDim;
+  const maxByBinding = Math.floor(device.limits.maxStorageBufferBindingSize / (kvBytes * kvDim));
+  if (opts.maxContext !== undefined && !(Number.isInteger(opts.maxContext) && opts.maxContext > 0)) {
+    throw new RangeError(`maxContext must be a positive integer, got ${opts.maxContext}`);
+  }
+  const nCtx = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, hp.nCtx, maxByBinding);
+  const uploader = new WeightUploader(device, file);
+  device.pushErrorScope("validation");
+  let fwd: ForwardPass;
+  try {
+    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch });
+  } catch (e) {
+    await device.popErrorScope();
+    destroyAll(uploader.buffers);
+    throw e;
+  }
+  const err = await device.popErrorScope();
+  if (err) {
+    fwd.dispose();
+    destroyAll(uploader.buffers);
+    throw new Error(`loading ${file.path} failed on the GPU: ${err.message}`);
+  }
+  return new ModelRunner(device, hp, fwd, nCtx, () => destroyAll(uploader.buffers));
+}

@@ -1,0 +1,155 @@
+// A model resident on a device: the LoadedModel contract over a ForwardPass. Prefill runs in
+// chunks of MAX_BATCH tokens; each decode step is one command buffer (forward + sampler) and
+// one 8-byte readback (token id and log-probability).
+
+import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings, LoadedModel } from "./types.ts";
+import type { HParams } from "./model/hparams.ts";
+import { ForwardPass, MAX_BATCH, RNG_LEN } from "./forward.ts";
+import { encodeFields, readF32 } from "./gpu/buffers.ts";
+import { mulberry32 } from "./quant.ts";
+
+const MAP_READ = 0x1;
+const COPY_DST = 0x8;
+
+export class ModelRunner implements LoadedModel {
+  readonly arch: string;
+  readonly nVocab: number;
+  readonly nCtx: number;
+  private pos = 0;
+  private busy = false;
+  private staging: GPUBuffer;
+
+  constructor(
+    private device: GPUDevice,
+    readonly hparams: HParams,
+    private fwd: ForwardPass,
+    nCtx: number,
+    private onDispose: () => void,
+  ) {
+    this.arch = hparams.arch;
+    this.nVocab = hparams.nVocab;
+    this.nCtx = nCtx;
+    this.staging = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST, label: "token readback" });
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  private checkIds(ids: number[]) {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.nVocab) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${this.nVocab})`);
+    }
+    if (this.pos + ids.length > this.nCtx) {
+      throw new RangeError(`sequence of ${this.pos + ids.length} tokens exceeds the context of ${this.nCtx}`);
+    }
+  }
+
+  /** Writes ids and state for a chunk starting at the current position. */
+  private stage(ids: number[], step: number) {
+    const q = this.device.queue;
+    q.writeBuffer(this.fwd.buffers.ids, 0, new Uint32Array(ids));
+    q.writeBuffer(this.fwd.buffers.state, 0, new Uint32Array([this.pos, ids.length, step, 0]));
+  }
+
+  /** Runs all but the last chunk of `ids` (no output head); returns the last chunk. */
+  private prefillHead(ids: number[]): number[] {
+    let i = 0;
+    for (; ids.length - i > MAX_BATCH; i += MAX_BATCH) {
+      const chunk = ids.slice(i, i + MAX_BATCH);
+      this.stage(chunk, 0);
+      const enc = this.device.createCommandEncoder();
+      this.fwd.encode(enc, chunk.length, { logits: false, sample: false });
+      this.device.queue.submit([enc.finish()]);
+      this.pos += chunk.length;
+    }
+    return ids.slice(i);
+  }
+
+  async evalLogits(ids: number[]): Promise<Float32Array> {
+    if (ids.length === 0) throw new RangeError("evalLogits needs at least one token");
+    this.checkIds(ids);
+    this.enter();
+    try {
+      const last = this.prefillHead(ids);
+      this.stage(last, 0);
+      const enc = this.device.createCommandEncoder();
+      this.fwd.encode(enc, last.length, { logits: true, sample: false });
+      this.device.queue.submit([enc.finish()]);
+      this.pos += last.length;
+      return await readF32(this.device, this.fwd.buffers.logits, this.nVocab);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private enter() {
+    if (this.busy) throw new Error("this model is already running a generation (one at a time per loaded model)");
+    this.busy = true;
+  }
+
+  /** Submits one step (forward over `ids` from the current position + sampling) and reads the token. */
+  private async step(ids: number[], step: number): Promise<GeneratedToken> {
+    this.stage(ids, step);
+    const enc = this.device.createCommandEncoder();
+    this.fwd.encode(enc, ids.length, { logits: true, sample: true });
+    enc.copyBufferToBuffer(this.fwd.buffers.out, 0, this.staging, 0, 8);
+    this.device.queue.submit([enc.finish()]);
+    this.pos += ids.length;
+    await this.staging.mapAsync(MAP_READ);
+    const raw = this.staging.getMappedRange(0, 8).slice(0);
+    this.staging.unmap();
+    const id = new Uint32Array(raw)[0];
+    return { id, logprob: new Float32Array(raw)[1] };
+  }
+
+  async *generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GeneratedToken, { finishReason: FinishReason; timings: GenerationTimings }> {
+    if (promptIds.length === 0) throw new RangeError("the prompt must contain at least one token");
+    if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer, got ${opts.maxTokens}`);
+    const { temperature, topP } = opts.sampling;
+    if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
+    if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
+    this.reset();
+    this.checkIds(promptIds);
+    this.enter();
+    const stop = new Set(opts.stopIds ?? []);
+    const rand = mulberry32(opts.sampling.seed ?? Math.floor(Math.random() * 2 ** 32));
+    const q = this.device.queue;
+    q.writeBuffer(this.fwd.buffers.sampleParams, 0, encodeFields([this.nVocab, { f: temperature }, { f: topP }, RNG_LEN]));
+    const timings: GenerationTimings = { promptTokens: promptIds.length, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
+    const t0 = performance.now();
+    let finishReason: FinishReason = "length";
+    try {
+      if (opts.maxTokens === 0) return { finishReason, timings };
+      const draw = (step: number) => q.writeBuffer(this.fwd.buffers.rng, 4 * (step % RNG_LEN), new Float32Array([rand()]));
+      draw(0);
+      let tok = await this.step(this.prefillHead(promptIds), 0);
+      const t1 = performance.now();
+      timings.prefillMs = t1 - t0;
+      for (let step = 1; ; step++) {
+        if (opts.signal?.aborted) { finishReason = "cancelled"; break; }
+        if (stop.has(tok.id)) { finishReason = "stop"; break; }
+        timings.outputTokens++;
+        yield opts.logprobs ? tok : { id: tok.id };
+        if (timings.outputTokens >= opts.maxTokens || this.pos >= this.nCtx) break;
+        if (opts.signal?.aborted) { finishReason = "cancelled"; break; }
+        draw(step);
+        tok = await this.step([tok.id], step);
+      }
+      timings.decodeMs = performance.now() - t1;
+      return { finishReason, timings };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  dispose(): void {
+    this.fwd.dispose();
+    this.staging.destroy();
+    this.onDispose();
+  }
+}

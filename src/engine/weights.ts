@@ -1,0 +1,108 @@
+// Uploading a model's tensors to the GPU once, in their stored format. Matrices keep their GGUF
+// bytes; small float vectors (norms, biases) become f32. Matrices that share a format and input
+// length can be stacked (q|k|v, gate|up) so one dispatch computes them; a matrix larger than the
+// storage binding limit is split by rows into parts.
+
+import { GGMLType, type ModelFile, type TensorInfo } from "./model/types.ts";
+import { dequantize, formatOf } from "./quant.ts";
+import { uploadBytes, uploadF32 } from "./gpu/buffers.ts";
+
+export interface MatrixPart {
+  buffer: GPUBuffer;
+  /** First output row held by this part. */
+  row0: number;
+  rows: number;
+}
+
+export interface Matrix {
+  name: string;
+  type: GGMLType;
+  /** Input length (elements per row). */
+  k: number;
+  /** Output rows. */
+  n: number;
+  rowBytes: number;
+  parts: MatrixPart[];
+}
+
+export class WeightUploader {
+  readonly maxBinding: number;
+  bytesUploaded = 0;
+  /** Every buffer uploaded, for disposal. */
+  readonly buffers: GPUBuffer[] = [];
+  private byName: Map<string, TensorInfo>;
+
+  constructor(private device: GPUDevice, private file: ModelFile) {
+    this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    this.byName = new Map(file.tensors.map((t) => [t.name, t]));
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.byName.get(name);
+    if (!t) throw new Error(`model ${this.file.path} has no tensor ${name}`);
+    return t;
+  }
+
+  /** A float vector (norm weight, bias), dequantized to f32 on the host. */
+  vectorF32(name: string): Float32Array {
+    const t = this.info(name);
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    return dequantize(t.type, this.file.read(name), n);
+  }
+
+  vector(name: string): GPUBuffer {
+    const v = this.vectorF32(name);
+    this.bytesUploaded += v.byteLength;
+    const b = uploadF32(this.device, v, name);
+    this.buffers.push(b);
+    return b;
+  }
+
+  /** Whether these matrices can be stacked into one (same format and input length, fits a binding). */
+  stackable(names: string[]): boolean {
+    const ts = names.map((n) => this.info(n));
+    const bytes = ts.reduce((a, t) => a + t.nbytes, 0);
+    return ts.every((t) => t.type === ts[0].type && t.dims[0] === ts[0].dims[0]) && bytes + 16 <= this.maxBinding;
+  }
+
+  /** One matrix, or several stacked by rows (in order). */
+  matrix(names: string[]): Matrix {
+    const ts = names.map((n) => this.info(n));
+    const type = ts[0].type;
+    const k = ts[0].dims[0];
+    const f = formatOf(type);
+    for (const t of ts) {
+      if (t.type !== type || t.dims[0] !== k) throw new Error(`cannot stack ${names.join(", ")}: formats or shapes differ`);
+      if (t.dims[0] % f.blockElems !== 0) throw new Error(`${t.name}: row length ${t.dims[0]} is not a multiple of the ${f.name} block size`);
+    }
+    const rowBytes = (k / f.blockElems) * f.blockBytes;
+    const n = ts.reduce((a, t) => a + t.nbytes / rowBytes, 0);
+    const bytes = ts.length === 1 ? this.file.read(names[0]) : concat(ts.map((t) => this.file.read(t.name)));
+    const rowsPerPart = Math.max(1, Math.floor((this.maxBinding - 16) / rowBytes));
+    const parts: MatrixPart[] = [];
+    for (let row0 = 0; row0 < n; row0 += rowsPerPart) {
+      const rows = Math.min(rowsPerPart, n - row0);
+      const buffer = uploadBytes(this.device, bytes.subarray(row0 * rowBytes, (row0 + rows) * rowBytes), names.join("|"));
+      parts.push({ buffer, row0, rows });
+      this.buffers.push(buffer);
+    }
+    this.bytesUploaded += bytes.byteLength;
+    return { name: names.join("|"), type, k, n, rowBytes, parts };
+  }
+}
+
+function concat(arrays: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(arrays.reduce((a, b) => a + b.byteLength, 0));
+  let o = 0;
+  for (const a of arrays) { out.set(a, o); o += a.byteLength; }
+  return out;
+}
+
+export function destroyAll(buffers: GPUBuffer[]) {
+  for (const b of buffers) b.destroy();
+  buffers.length = 0;
+}

@@ -1,0 +1,57 @@
+// stories15M (real weights) through our engine, greedy, against llama.cpp's recorded outputs:
+// the F32 file must match exactly; the quantized files up to near-ties (a late flip between two
+// tokens whose logits differ by < 1e-3, checked with evalLogits).
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { acquireDevice, loadModel } from "../src/engine/index.ts";
+import { openModel } from "../src/engine/model/open.ts";
+import type { LoadedModel } from "../src/engine/types.ts";
+
+setDefaultTimeout(300_000);
+
+const DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
+const NEAR_TIE = 1e-3;
+
+interface Case { prompt: string; prompt_ids: number[]; greedy_ids: number[] }
+const cases = (type: string): Case[] => JSON.parse(require("node:fs").readFileSync(`${DIR}llama.cpp-greedy-${type}.json`, "utf8")).cases;
+
+async function greedy(m: LoadedModel, prompt: number[], n: number): Promise<number[]> {
+  const ids: number[] = [];
+  for await (const t of m.generate(prompt, { maxTokens: n, sampling: { temperature: 0, topP: 1 } })) ids.push(t.id);
+  return ids;
+}
+
+/** Logit gap between our top token and llama.cpp's at the first divergence (replaying llama.cpp's ids). */
+async function gapAt(m: LoadedModel, c: Case, at: number): Promise<{ ours: number; theirs: number; gap: number }> {
+  m.reset();
+  const logits = await m.evalLogits([...c.prompt_ids, ...c.greedy_ids.slice(0, at)]);
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  const theirs = c.greedy_ids[at];
+  return { ours: best, theirs, gap: logits[best] - logits[theirs] };
+}
+
+let device: GPUDevice;
+beforeAll(async () => { device = await acquireDevice(); });
+
+for (const type of ["f32", "q8_0", "q4_0"]) {
+  describe(`stories15M-${type}`, () => {
+    let model: LoadedModel;
+    beforeAll(async () => { model = await loadModel(device, openModel(`${DIR}stories15M-${type}.gguf`)); });
+    afterAll(() => model?.dispose());
+
+    for (const [i, c] of cases(type).entries()) {
+      test(`greedy 64 tokens after "${c.prompt}" equal llama.cpp's`, async () => {
+        const ids = await greedy(model, c.prompt_ids, c.greedy_ids.length);
+        expect(ids.length).toBe(c.greedy_ids.length);
+        const at = ids.findIndex((id, k) => id !== c.greedy_ids[k]);
+        if (at < 0) return;
+        const g = await gapAt(model, c, at);
+        const msg = `case ${i} diverges at token ${at}: ours ${g.ours}, llama.cpp ${g.theirs}, logit gap ${g.gap.toExponential(3)}`;
+        console.log(`stories15M-${type}: ${msg}`);
+        if (type === "f32") throw new Error(`F32 must match exactly; ${msg}`);
+        expect(g.ours).toBe(ids[at]);
+        if (!(g.gap < NEAR_TIE)) throw new Error(`not a near-tie: ${msg}`);
+      });
+    }
+  });
+}
