@@ -75,6 +75,8 @@ function randomTexts(seed: number, count: number, atoms: readonly string[] = RAN
 }
 
 const TEXTS = [...CORPUS, ...randomTexts(2026, 150)];
+/** A shorter list for the compactly recorded pre-tokenizers. */
+const SHORT_TEXTS = TEXTS.slice(0, CORPUS.length + 50);
 
 /** Text the byte-level BPE merges are trained on. */
 const TRAINING_TEXT = `
@@ -97,6 +99,9 @@ const SPECIALS: [text: string, type: TokenType][] = [
   ["<|begin_of_text|>", TokenType.CONTROL], ["<|eot_id|>", TokenType.CONTROL], ["<tool_call>", TokenType.USER_DEFINED],
 ];
 const BPE_PRES = ["default", "gpt-2", "smollm", "qwen2", "llama-bpe"];
+/** Further pre-tokenizers, recorded compactly (ids and plain decode) in bpe-more-pres.json. */
+const MORE_PRES = ["starcoder", "command-r", "stablelm2", "qwen35", "chatglm-bpe", "dbrx", "falcon", "bloom", "poro-chat", "viking",
+  "deepseek-llm", "deepseek-coder", "deepseek-v3", "tekken", "gpt-4o", "seed-coder", "bailingmoe", "minicpm5", "ufakzeka", "grok-2", "trillion"];
 
 /** Classic BPE training over the GPT-2 byte alphabet; ties go to the lexicographically smallest pair. */
 function trainBpe(text: string, nMerges: number): { tokens: string[]; merges: string[] } {
@@ -254,12 +259,13 @@ try {
   const tokens = [...bpeTokens, ...SPECIALS.map(([t]) => t)];
   const types = [...bpeTokens.map(() => TokenType.NORMAL), ...SPECIALS.map(([, type]) => type)];
   const bos = tokens.indexOf("<|begin_of_text|>"), eos = tokens.indexOf("<|endoftext|>");
+  const bpeMetadata = (pre: string) => ({
+    "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre, "tokenizer.ggml.tokens": tokens,
+    "tokenizer.ggml.token_type": types, "tokenizer.ggml.merges": merges,
+    "tokenizer.ggml.bos_token_id": bos, "tokenizer.ggml.eos_token_id": eos,
+  });
   for (const pre of BPE_PRES) {
-    const tokenizerMeta = {
-      "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre, "tokenizer.ggml.tokens": tokens,
-      "tokenizer.ggml.token_type": types, "tokenizer.ggml.merges": merges,
-      "tokenizer.ggml.bos_token_id": bos, "tokenizer.ggml.eos_token_id": eos,
-    };
+    const tokenizerMeta = bpeMetadata(pre);
     const path = join(tmp, `bpe-${pre}.gguf`);
     writeGGUF(path, { ...VOCAB_ONLY_HPARAMS, ...tokenizerMeta, "tokenizer.ggml.token_type": gguf.arrI32(types) }, []);
     save(`bpe-${pre}.json`, {
@@ -268,6 +274,24 @@ try {
       cases: await recordLlama(path, TEXTS, bos),
     });
   }
+
+  // Compact: idsSpecial only where parsing specials changes the ids, decoded only where it is not the text.
+  const more: Record<string, { ids: number[][]; idsSpecial: (number[] | null)[]; decoded: (string | null)[] }> = {};
+  for (const pre of MORE_PRES) {
+    const path = join(tmp, `bpe-${pre}.gguf`);
+    writeGGUF(path, { ...VOCAB_ONLY_HPARAMS, ...bpeMetadata(pre), "tokenizer.ggml.token_type": gguf.arrI32(types) }, []);
+    const cases = await recordLlama(path, SHORT_TEXTS, null);
+    more[pre] = {
+      ids: cases.map((c) => c.ids),
+      idsSpecial: cases.map((c) => (JSON.stringify(c.idsSpecial) === JSON.stringify(c.ids) ? null : c.idsSpecial)),
+      decoded: cases.map((c) => (c.decoded === c.text ? null : c.decoded)),
+    };
+  }
+  save("bpe-more-pres.json", {
+    source: "llama.cpp via node-llama-cpp on the vocabulary of bpe-*.json written with each tokenizer.ggml.pre; per pre, per text: ids, ids with specials parsed (null: same as ids), detokenized ids (null: the text itself)",
+    texts: SHORT_TEXTS as never,
+    pres: more as never,
+  });
 
   // Byte-level tokenizer.json files (as SmolLM2, Qwen2.5, Llama 3 ship) around the same vocabulary.
   for (const style of ["smollm", "qwen2", "llama3"] as const) {

@@ -154,6 +154,22 @@ describe("byte-level BPE (gpt2) per pre-tokenizer", () => {
     });
   }
 
+  test("further pre-tokenizers (tekken, gpt-4o, deepseek, falcon, bloom, qwen35, ...): ids and text equal llama.cpp's", async () => {
+    const { metadata } = await fixture<{ metadata: Record<string, unknown> }>("bpe-qwen2.json");
+    const { texts, pres } = await fixture<{ texts: string[]; pres: Record<string, { ids: number[][]; idsSpecial: (number[] | null)[]; decoded: (string | null)[] }> }>("bpe-more-pres.json");
+    expect(Object.keys(pres).length).toBeGreaterThan(15);
+    const bad: string[] = [];
+    for (const [pre, rec] of Object.entries(pres)) {
+      const tok = fromMeta({ ...metadata, "tokenizer.ggml.pre": pre });
+      texts.forEach((text, i) => {
+        const got = [tok.encode(text, { addBos: false }), tok.encode(text, { addBos: false, parseSpecial: true }), tok.decode(rec.ids[i])];
+        const want = [rec.ids[i], rec.idsSpecial[i] ?? rec.ids[i], rec.decoded[i] ?? text];
+        if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${pre} ${JSON.stringify(text)}: ${JSON.stringify(got)} vs llama.cpp ${JSON.stringify(want)}`);
+      });
+    }
+    expect(bad.slice(0, 10)).toEqual([]);
+  });
+
   test("encoding 10 KB of text takes well under 100 ms", async () => {
     const { metadata } = await fixture<{ metadata: Record<string, unknown> }>("bpe-qwen2.json");
     expect(encodeCpuMs(fromMeta(metadata), "byte-level BPE (qwen2)")).toBeLessThan(100);

@@ -14,9 +14,10 @@ const WHITESPACE = new Set([
   0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ]);
 
-const F_LETTER = 1, F_NUMBER = 2, F_SPACE = 4;
+const F_LETTER = 1, F_NUMBER = 2, F_SPACE = 4, F_MARK = 8;
 const IS_LETTER = /^\p{L}$/u;
 const IS_NUMBER = /^\p{N}$/u;
+const IS_MARK = /^\p{M}$/u;
 const flagCache = new Map<number, number>();
 
 /** Character class bits of a code point; -1 (no bits, "out of range") past the chunk. */
@@ -24,7 +25,8 @@ function cpFlags(cp: number): number {
   let f = flagCache.get(cp);
   if (f === undefined) {
     const s = String.fromCodePoint(cp);
-    f = (IS_LETTER.test(s) ? F_LETTER : 0) | (IS_NUMBER.test(s) ? F_NUMBER : 0) | (WHITESPACE.has(cp) ? F_SPACE : 0);
+    f = (IS_LETTER.test(s) ? F_LETTER : 0) | (IS_NUMBER.test(s) ? F_NUMBER : 0) | (WHITESPACE.has(cp) ? F_SPACE : 0)
+      | (IS_MARK.test(s) ? F_MARK : 0);
     flagCache.set(cp, f);
   }
   return f;
@@ -93,10 +95,11 @@ export const splitGpt2: Splitter = (cps, start, end) => {
 };
 
 /**
- * Llama 3 (digits in runs of up to 3) and Qwen2 (single digits):
+ * Llama 3 (digits in runs of up to 3), Qwen2 (single digits) and Qwen3.5 (letters take their
+ * combining marks along: `letters` is \p{L} or [\p{L}\p{M}]):
  * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  */
-function llama3Like(maxDigits: number): Splitter {
+function llama3Like(maxDigits: number, letters = F_LETTER): Splitter {
   return (cps, start, end) => {
     const s = chunkScanner(cps, start, end);
     for (let pos = start; pos < end;) {
@@ -108,9 +111,9 @@ function llama3Like(maxDigits: number): Splitter {
         if (pos + 2 < end && isContractionTail(n1, lower(s.cp(pos + 2)))) { pos += s.add(pos + 3); continue; }
       }
       if (!(cp === CR || cp === LF || flags & F_NUMBER)) {
-        if (flags & F_LETTER || s.flags(pos + 1) & F_LETTER) {
+        if (flags & letters || s.flags(pos + 1) & letters) {
           pos++;
-          while (s.flags(pos) & F_LETTER) pos++;
+          while (s.flags(pos) & letters) pos++;
           s.add(pos); continue;
         }
       }
@@ -124,10 +127,10 @@ function llama3Like(maxDigits: number): Splitter {
       let f2 = cp === SPACE ? s.flags(pos + 1) : flags;
       const f2InRange = cp === SPACE ? s.inRange(pos + 1) : true;
       // llama.cpp tests the first code point's presence here, not the one after the space.
-      if (!(f2 & (F_SPACE | F_LETTER | F_NUMBER)) && s.inRange(pos)) {
+      if (!(f2 & (F_SPACE | letters | F_NUMBER)) && s.inRange(pos)) {
         pos += cp === SPACE ? 1 : 0;
         let inRange = f2InRange;
-        while (!(f2 & (F_SPACE | F_LETTER | F_NUMBER)) && inRange) { f2 = s.flags(++pos); inRange = s.inRange(pos); }
+        while (!(f2 & (F_SPACE | letters | F_NUMBER)) && inRange) { f2 = s.flags(++pos); inRange = s.inRange(pos); }
         let c2 = s.cp(pos);
         while (c2 === CR || c2 === LF) c2 = s.cp(++pos);
         s.add(pos); continue;
@@ -148,6 +151,36 @@ function llama3Like(maxDigits: number): Splitter {
 }
 export const splitLlama3 = llama3Like(3);
 export const splitQwen2 = llama3Like(1);
+export const splitQwen35 = llama3Like(1, F_LETTER | F_MARK);
+
+// llama.cpp's \s: its own whitespace set, not JavaScript's (which has U+FEFF but not U+0085).
+const WS_CLASS = "\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/**
+ * A regex of llama.cpp's pre-tokenizer tables as JavaScript sees it with llama.cpp's meaning:
+ * \s and \S are its whitespace set, and \p{Lu}/\p{Ll}/... are any letter (llama.cpp folds
+ * every letter category into one).
+ */
+export function llamaRegex(source: string): RegExp {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") {
+      const n = source[i + 1];
+      if (n === "s") { out += inClass ? WS_CLASS : `[${WS_CLASS}]`; i++; continue; }
+      if (n === "S" && !inClass) { out += `[^${WS_CLASS}]`; i++; continue; }
+      if (n === "p" && source.startsWith("{L", i + 2)) { out += "\\p{L}"; i = source.indexOf("}", i); continue; }
+      out += c + n;
+      i++;
+      continue;
+    }
+    if (c === "[") inClass = true;
+    else if (c === "]") inClass = false;
+    out += c;
+  }
+  return new RegExp(out, "u");
+}
 
 /** A general regex splitter: matches and the gaps between them both become chunks. */
 export function regexSplitter(re: RegExp): Splitter {
