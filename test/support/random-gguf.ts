@@ -547,10 +547,11 @@ export function buildRandomGGUF(spec: RandomModelSpec): Uint8Array {
     matrix(`${p}attn_q.weight`, spec.nEmbd, qDim);
     matrix(`${p}attn_k.weight`, spec.nEmbd, kvDim);
     matrix(`${p}attn_v.weight`, spec.nEmbd, kvDim);
+    // Biases stay small: large q/k biases make attention ignore content and the model loop on one token.
     if (traits.qkvBias) {
-      vector(`${p}attn_q.bias`, qDim, 0, 0.5);
-      vector(`${p}attn_k.bias`, kvDim, 0, 0.5);
-      vector(`${p}attn_v.bias`, kvDim, 0, 0.5);
+      vector(`${p}attn_q.bias`, qDim, 0, 0.1);
+      vector(`${p}attn_k.bias`, kvDim, 0, 0.1);
+      vector(`${p}attn_v.bias`, kvDim, 0, 0.1);
     }
     if (traits.qkNorm) {
       vector(`${p}attn_q_norm.weight`, headDim, 1, 0.2);
