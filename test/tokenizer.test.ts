@@ -3,7 +3,7 @@
 // `tokenizers` for the tokenizer.json directory. VALAR_LIVE_LLAMA=1 also compares live.
 
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { openGGUF } from "../src/engine/model/gguf.ts";
@@ -342,14 +342,16 @@ describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIV
     await compareLive(path, fromGGUF(path), texts(ATOMS, 500));
   });
 
-  for (const pre of BPE_PRES) {
+  const morePres = Object.keys(JSON.parse(readFileSync(join(FIXTURES, "bpe-more-pres.json"), "utf8")).pres);
+  for (const pre of [...BPE_PRES, ...morePres]) {
     test(`byte-level BPE ${pre} on random texts`, async () => {
-      const { metadata } = await fixture<{ metadata: Record<string, unknown> }>(`bpe-${pre}.json`);
+      const { metadata: base } = await fixture<{ metadata: Record<string, unknown> }>("bpe-qwen2.json");
+      const metadata: Record<string, unknown> = { ...base, "tokenizer.ggml.pre": pre };
       const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
       try {
         const path = join(tmp, "vocab.gguf");
         writeGGUF(path, { ...HPARAMS, ...metadata, "tokenizer.ggml.token_type": Int32Array.from(metadata["tokenizer.ggml.token_type"] as number[]) } as never, []);
-        await compareLive(path, fromGGUF(path), texts(ATOMS, 500));
+        await compareLive(path, fromGGUF(path), texts(ATOMS, 300));
       } finally {
         rmSync(tmp, { recursive: true, force: true });
       }

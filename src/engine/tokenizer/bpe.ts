@@ -20,7 +20,7 @@ interface PreTokenizer {
 
 // llama.cpp's regexes for pre types it runs through std::regex (llm_tokenizer_bpe's table).
 const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
-const re = (...sources: string[]): Splitter[] => sources.map((src) => (src === GPT2_RE ? splitGpt2 : regexSplitter(llamaRegex(src))));
+const re = (...sources: string[]): Splitter[] => sources.map((src) => (src === GPT2_RE ? splitGpt2 : regexSplitter(llamaRegex(src), true)));
 const SPLIT = {
   default: re("[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"),
   gpt2: [splitGpt2],

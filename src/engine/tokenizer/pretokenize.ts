@@ -182,11 +182,18 @@ export function llamaRegex(source: string): RegExp {
   return new RegExp(out, "u");
 }
 
-/** A general regex splitter: matches and the gaps between them both become chunks. */
-export function regexSplitter(re: RegExp): Splitter {
+/**
+ * A general regex splitter: matches and the gaps between them both become chunks. With
+ * `llamaWhitespace`, the regex sees text as llama.cpp's std::regex does.
+ */
+export function regexSplitter(re: RegExp, llamaWhitespace = false): Splitter {
   const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g");
   return (cps, start, end) => {
-    const text = codePointsToString(cps, start, end);
+    // llama.cpp matches with every non-ASCII whitespace character replaced by \v, so that a
+    // literal range such as [ࠀ-一] does not take U+3000 (the words keep the original characters).
+    const text = llamaWhitespace
+      ? codePointsToString(cps.slice(start, end).map((cp) => (cp > 0x7f && WHITESPACE.has(cp) ? 0x0b : cp)))
+      : codePointsToString(cps, start, end);
     const out: number[] = [];
     let last = 0; // in code points
     let lastUnits = 0;

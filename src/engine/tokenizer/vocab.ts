@@ -113,14 +113,14 @@ export function readGGUFVocab(meta: Meta): Vocab {
     const v = num(meta, key);
     return v === undefined || v >= n ? inRange(fallback) : v;
   };
-  const bosId = specialId("tokenizer.ggml.bos_token_id", defaults.bos);
+  const pre = metaString(meta, "tokenizer.ggml.pre") ?? "default";
+  const bosId = specialId("tokenizer.ggml.bos_token_id", NO_BOS_PRES.has(pre) ? null : defaults.bos);
   const eosId = specialId("tokenizer.ggml.eos_token_id", defaults.eos);
   const unkId = specialId("tokenizer.ggml.unknown_token_id", defaults.unk);
   let eotId = specialId("tokenizer.ggml.eot_token_id", null);
   let eomId = specialId("tokenizer.ggml.eom_token_id", null);
 
-  const pre = metaString(meta, "tokenizer.ggml.pre") ?? "default";
-  const addBos = bool(meta, "tokenizer.ggml.add_bos_token") ?? (model === "gpt2" ? LLAMA3_PRES.has(pre) : defaults.addBos);
+  const addBos = bool(meta, "tokenizer.ggml.add_bos_token") ?? (model === "gpt2" ? BOS_PRES.has(pre) : defaults.addBos);
   const addEos = bool(meta, "tokenizer.ggml.add_eos_token") ?? false;
   const addSpacePrefix = bool(meta, "tokenizer.ggml.add_space_prefix") ?? defaults.addSpacePrefix;
 
@@ -152,3 +152,7 @@ export function readGGUFVocab(meta: Meta): Vocab {
 
 /** `tokenizer.ggml.pre` values llama.cpp reads as Llama 3 (which also turns add_bos on). */
 export const LLAMA3_PRES = new Set(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"]);
+/** Byte-level pre types for which llama.cpp adds BOS unless the file says otherwise. */
+const BOS_PRES = new Set([...LLAMA3_PRES, "tekken", "chameleon"]);
+/** Pre types whose default BOS llama.cpp removes. */
+const NO_BOS_PRES = new Set(["glm4", "chatglm-bpe"]);
