@@ -46,6 +46,7 @@ const CORPUS: string[] = [
   "Ελληνικά и русский текст, עברית, العربية",
   "\u00a0non-breaking\u2003em space\u3000ideographic space",
   "zero\u200bwidth and soft\u00adhyphen",
+  "\ufeffbyte-order mark first, \ufeff and inside",
   "wide spaces: a \u3000b\t\u3000\u3000c 日本\u3000語 !\u3000? x \u3000\n1 \u3000 2 \u2028\n3 \u2028 4",
   "special <|im_start|>user\nhi there<|im_end|>\n<|im_start|>assistant\n",
   "<s>bos then </s> and <unk> inline",

@@ -308,7 +308,7 @@ describe("byte-level tokenizer.json (SmolLM2, Qwen2.5, Llama 3 shapes)", () => {
 describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIVE_LLAMA=1)", () => {
   const ATOMS = ["a", "b", "Z", "É", " ", "  ", "   ", "\n", "\r\n", "\r", "\t", "é", "日", "🙂", "👍🏽", "1", "23", "4567",
     "'s", "'S", "'ll", "'", ".", ",", "!?", "-", "$", "+", "<", "|", "~", "^", "<|im_end|>", "<tool_call>", "<s>", "</s>",
-    "the", "Once", " upon", "▁", "\u00a0", "\u3000", "\u0301", "\u200b", "\u0085", "\u2028", "\f", "\v", "ǅ", "Ⅻ", "½", "٣"];
+    "the", "Once", " upon", "▁", "\u00a0", "\u3000", "\u0301", "\u200b", "\u0085", "\u2028", "\f", "\v", "\ufeff", "ǅ", "Ⅻ", "½", "٣"];
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
   const texts = (atoms: string[], n: number) => Array.from({ length: n }, () =>

@@ -17,7 +17,8 @@ export interface DetokenizeRules {
   cleanSpaces: boolean;
 }
 
-const utf8 = new TextDecoder("utf-8");
+// ignoreBOM: a leading U+FEFF is text like any other, not a byte-order mark to drop.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const SPACE = 0x20;
 
 export function detokenize(source: PieceSource, ids: readonly number[], rules: DetokenizeRules, opts: DecodeOptions = {}): string {

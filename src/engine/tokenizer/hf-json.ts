@@ -115,8 +115,9 @@ function buildPreTokenizer(c: Component | null | undefined): PreTokenize {
 }
 
 const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
-const utf8 = new TextDecoder("utf-8");
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+// ignoreBOM: a leading U+FEFF is text like any other, not a byte-order mark to drop.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 // Decoders by type, as token-list transforms.
 const DECODERS: Record<string, (c: Component, streaming: boolean) => DecodeStep> = {
