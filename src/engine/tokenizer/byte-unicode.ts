@@ -13,11 +13,3 @@ export const CHAR_TO_BYTE = new Map<string, number>();
     CHAR_TO_BYTE.set(ch, b);
   }
 }
-
-const utf8 = new TextEncoder();
-
-export function bytesToChars(text: string): string {
-  let out = "";
-  for (const b of utf8.encode(text)) out += BYTE_TO_CHAR[b];
-  return out;
-}
