@@ -30,11 +30,6 @@ export class Metrics implements SchedulerObserver {
     name: "valar_queue_depth", help: "Generations waiting or running, per model and completion window.",
     labelNames: ["model", "window"] as const, registers: [this.registry],
   });
-  readonly kvCache = new Gauge({
-    name: "valar_kv_cache_used_ratio", help: "Fraction of the KV cache in use, per model (as reported by the engine).",
-    labelNames: ["model"] as const, registers: [this.registry],
-  });
-
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "valar_process_" });
   }
