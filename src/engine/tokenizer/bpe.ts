@@ -127,8 +127,10 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
         }
       }
     }
-    if (wordCache.size > 50_000) wordCache.clear();
-    wordCache.set(word, ids);
+    if (word.length <= 256) { // a long word (a run of spaces, a blob) is not worth keeping
+      if (wordCache.size > 50_000) wordCache.clear();
+      wordCache.set(word, ids);
+    }
     for (const id of ids) out.push(id);
   };
 

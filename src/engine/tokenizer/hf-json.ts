@@ -24,22 +24,26 @@ interface TokenizerJson {
 
 /** Leftmost-longest matching of added tokens (the library's Aho-Corasick, MatchKind::LeftmostLongest). */
 function splitOnTokens(text: string, tokens: { pattern: string; id: number }[]): ({ text: string } | { id: number })[] {
-  if (tokens.length === 0 || text === "") return text === "" ? [] : [{ text }];
+  if (text === "") return [];
+  if (tokens.length === 0) return [{ text }];
   const out: ({ text: string } | { id: number })[] = [];
-  let from = 0, pending = 0;
-  while (from < text.length) {
-    let best: { at: number; len: number; id: number } | null = null;
-    for (const t of tokens) {
-      const at = text.indexOf(t.pattern, from);
-      if (at < 0) continue;
-      if (!best || at < best.at || (at === best.at && t.pattern.length > best.len)) best = { at, len: t.pattern.length, id: t.id };
+  // Next occurrence of each token at or after `from` (-1: none left), refreshed only when passed.
+  const next = tokens.map((t) => text.indexOf(t.pattern));
+  let from = 0;
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < tokens.length; i++) {
+      if (next[i] >= 0 && next[i] < from) next[i] = text.indexOf(tokens[i].pattern, from);
+      if (next[i] < 0) continue;
+      if (best < 0 || next[i] < next[best] || (next[i] === next[best] && tokens[i].pattern.length > tokens[best].pattern.length)) best = i;
     }
-    if (!best) break;
-    if (best.at > pending) out.push({ text: text.slice(pending, best.at) });
-    out.push({ id: best.id });
-    from = pending = best.at + best.len;
+    if (best < 0) break;
+    const at = next[best];
+    if (at > from) out.push({ text: text.slice(from, at) });
+    out.push({ id: tokens[best].id });
+    from = at + tokens[best].pattern.length;
   }
-  if (pending < text.length) out.push({ text: text.slice(pending) });
+  if (from < text.length) out.push({ text: text.slice(from) });
   return out;
 }
 
@@ -86,9 +90,21 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   const rawTokens = added.filter((t) => !t.normalized).map((t) => ({ pattern: t.content, id: t.id, special: t.special }));
   const normTokens = added.filter((t) => t.normalized).map((t) => ({ pattern: normalize(t.content), id: t.id, special: t.special }));
 
+  const wordCache = new Map<string, number[]>();
   const bpeWord = (word: string, out: number[]) => {
+    const cached = wordCache.get(word);
+    if (cached) { for (const id of cached) out.push(id); return; }
+    const merged = mergeWord(word);
+    if (word.length <= MAX_CACHED_WORD) {
+      if (wordCache.size > 50_000) wordCache.clear();
+      wordCache.set(word, merged);
+    }
+    for (const id of merged) out.push(id);
+  };
+
+  const mergeWord = (word: string): number[] => {
     const whole = model.ignore_merges ? vocab.get(word) : undefined;
-    if (whole !== undefined) { out.push(whole); return; }
+    if (whole !== undefined) return [whole];
     const ids: number[] = [];
     let unk: number | null = null; // a pending (possibly fused) unknown
     for (const ch of word) {
@@ -131,7 +147,7 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
       consider(prev[pos]);
       consider(pos);
     }
-    for (let i = 0; i < ids.length; i++) if (alive[i]) out.push(ids[i]);
+    return ids.filter((_, i) => alive[i]);
   };
 
   // The post-processor's template for a single sequence: ids before and after the text.
@@ -177,6 +193,9 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
     tokenText: (id: number) => idToToken[id] ?? "",
   };
 }
+
+/** Longer words (a whole text, without a pre-tokenizer) are not worth keeping. */
+const MAX_CACHED_WORD = 256;
 
 const STOP_TEXTS = new Set(["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>", "<end_of_turn>", "</s>", "<|end|>"]);
 
