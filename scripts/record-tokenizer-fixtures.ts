@@ -247,6 +247,23 @@ function byteLevelTokenizerJson(style: "smollm" | "qwen2" | "llama3", tokens: st
   });
 }
 
+/** Added tokens with each flag (ids after the vocabulary's own). */
+function withFlaggedTokens(json: string): string {
+  const spec = JSON.parse(json);
+  let id = Math.max(...Object.values(spec.model.vocab as Record<string, number>), ...spec.added_tokens.map((t: { id: number }) => t.id)) + 1;
+  const flagged: [string, { lstrip: boolean; rstrip: boolean; single_word: boolean; special: boolean }][] = [
+    ["<mask>", { lstrip: true, rstrip: false, single_word: false, special: true }],
+    ["<|sep|>", { lstrip: false, rstrip: true, single_word: false, special: true }],
+    ["cat", { lstrip: false, rstrip: false, single_word: true, special: false }],
+    ["<both>", { lstrip: true, rstrip: true, single_word: false, special: false }],
+  ];
+  for (const [content, flags] of flagged) spec.added_tokens.push({ id: id++, content, normalized: false, ...flags });
+  return JSON.stringify(spec);
+}
+const FLAG_TEXTS = ["a <mask> b", "a  \t<mask>", "<|sep|>   x", "x <|sep|>\n\ny", "cat", "a cat b", "cats", "concat", "cat_", "_cat",
+  "cat1", "é cat", "écat", "x  <both>  y", "<mask><mask>", " <mask> <|sep|> cat ", "cat\u0301", "\u3000<mask>\u3000<|sep|>\u3000",
+  "cat.", "(cat)", "cat½", "catⅫ", "cat\u200b", "cat\u200d", "cat‿", "cat🙂", "١cat", "cat\u00a0"];
+
 const tmp = mkdtempSync(join(tmpdir(), "valar-tok-"));
 try {
   // 1. stories15M (SentencePiece, llama.cpp's llm_tokenizer_spm).
@@ -295,12 +312,14 @@ try {
     pres: more as never,
   });
 
-  // Byte-level tokenizer.json files (as SmolLM2, Qwen2.5, Llama 3 ship) around the same vocabulary.
-  for (const style of ["smollm", "qwen2", "llama3"] as const) {
-    const json = byteLevelTokenizerJson(style, tokens, types, merges, bos);
+  // Byte-level tokenizer.json files (as SmolLM2, Qwen2.5, Llama 3 ship) around the same vocabulary,
+  // and one whose added tokens carry the lstrip / rstrip / single_word flags.
+  for (const style of ["smollm", "qwen2", "llama3", "flags"] as const) {
+    const json = style === "flags" ? withFlaggedTokens(byteLevelTokenizerJson("smollm", tokens, types, merges, bos))
+      : byteLevelTokenizerJson(style, tokens, types, merges, bos);
     const path = join(tmp, `${style}-tokenizer.json`);
     writeFileSync(path, json);
-    const cases = recordHf(path, TEXTS);
+    const cases = recordHf(path, style === "flags" ? [...FLAG_TEXTS, ...TEXTS] : TEXTS);
     if (!cases) { console.log(`VALAR_PY_TOKENIZERS not set: keeping test/fixtures/tokenizer/hf-${style}.json`); continue; }
     save(`hf-${style}.json`, {
       source: "Hugging Face tokenizers (Python) on a byte-level tokenizer.json written by scripts/record-tokenizer-fixtures.ts",

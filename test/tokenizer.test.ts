@@ -306,6 +306,11 @@ describe("byte-level tokenizer.json (SmolLM2, Qwen2.5, Llama 3 shapes)", () => {
   }
 });
 
+test("tokenizer.json added tokens with lstrip / rstrip / single_word equal Hugging Face tokenizers'", async () => {
+  const { tokenizerJson, cases } = await fixture<{ tokenizerJson: string; cases: HfCase[] }>("hf-flags.json");
+  expect(hfMismatches(fromMeta({ "tokenizer.huggingface.json": tokenizerJson }), cases)).toEqual([]);
+});
+
 describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIVE_LLAMA=1)", () => {
   const ATOMS = ["a", "b", "Z", "É", " ", "  ", "   ", "\n", "\r\n", "\r", "\t", "é", "日", "🙂", "👍🏽", "1", "23", "4567",
     "'s", "'S", "'ll", "'", ".", ",", "!?", "-", "$", "+", "<", "|", "~", "^", "<|im_end|>", "<tool_call>", "<s>", "</s>",

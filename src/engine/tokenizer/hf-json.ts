@@ -5,6 +5,7 @@
 
 import { buildDecoder, buildNormalizer, buildPreTokenizer, type Component, type DecodeStep } from "./hf-components.ts";
 import { Heap } from "./heap.ts";
+import { isSpaceCodePoint } from "./pretokenize.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
 
 // ---- tokenizer.json shapes (only the parts read here) ----
@@ -22,28 +23,50 @@ interface TokenizerJson {
   decoder?: Component | null;
 }
 
-/** Leftmost-longest matching of added tokens (the library's Aho-Corasick, MatchKind::LeftmostLongest). */
-function splitOnTokens(text: string, tokens: { pattern: string; id: number }[]): ({ text: string } | { id: number })[] {
+interface AddedMatcher { pattern: string; id: number; special: boolean; lstrip?: boolean; rstrip?: boolean; singleWord?: boolean }
+
+// The library's word characters (its regex \w): letters, marks, decimal digits, connector punctuation.
+const WORD_CHAR = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]$/u;
+const isWordAt = (text: string, at: number): boolean => {
+  if (at < 0 || at >= text.length) return false;
+  const c = text.charCodeAt(at);
+  const start = c >= 0xdc00 && c <= 0xdfff && at > 0 ? at - 1 : at; // the lead of a surrogate pair
+  return WORD_CHAR.test(String.fromCodePoint(text.codePointAt(start)!));
+};
+const isSpaceAt = (text: string, at: number): boolean => at >= 0 && at < text.length && isSpaceCodePoint(text.charCodeAt(at));
+
+/**
+ * Leftmost-longest matching of added tokens (the library's Aho-Corasick, MatchKind::LeftmostLongest),
+ * with their flags: `single_word` only between non-word characters, `lstrip`/`rstrip` taking the
+ * whitespace before/after along.
+ */
+function splitOnTokens(text: string, tokens: AddedMatcher[]): ({ text: string } | { id: number })[] {
   if (text === "") return [];
   if (tokens.length === 0) return [{ text }];
   const out: ({ text: string } | { id: number })[] = [];
-  // Next occurrence of each token at or after `from` (-1: none left), refreshed only when passed.
+  // Next occurrence of each token at or after `scan` (-1: none left), refreshed only when passed.
   const next = tokens.map((t) => text.indexOf(t.pattern));
-  let from = 0;
+  let scan = 0; // where matching resumes
+  let done = 0; // end of what is already in `out`
   for (;;) {
     let best = -1;
     for (let i = 0; i < tokens.length; i++) {
-      if (next[i] >= 0 && next[i] < from) next[i] = text.indexOf(tokens[i].pattern, from);
+      if (next[i] >= 0 && next[i] < scan) next[i] = text.indexOf(tokens[i].pattern, scan);
       if (next[i] < 0) continue;
       if (best < 0 || next[i] < next[best] || (next[i] === next[best] && tokens[i].pattern.length > tokens[best].pattern.length)) best = i;
     }
     if (best < 0) break;
-    const at = next[best];
-    if (at > from) out.push({ text: text.slice(from, at) });
-    out.push({ id: tokens[best].id });
-    from = at + tokens[best].pattern.length;
+    const token = tokens[best];
+    let start = next[best], stop = start + token.pattern.length;
+    scan = stop;
+    if (token.singleWord && (isWordAt(text, start - 1) || isWordAt(text, stop))) continue;
+    if (token.lstrip) while (start > done && isSpaceAt(text, start - 1)) start--;
+    if (token.rstrip) while (isSpaceAt(text, stop)) stop++;
+    if (start > done) out.push({ text: text.slice(done, start) });
+    out.push({ id: token.id });
+    done = scan = stop;
   }
-  if (from < text.length) out.push({ text: text.slice(from) });
+  if (done < text.length) out.push({ text: text.slice(done) });
   return out;
 }
 
@@ -87,8 +110,10 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   const preTokenizeText = buildPreTokenizer(spec.pre_tokenizer);
   const decodeChain = buildDecoder(spec.decoder);
   const streamChain = buildDecoder(spec.decoder, true);
-  const rawTokens = added.filter((t) => !t.normalized).map((t) => ({ pattern: t.content, id: t.id, special: t.special }));
-  const normTokens = added.filter((t) => t.normalized).map((t) => ({ pattern: normalize(t.content), id: t.id, special: t.special }));
+  const matcher = (t: AddedToken, pattern: string): AddedMatcher =>
+    ({ pattern, id: t.id, special: t.special, lstrip: t.lstrip, rstrip: t.rstrip, singleWord: t.single_word });
+  const rawTokens = added.filter((t) => !t.normalized).map((t) => matcher(t, t.content));
+  const normTokens = added.filter((t) => t.normalized).map((t) => matcher(t, normalize(t.content)));
 
   const wordCache = new Map<string, number[]>();
   const bpeWord = (word: string, out: number[]) => {

@@ -14,6 +14,9 @@ const WHITESPACE = new Set([
   0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ]);
 
+/** Whitespace as llama.cpp and Unicode's White_Space define it (JavaScript's \s differs). */
+export const isSpaceCodePoint = (cp: number): boolean => WHITESPACE.has(cp);
+
 const F_LETTER = 1, F_NUMBER = 2, F_SPACE = 4, F_MARK = 8;
 const IS_LETTER = /^\p{L}$/u;
 const IS_NUMBER = /^\p{N}$/u;
