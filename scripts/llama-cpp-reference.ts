@@ -21,10 +21,22 @@ export function referenceLlama(): Promise<Llama> {
   return llamaInstance;
 }
 
-export async function openReference(modelPath: string, contextSize = 256, threads = REFERENCE_THREADS): Promise<ReferenceSession> {
+export interface ReferenceOptions {
+  contextSize?: number;
+  threads?: number;
+  /**
+   * llama.cpp's CPU flash attention accumulates attention over an f16 V cache in f16, which moves
+   * logits by ~1e-2 on our random models; the classic path (off) is the more exact reference.
+   * "auto" (llama.cpp's default, on for CPU) is what the benchmark measures.
+   */
+  flashAttention?: boolean | "auto";
+}
+
+export async function openReference(modelPath: string, opts: ReferenceOptions = {}): Promise<ReferenceSession> {
+  const { contextSize = 256, threads = REFERENCE_THREADS, flashAttention = false } = opts;
   const llama = await referenceLlama();
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize, threads, batchSize: contextSize, sequences: 1 });
+  const context = await model.createContext({ contextSize, threads, batchSize: contextSize, sequences: 1, flashAttention });
   const sequence = context.getSequence();
   return {
     llama, model, sequence,
@@ -45,9 +57,10 @@ export interface GreedyStep {
 
 /**
  * Feeds `promptIds` then `steps` greedy tokens, returning the raw logits (top `topK`) that chose
- * each one. The sequence is cleared first.
+ * each one. With `forcedIds`, those ids are fed instead of the argmax (teacher forcing), so the
+ * logits of another model can be taken along the same sequence. The sequence is cleared first.
  */
-export async function greedyWithLogits(sequence: LlamaContextSequence, promptIds: number[], steps: number, topK: number): Promise<{ ids: number[]; steps: GreedyStep[] }> {
+export async function greedyWithLogits(sequence: LlamaContextSequence, promptIds: number[], steps: number, topK: number, forcedIds?: number[]): Promise<{ ids: number[]; steps: GreedyStep[] }> {
   await sequence.clearHistory();
   const ids: number[] = [];
   const out: GreedyStep[] = [];
@@ -68,7 +81,7 @@ export async function greedyWithLogits(sequence: LlamaContextSequence, promptIds
     };
     out.push(step);
     ids.push(step.topIds[0]);
-    input = [step.topIds[0]];
+    input = [forcedIds ? forcedIds[s] : step.topIds[0]];
   }
   return { ids, steps: out };
 }

@@ -11,6 +11,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { getModuleVersion } from "node-llama-cpp";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { RANDOM_MODELS, Rng, vocabSize, writeRandomGGUF, type RandomModelSpec } from "../test/support/random-gguf.ts";
 import { greedyWithLogits, openReference, REFERENCE_THREADS } from "./llama-cpp-reference.ts";
@@ -18,7 +19,7 @@ import { greedyWithLogits, openReference, REFERENCE_THREADS } from "./llama-cpp-
 const ROOT = resolve(import.meta.dir, "..");
 const FIXTURE_DIR = join(ROOT, "test/fixtures/engine");
 const TINYSTORIES_DIR = resolve(ROOT, "../shared/models/tinystories-656k");
-const REFERENCE = `llama.cpp via node-llama-cpp ${(await import("node-llama-cpp/package.json")).version} (CPU, ${REFERENCE_THREADS} threads)`;
+const REFERENCE = `llama.cpp via node-llama-cpp ${await getModuleVersion()} (CPU, ${REFERENCE_THREADS} threads)`;
 
 const GREEDY_STEPS = 32;
 const TOP_K = 16;
@@ -48,7 +49,7 @@ const round = (x: number) => Math.round(x * 1e5) / 1e5;
 
 async function recordRandomModel(spec: RandomModelSpec, workDir: string) {
   const { path, sha256, bytes } = writeRandomGGUF(spec, workDir);
-  const ref = await openReference(path, spec.nCtx);
+  const ref = await openReference(path, { contextSize: spec.nCtx });
   try {
     type Candidate = { prompt: number[]; ids: number[]; steps: Awaited<ReturnType<typeof greedyWithLogits>>["steps"]; minMargin: number; score: number };
     let best: Candidate | undefined;
@@ -60,6 +61,7 @@ async function recordRandomModel(spec: RandomModelSpec, workDir: string) {
       const score = distinct >= MIN_DISTINCT ? minMargin : distinct - 1000;
       if (!best || score > best.score) best = { prompt, ...run, minMargin, score };
     }
+    const twin = spec.weightType === GGMLType.F32 ? undefined : await recordTwin(spec, workDir, best!.prompt, best!.ids);
     const fixture = {
       kind: "random-gguf",
       model: spec.name,
@@ -74,9 +76,30 @@ async function recordRandomModel(spec: RandomModelSpec, workDir: string) {
       greedy_ids: best!.ids,
       min_margin: round(best!.minMargin),
       steps: best!.steps.map((s) => ({ top_ids: s.topIds, top_logits: s.topLogits.map(round) })),
+      f32_twin: twin,
     };
     writeFileSync(join(FIXTURE_DIR, `${spec.name}.json`), JSON.stringify(fixture) + "\n");
     console.log(`${spec.name.padEnd(16)} ${sha256.slice(0, 12)} min top-1 margin ${best!.minMargin.toFixed(3)}`);
+  } finally {
+    await ref.close();
+  }
+}
+
+/**
+ * llama.cpp on the F32 dequantization of a quantized model, teacher-forced along the quantized
+ * model's own greedy sequence: the same weight values without llama.cpp's quantization of
+ * activations, so our quantized kernels can be held to F32 precision.
+ */
+async function recordTwin(spec: RandomModelSpec, workDir: string, prompt: number[], greedyIds: number[]) {
+  const { path, sha256 } = writeRandomGGUF(spec, workDir, { f32Twin: true });
+  const ref = await openReference(path, { contextSize: spec.nCtx });
+  try {
+    const run = await greedyWithLogits(ref.sequence, prompt, GREEDY_STEPS, TOP_K, greedyIds);
+    return {
+      sha256,
+      decoding: "teacher-forced along prompt_ids + greedy_ids; logits of the top tokens before each step",
+      steps: run.steps.map((s) => ({ top_ids: s.topIds, top_logits: s.topLogits.map(round) })),
+    };
   } finally {
     await ref.close();
   }
@@ -98,7 +121,7 @@ async function recordTinyStories(workDir: string) {
   } finally {
     hf.close();
   }
-  const ref = await openReference(ggufPath, 512);
+  const ref = await openReference(ggufPath, { contextSize: 512 });
   try {
     const cases = [];
     for (const prompt of TINYSTORIES_PROMPTS) {

@@ -82,6 +82,16 @@ export function f32ToF16Bits(x: number): number {
   return sign | half;
 }
 
+/** Value of IEEE half bits. */
+export function f16BitsToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
 /** bfloat16 bits of x, round to nearest even. */
 export function f32ToBF16Bits(x: number): number {
   f32Scratch[0] = x;
@@ -171,6 +181,77 @@ const BLOCK_FORMATS: Partial<Record<GGMLType, BlockFormat>> = {
     },
   },
 };
+
+/**
+ * Reference dequantization of one block (the formulas of ggml's dequantize_row_*), written
+ * independently of the engine: it produces the F32 "twin" of a quantized model, which llama.cpp
+ * runs without its activation quantization, to check our quantized kernels tightly.
+ */
+const DEQUANTIZE: Partial<Record<GGMLType, (v: DataView, at: number, out: Float32Array, o: number) => void>> = {
+  [GGMLType.F32]: (v, at, out, o) => { out[o] = v.getFloat32(at, true); },
+  [GGMLType.F16]: (v, at, out, o) => { out[o] = f16BitsToF32(v.getUint16(at, true)); },
+  [GGMLType.BF16]: (v, at, out, o) => {
+    u32OfF32[0] = v.getUint16(at, true) << 16;
+    out[o] = f32Scratch[0];
+  },
+  [GGMLType.Q8_0]: (v, at, out, o) => {
+    const d = f16BitsToF32(v.getUint16(at, true));
+    for (let i = 0; i < 32; i++) out[o + i] = d * v.getInt8(at + 2 + i);
+  },
+  [GGMLType.Q4_0]: (v, at, out, o) => {
+    const d = f16BitsToF32(v.getUint16(at, true));
+    for (let i = 0; i < 16; i++) {
+      const b = v.getUint8(at + 2 + i);
+      out[o + i] = d * ((b & 0xf) - 8);
+      out[o + i + 16] = d * ((b >> 4) - 8);
+    }
+  },
+  [GGMLType.Q4_K]: (v, at, out, o) => {
+    const d = f16BitsToF32(v.getUint16(at, true));
+    const dmin = f16BitsToF32(v.getUint16(at + 2, true));
+    const q = (i: number) => v.getUint8(at + 4 + i);
+    const scaleMin = (j: number): [number, number] => j < 4
+      ? [q(j) & 63, q(j + 4) & 63]
+      : [(q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
+    for (let j = 0; j < 4; j++) {
+      const [sc1, m1] = scaleMin(2 * j);
+      const [sc2, m2] = scaleMin(2 * j + 1);
+      for (let l = 0; l < 32; l++) {
+        const b = v.getUint8(at + 16 + 32 * j + l);
+        out[o + 64 * j + l] = d * sc1 * (b & 0xf) - dmin * m1;
+        out[o + 64 * j + 32 + l] = d * sc2 * (b >> 4) - dmin * m2;
+      }
+    }
+  },
+  [GGMLType.Q6_K]: (v, at, out, o) => {
+    const d = f16BitsToF32(v.getUint16(at + 208, true));
+    for (let half = 0; half < 2; half++) {
+      const ql = at + 64 * half;
+      const qh = at + 128 + 32 * half;
+      const sc = at + 192 + 8 * half;
+      const y = o + 128 * half;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const lo = v.getUint8(ql + l), lo2 = v.getUint8(ql + l + 32), h = v.getUint8(qh + l);
+        out[y + l] = d * v.getInt8(sc + is) * (((lo & 0xf) | ((h & 3) << 4)) - 32);
+        out[y + l + 32] = d * v.getInt8(sc + is + 2) * (((lo2 & 0xf) | (((h >> 2) & 3) << 4)) - 32);
+        out[y + l + 64] = d * v.getInt8(sc + is + 4) * (((lo >> 4) | (((h >> 4) & 3) << 4)) - 32);
+        out[y + l + 96] = d * v.getInt8(sc + is + 6) * (((lo2 >> 4) | (((h >> 6) & 3) << 4)) - 32);
+      }
+    }
+  },
+};
+
+/** Dequantizes a whole tensor's bytes to f32 values. */
+export function dequantize(type: GGMLType, data: Uint8Array, nElements: number): Float32Array {
+  const fmt = BLOCK_FORMATS[type];
+  const deq = DEQUANTIZE[type];
+  if (!fmt || !deq) throw new Error(`random-gguf: no dequantizer for ggml type ${GGMLType[type] ?? type}`);
+  const out = new Float32Array(nElements);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let b = 0; b * fmt.block < nElements; b++) deq(view, b * fmt.bytes, out, b * fmt.block);
+  return out;
+}
 
 function randomTensorData(rng: Rng, type: GGMLType, cols: number, rows: number, std: number): Uint8Array {
   const fmt = BLOCK_FORMATS[type];
@@ -482,8 +563,12 @@ export function llama3RopeFactors(s: Llama3RopeScaling, headDim: number, base: n
 /** Scale of the projections that write into the residual stream (attn_output, ffn_down). */
 const RESIDUAL_GAIN = 3;
 
-/** Builds the GGUF bytes of a spec. Pure function of the spec. */
-export function buildRandomGGUF(spec: RandomModelSpec): Uint8Array {
+/**
+ * Builds the GGUF bytes of a spec. Pure function of the spec. With `f32Twin`, every weight is
+ * written as the F32 dequantization of the same random data: the quantized model's exact
+ * values, which llama.cpp runs without quantizing activations.
+ */
+export function buildRandomGGUF(spec: RandomModelSpec, opts: { f32Twin?: boolean } = {}): Uint8Array {
   const rng = new Rng(spec.seed);
   const a = spec.arch;
   const traits = ARCH_TRAITS[a];
@@ -566,18 +651,22 @@ export function buildRandomGGUF(spec: RandomModelSpec): Uint8Array {
   vector("output_norm.weight", spec.nEmbd, spec.tied ? 2.5 : 1, spec.tied ? 0.5 : 0.2);
   // A larger output scale gives logits of std ~4, so top-1 margins are rarely near-ties.
   if (!spec.tied) matrix("output.weight", spec.nEmbd, nVocab, 4 / Math.sqrt(spec.nEmbd));
-  return serializeGGUF(metadata, tensors);
+  if (!opts.f32Twin) return serializeGGUF(metadata, tensors);
+  const twin = tensors.map((t) => t.type === GGMLType.F32 ? t : {
+    ...t, type: GGMLType.F32, data: f32Data(dequantize(t.type, t.data, t.dims.reduce((a, b) => a * b, 1))),
+  });
+  return serializeGGUF(metadata, twin);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Writes the spec's GGUF into dir (created if missing); returns its path and sha256. */
-export function writeRandomGGUF(spec: RandomModelSpec, dir: string): { path: string; sha256: string; bytes: number } {
-  const bytes = buildRandomGGUF(spec);
+/** Writes the spec's GGUF (or its F32 twin) into dir (created if missing); returns its path and sha256. */
+export function writeRandomGGUF(spec: RandomModelSpec, dir: string, opts: { f32Twin?: boolean } = {}): { path: string; sha256: string; bytes: number } {
+  const bytes = buildRandomGGUF(spec, opts);
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${spec.name}.gguf`);
+  const path = join(dir, `${spec.name}${opts.f32Twin ? "-f32twin" : ""}.gguf`);
   writeFileSync(path, bytes);
   return { path, sha256: sha256Hex(bytes), bytes: bytes.length };
 }
