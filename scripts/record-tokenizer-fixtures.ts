@@ -342,6 +342,32 @@ try {
   } else {
     console.log("VALAR_PY_TOKENIZERS not set: keeping test/fixtures/tokenizer/tinystories-hf.json");
   }
+  // The same vocabulary with a Metaspace pre-tokenizer instead of the normalizer (the Llama 2 /
+  // Mistral shape of tokenizer.json), prepending "first" without splitting, and "always" with.
+  const METASPACE_PATCHES: Record<string, Record<string, unknown>> = {
+    "metaspace-first": {
+      normalizer: null,
+      pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false },
+      decoder: { type: "Sequence", decoders: [{ type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false }, { type: "ByteFallback" }, { type: "Fuse" }] },
+    },
+    "metaspace-always": {
+      normalizer: null,
+      pre_tokenizer: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "always", split: true },
+      decoder: { type: "Metaspace", replacement: "\u2581", prepend_scheme: "always", split: true },
+    },
+  };
+  for (const [name, patch] of Object.entries(METASPACE_PATCHES)) {
+    const path = join(tmp, `${name}.json`);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(tokenizerJson), ...patch }));
+    const cases = recordHf(path, TEXTS);
+    if (!cases) continue;
+    save(`tinystories-${name}.json`, {
+      source: "Hugging Face tokenizers (Python) on tinystories-656k/tokenizer.json with `patch` applied",
+      patch: patch as never,
+      cases: cases as never,
+    });
+  }
+
   const converted = hfTokenizerToGGUF(tokenizerJson, tokenizerConfig);
   const convertedPath = join(tmp, "tinystories-vocab.gguf");
   writeGGUF(convertedPath, { ...VOCAB_ONLY_HPARAMS, ...Object.fromEntries(converted) }, []);

@@ -244,6 +244,14 @@ describe("tokenizer.json (tinystories-656k)", async () => {
     }
   });
 
+  for (const variant of ["metaspace-first", "metaspace-always"]) {
+    test(`with a Metaspace pre-tokenizer (${variant}): ids and text equal Hugging Face tokenizers'`, async () => {
+      const { patch, cases } = await fixture<{ patch: Record<string, unknown>; cases: HfCase[] }>(`tinystories-${variant}.json`);
+      const patched = fromMeta({ "tokenizer.huggingface.json": JSON.stringify({ ...JSON.parse(tokenizerJson), ...patch }) });
+      expect(hfMismatches(patched, cases)).toEqual([]);
+    });
+  }
+
   test("bad tokenizer.json is a clear error", () => {
     expect(() => fromMeta({ "tokenizer.huggingface.json": "{not json" })).toThrow(/not valid JSON/);
     expect(() => fromMeta({ "tokenizer.huggingface.json": JSON.stringify({ model: { type: "Unigram", vocab: [] } }) })).toThrow(/Unigram/);

@@ -9,7 +9,8 @@ import { TokenizerError } from "./types.ts";
 export interface Component { type: string; [key: string]: unknown }
 export type Normalize = (s: string) => string;
 export type DecodeStep = (tokens: string[]) => string[];
-export type PreTokenize = (pieces: string[]) => string[];
+/** Pieces -> finer pieces; `atStart`: the first piece begins the input text (offset 0). */
+export type PreTokenize = (pieces: string[], atStart: boolean) => string[];
 
 const patternString = (c: Component): string => {
   const p = c.pattern as { String?: string; Regex?: string } | undefined;
@@ -58,7 +59,7 @@ const splitEach = (splitter: Splitter): PreTokenize => (pieces) =>
 const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
   Sequence: (c) => {
     const steps = (c.pretokenizers as Component[]).map(buildPreTokenizer);
-    return (pieces) => steps.reduce((acc, f) => f(acc), pieces);
+    return (pieces, atStart) => steps.reduce((acc, f) => f(acc, atStart), pieces);
   },
   ByteLevel: (c) => (pieces) => pieces.flatMap((p) => {
     const text = c.add_prefix_space && !p.startsWith(" ") ? " " + p : p;
@@ -82,9 +83,11 @@ const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
   Metaspace: (c) => {
     const mark = (c.replacement as string) ?? "\u2581";
     const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
-    return (pieces) => pieces.flatMap((p) => {
+    // "first" prepends only where the input text begins, not after an added token.
+    return (pieces, atStart) => pieces.flatMap((p, i) => {
       let t = p.replaceAll(" ", mark);
-      if (prepend !== "never" && !t.startsWith(mark)) t = mark + t;
+      const wants = prepend === "always" || (prepend === "first" && atStart && i === 0);
+      if (wants && !t.startsWith(mark)) t = mark + t;
       return c.split === false ? [t] : t.split(new RegExp(`(?=${mark})`, "u")).filter((w) => w !== "");
     });
   },
@@ -149,13 +152,12 @@ const DECODERS: Record<string, (c: Component, streaming: boolean) => DecodeStep>
     }
     return [utf8.decode(Uint8Array.from(bytes))];
   },
-  Metaspace: (c) => {
+  // The library drops every marker of the first token (its prepended space); a stream continues
+  // text already shown, so there the first token is like any other.
+  Metaspace: (c, streaming) => {
     const mark = (c.replacement as string) ?? "\u2581";
     const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
-    return (ts) => ts.map((t, i) => {
-      const s = t.replaceAll(mark, " ");
-      return i === 0 && prepend !== "never" && s.startsWith(" ") ? s.slice(1) : s;
-    });
+    return (ts) => ts.map((t, i) => t.replaceAll(mark, i === 0 && prepend !== "never" && !streaming ? "" : " "));
   },
 };
 

@@ -198,13 +198,13 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
       const parseSpecial = opts.parseSpecial ?? false;
       const usable = (ts: typeof rawTokens) => ts.filter((t) => parseSpecial || !t.special);
       const out: number[] = [];
-      for (const raw of splitOnTokens(text, usable(rawTokens))) {
-        if ("id" in raw) { out.push(raw.id); continue; }
-        for (const piece of splitOnTokens(normalize(raw.text), usable(normTokens))) {
-          if ("id" in piece) { out.push(piece.id); continue; }
-          for (const word of preTokenizeText([piece.text])) bpeWord(word, out);
-        }
-      }
+      splitOnTokens(text, usable(rawTokens)).forEach((raw, r) => {
+        if ("id" in raw) { out.push(raw.id); return; }
+        splitOnTokens(normalize(raw.text), usable(normTokens)).forEach((piece, p) => {
+          if ("id" in piece) { out.push(piece.id); return; }
+          for (const word of preTokenizeText([piece.text], r === 0 && p === 0)) bpeWord(word, out);
+        });
+      });
       return (opts.addBos ?? true) ? [...before, ...out, ...after] : out;
     },
     decode(ids: number[], opts: DecodeOptions = {}): string {
