@@ -242,6 +242,42 @@ describe("pull and serve against a local hub", () => {
     expect(r.stderr).not.toContain("pulling");
   });
 
+  test("serve listens, answers, and stops cleanly on SIGTERM", async () => {
+    const proc = Bun.spawn([process.execPath, join(ROOT, "src", "cli.ts"), "serve", "--model", `tiny=${TINY_DIR}`, "--port", "0", "--db", join(work, "served.db")], {
+      cwd: ROOT,
+      env: { ...process.env, VALAR_MODEL: "", VALAR_HOST: "", VALAR_PORT: "", VALAR_API_KEY: "" },
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const guard = setTimeout(() => proc.kill("SIGKILL"), 90_000);
+    let stderr = "";
+    const reader = proc.stderr.getReader();
+    const decoder = new TextDecoder();
+    let url: string | undefined;
+    while (!url) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value, { stream: true });
+      url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+    }
+    expect(url, stderr).toBeDefined();
+    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: "ok" });
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(["tiny"]);
+    proc.kill("SIGTERM");
+    const rest = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        stderr += decoder.decode(value, { stream: true });
+      }
+    })();
+    expect(await proc.exited).toBe(0);
+    await rest;
+    clearTimeout(guard);
+    expect(stderr).toContain("SIGTERM: stopping");
+  });
+
   test("serve names a model that does not exist", async () => {
     const r = await cli(["serve", "--dry-run", "--model", "x=nowhere.gguf"]);
     expect(r.code).toBe(1);

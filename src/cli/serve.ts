@@ -1,6 +1,5 @@
 // `valar serve`: resolve the models (pulling hf: refs), check them, then serve the HTTP API.
 
-import { basename } from "node:path";
 import { checkUniqueIds, DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
 import { elementCount } from "../engine/model/ggml-types.ts";
 import { openModel } from "../engine/model/open.ts";
@@ -72,12 +71,15 @@ export async function run(argv: string[]): Promise<number> {
   return serveHttp({ ...config, models });
 }
 
-/**
- * Serving itself. The HTTP API (src/api/, issue 4) plugs in here: `startServer(config)` with the
- * models resolved to local paths, then wait for SIGINT/SIGTERM and stop it.
- */
+/** Serves until SIGINT or SIGTERM, then stops cleanly (in-flight work is the server's business). */
 async function serveHttp(config: ServeConfig): Promise<number> {
-  log(`ready to serve ${config.models.map((m) => m.id).join(", ")} on ${config.host}:${config.port} (db ${config.db})`);
-  log(`the HTTP API is not built yet; exiting (models resolved: ${config.models.map((m) => basename(m.ref)).join(", ")})`);
+  const { startServer } = await import("../server.ts");
+  const server = await startServer(config);
+  log(`listening on ${server.url} (models: ${config.models.map((m) => m.id).join(", ")}; db ${config.db})`);
+  const signal = await new Promise<string>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve(sig));
+  });
+  log(`${signal}: stopping`);
+  await server.stop();
   return 0;
 }
