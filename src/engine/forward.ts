@@ -152,7 +152,7 @@ export class ForwardPass {
   /** The RoPE cos/sin table with the model's frequency scaling. */
   private ropeCosSin(w: WeightUploader): Float32Array {
     const { headDim, ropeTheta, ropeScaling, ropeFreqsTensor } = this.hp;
-    let factors = new Float32Array(headDim / 2).fill(1);
+    let factors: Float32Array = new Float32Array(headDim / 2).fill(1);
     if (ropeFreqsTensor) factors = w.vectorF32(ropeFreqsTensor);
     else if (ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
     if (ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);

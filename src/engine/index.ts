@@ -48,5 +48,5 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
     destroyAll(uploader.buffers);
     throw new Error(`loading ${file.path} failed on the GPU: ${err.message}`);
   }
-  return new ModelRunner(device, hp, fwd, nCtx, () => destroyAll(uploader.buffers));
+  return new ModelRunner(device, hp, fwd, nCtx, () => destroyAll(uploader.buffers), uploader.bytesUploaded);
 }

@@ -25,11 +25,17 @@ export class ModelRunner implements LoadedModel {
     private fwd: ForwardPass,
     nCtx: number,
     private onDispose: () => void,
+    /** Bytes of weights on the device. */
+    readonly weightBytes = 0,
   ) {
     this.arch = hparams.arch;
     this.nVocab = hparams.nVocab;
     this.nCtx = nCtx;
     this.staging = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST, label: "token readback" });
+  }
+
+  get dispatchesPerToken(): number {
+    return this.fwd.dispatchesPerToken;
   }
 
   get position(): number {

@@ -35,7 +35,7 @@ export function uploadU32(device: GPUDevice, data: Uint32Array, label?: string):
 /** A field of a uniform block: a u32, or an f32 written as { f: value }. */
 export type Field = number | { f: number };
 
-export function encodeFields(fields: Field[]): Uint8Array {
+export function encodeFields(fields: Field[]): Uint8Array<ArrayBuffer> {
   const n = Math.max(4, Math.ceil(fields.length / 4) * 4);
   const buf = new ArrayBuffer(n * 4);
   const u = new Uint32Array(buf);

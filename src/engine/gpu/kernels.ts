@@ -139,14 +139,7 @@ export class KernelHost {
     const spec: KernelSpec = KERNELS[name];
     const code = this.source(name, variant);
     const module = this.device.createShaderModule({ code, label: key });
-    const layout = this.device.createBindGroupLayout({
-      label: key,
-      entries: spec.bindings.map((b, i) => ({
-        binding: i,
-        visibility: 4 /* GPUShaderStage.COMPUTE */,
-        buffer: { type: b === "read" ? "read-only-storage" : b === "rw" ? "storage" : "uniform" },
-      })),
-    });
+    const layout = this.layoutFor(spec.bindings);
     const pipeline = this.device.createComputePipeline({
       label: key,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -155,6 +148,25 @@ export class KernelHost {
     k = { pipeline, layout };
     this.cache.set(key, k);
     return k;
+  }
+
+  // One layout per binding signature, so bind groups work with every variant of a kernel.
+  private layouts = new Map<string, GPUBindGroupLayout>();
+  private layoutFor(bindings: Binding[]): GPUBindGroupLayout {
+    const key = bindings.join(",");
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        label: key,
+        entries: bindings.map((b, i) => ({
+          binding: i,
+          visibility: 4 /* GPUShaderStage.COMPUTE */,
+          buffer: { type: b === "read" ? "read-only-storage" : b === "rw" ? "storage" : "uniform" },
+        })),
+      });
+      this.layouts.set(key, layout);
+    }
+    return layout;
   }
 
   bind(kernel: Kernel, buffers: GPUBuffer[]): GPUBindGroup {

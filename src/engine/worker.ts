@@ -1,0 +1,133 @@
+// The engine worker: owns the GPU device and the loaded models, runs one generation per model
+// at a time, streams tokens back, stops a generation when its cancel message arrives (checked
+// between decode steps).
+
+import { acquireDevice, loadModel, type ModelRunner } from "./index.ts";
+import { openModel } from "./model/open.ts";
+import type { ModelFile } from "./model/types.ts";
+import type { EngineStats, HostMessage, WorkerMessage } from "./protocol.ts";
+import type { LoadedModel } from "./types.ts";
+
+declare const self: Worker;
+
+interface Resident {
+  model: LoadedModel & ModelRunner;
+  file: ModelFile;
+  busy: boolean;
+}
+
+const models = new Map<string, Resident>();
+const running = new Map<number, AbortController>();
+const counters: EngineStats["generations"] = { started: 0, finished: 0, cancelled: 0, failed: 0, tokens: 0 };
+let devicePromise: Promise<GPUDevice> | null = null;
+let deviceInfo: EngineStats["device"] = null;
+
+function post(m: WorkerMessage) {
+  self.postMessage(m);
+}
+
+function device(): Promise<GPUDevice> {
+  devicePromise ??= acquireDevice().then((d) => {
+    deviceInfo = {
+      description: (d as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.description ?? "WebGPU device",
+      features: { shaderF16: d.features.has("shader-f16"), subgroups: d.features.has("subgroups") },
+    };
+    return d;
+  });
+  return devicePromise.catch((e) => { devicePromise = null; throw e; });
+}
+
+const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K }>) => Promise<void> } = {
+  async load(m) {
+    if (models.has(m.id)) throw new Error(`a model with id "${m.id}" is already loaded`);
+    const file = openModel(m.ref);
+    try {
+      const model = await loadModel(await device(), file, { maxContext: m.maxContext });
+      models.set(m.id, { model, file, busy: false });
+      post({ type: "loaded", req: m.req, model: { id: m.id, arch: model.arch, nVocab: model.nVocab, nCtx: model.nCtx } });
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  },
+
+  async generate(m) {
+    const r = models.get(m.modelId);
+    if (!r) throw new Error(`no model "${m.modelId}" is loaded`);
+    if (r.busy) throw new Error(`model "${m.modelId}" is busy with another generation`);
+    const ctl = new AbortController();
+    running.set(m.req, ctl);
+    r.busy = true;
+    counters.started++;
+    try {
+      const gen = r.model.generate(m.promptIds, { ...m.opts, signal: ctl.signal });
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) {
+          counters[next.value.finishReason === "cancelled" ? "cancelled" : "finished"]++;
+          post({ type: "done", req: m.req, finishReason: next.value.finishReason, timings: next.value.timings });
+          return;
+        }
+        counters.tokens++;
+        post({ type: "token", req: m.req, token: next.value });
+      }
+    } catch (e) {
+      counters.failed++;
+      throw e;
+    } finally {
+      r.busy = false;
+      running.delete(m.req);
+    }
+  },
+
+  async cancel(m) {
+    running.get(m.req)?.abort();
+  },
+
+  async unload(m) {
+    const r = models.get(m.id);
+    if (!r) return post({ type: "failure", req: m.req, message: `no model "${m.id}" is loaded` });
+    if (r.busy) for (const ctl of running.values()) ctl.abort();
+    models.delete(m.id);
+    r.model.dispose();
+    r.file.close();
+    post({ type: "unloaded", req: m.req });
+  },
+
+  async stats(m) {
+    post({
+      type: "stats",
+      req: m.req,
+      stats: {
+        device: deviceInfo,
+        models: [...models.entries()].map(([id, r]) => ({
+          id, arch: r.model.arch, nVocab: r.model.nVocab, nCtx: r.model.nCtx, busy: r.busy, path: r.file.path,
+          weightBytes: r.model.weightBytes, dispatchesPerToken: r.model.dispatchesPerToken,
+        })),
+        generations: { ...counters },
+      },
+    });
+  },
+
+  async close(m) {
+    for (const ctl of running.values()) ctl.abort();
+    for (const r of models.values()) { r.model.dispose(); r.file.close(); }
+    models.clear();
+    post({ type: "closed", req: m.req });
+    process.nextTick?.(() => self.terminate?.());
+  },
+};
+
+self.onmessage = (ev: MessageEvent<HostMessage>) => {
+  const m = ev.data;
+  const handler = handlers[m.type] as ((m: HostMessage) => Promise<void>) | undefined;
+  if (!handler) {
+    post({ type: "failure", req: (m as { req?: number }).req ?? -1, message: `unknown engine message type "${(m as { type?: string }).type}"` });
+    return;
+  }
+  handler(m).catch((e: unknown) => {
+    post({ type: "failure", req: m.req, message: e instanceof Error ? e.message : String(e) });
+  });
+};
+
+post({ type: "ready" });
