@@ -7,13 +7,18 @@ import { isLoopbackHost } from "./config.ts";
 import { openDb, closeDb } from "./store/db.ts";
 import { DEFAULT_ORG, ensureOrganization, hasActiveKeys } from "./store/keys.ts";
 import { ResponseStore } from "./store/responses.ts";
+import { DEFAULT_IDEMPOTENCY_TTL_MS, IdempotencyStore } from "./store/idempotency.ts";
+import { DeliveryStore } from "./store/deliveries.ts";
 import { Scheduler } from "./scheduler/queue.ts";
+import { BackgroundRunner } from "./scheduler/background.ts";
+import { DEFAULT_WEBHOOK_OPTIONS, WebhookDispatcher, wireWebhooks, type WebhookOptions } from "./webhooks/index.ts";
 import { ModelRegistry } from "./scheduler/models.ts";
 import type { Engine } from "./scheduler/engine.ts";
 import type { CompletionWindow } from "./generation.ts";
 import { EngineClient } from "./engine/client.ts";
 import { Metrics } from "./api/metrics.ts";
 import { createApp, instrumentedFetch } from "./api/app.ts";
+import { renderResponse } from "./api/responses.ts";
 import { DEFAULT_LIMITS, type AppContext } from "./api/context.ts";
 
 export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "port" | "db" | "apiKey"> {
@@ -23,7 +28,46 @@ export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "por
   windows?: Record<string, CompletionWindow[]>;
   /** Largest context to allocate per model (default: the model's own). */
   maxContext?: number;
+  /** How long an idempotency reservation lasts (default 24 h; env VALAR_IDEMPOTENCY_TTL, seconds). */
+  idempotencyTtlMs?: number;
+  /**
+   * Completion-webhook delivery (defaults: 30 s per attempt, retries after 1 s, 5 s, 25 s;
+   * env VALAR_WEBHOOK_TIMEOUT_MS, VALAR_WEBHOOK_BACKOFF_MS as a comma-separated list).
+   */
+  webhooks?: Partial<WebhookOptions>;
 }
+
+/** Settings StartOptions leaves unset, from the environment (the CLI has no flags for them yet). */
+function fromEnv(config: StartOptions, env: Record<string, string | undefined> = process.env) {
+  const number = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new StartError(`${name} must be a non-negative number, got '${raw}'`);
+    return n;
+  };
+  const ttlS = number("VALAR_IDEMPOTENCY_TTL");
+  const timeoutMs = number("VALAR_WEBHOOK_TIMEOUT_MS");
+  const backoffRaw = env.VALAR_WEBHOOK_BACKOFF_MS;
+  const backoffMs = backoffRaw ? backoffRaw.split(",").map((v) => {
+    const n = Number(v.trim());
+    if (!Number.isFinite(n) || n < 0) throw new StartError(`VALAR_WEBHOOK_BACKOFF_MS must be a comma-separated list of milliseconds, got '${backoffRaw}'`);
+    return n;
+  }) : undefined;
+  const webhooks: WebhookOptions = {
+    ...DEFAULT_WEBHOOK_OPTIONS,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(backoffMs ? { backoffMs } : {}),
+    ...config.webhooks,
+  };
+  return {
+    idempotencyTtlMs: config.idempotencyTtlMs ?? (ttlS !== undefined ? ttlS * 1000 : DEFAULT_IDEMPOTENCY_TTL_MS),
+    webhooks,
+  };
+}
+
+/** How often expired idempotency reservations are swept away. */
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface RunningServer {
   url: string;
@@ -38,6 +82,7 @@ export class StartError extends Error {
 
 export async function startServer(config: StartOptions): Promise<RunningServer> {
   if (config.models.length === 0) throw new StartError("no model to serve: name one with --model");
+  const settings = fromEnv(config);
   const db = openDb(config.db);
   ensureOrganization(db, DEFAULT_ORG.name);
   if (!isLoopbackHost(config.host) && !config.apiKey && !hasActiveKeys(db)) {
@@ -45,21 +90,37 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     throw new StartError(`refusing to listen on ${config.host} without authentication: set VALAR_API_KEY or create a key with \`valar keys create --org NAME\``);
   }
   let engine: Engine | undefined;
+  let stopWork = async () => {};
   try {
     const started: Engine = await EngineClient.start();
     engine = started;
     const store = new ResponseStore(db);
+    const idempotency = new IdempotencyStore(db, settings.idempotencyTtlMs);
+    const deliveries = new DeliveryStore(db);
+    const dispatcher = new WebhookDispatcher(deliveries, (id) => {
+      const rec = store.get(id);
+      // The same serialization as the GET route's JSON answer, so the bodies are byte-equal.
+      return rec ? JSON.stringify(renderResponse(rec)) : null;
+    }, settings.webhooks);
+    wireWebhooks(store, deliveries, dispatcher);
     const metrics = new Metrics();
     const scheduler = new Scheduler(started, store, metrics);
     const models = new ModelRegistry(started);
     for (const m of config.models) {
       await models.load({ id: m.id, ref: m.ref, windows: config.windows?.[m.id], maxContext: config.maxContext });
     }
+    const background = new BackgroundRunner(scheduler, store, models);
     const ctx: AppContext = {
-      engine: started, store, scheduler, models, metrics,
+      engine: started, store, scheduler, background, idempotency, models, metrics,
       auth: { apiKey: config.apiKey ?? null, db },
       limits: { maxBodyBytes: config.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes },
     };
+    // Work a previous process accepted and did not finish runs first, in its original order.
+    background.recover();
+    dispatcher.start();
+    idempotency.sweep();
+    const sweeper = setInterval(() => idempotency.sweep(), SWEEP_INTERVAL_MS);
+    sweeper.unref?.();
     const app = createApp(ctx);
     const server: Server<undefined> = Bun.serve({
       hostname: config.host,
@@ -71,6 +132,12 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       // Generations can be long and a sync request is silent until done: no idle cut-off.
       idleTimeout: 0,
     });
+    stopWork = async () => {
+      clearInterval(sweeper);
+      // Interrupted work goes back to `queued` (not cancelled) for the next start.
+      await scheduler.stop();
+      await dispatcher.stop();
+    };
     const port = server.port!;
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     const running: RunningServer = {
@@ -78,6 +145,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       port,
       ctx,
       async stop() {
+        await stopWork();
         await server.stop(true);
         await started.close();
         closeDb(db);
@@ -85,6 +153,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     };
     return running;
   } catch (err) {
+    await stopWork().catch(() => undefined);
     await engine?.close().catch(() => undefined);
     closeDb(db);
     throw err;

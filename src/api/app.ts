@@ -17,6 +17,7 @@ import { opsRoutes } from "./ops.ts";
 /** Route labels for metrics: path patterns, so ids do not explode the label set. */
 const ROUTE_PATTERNS: [RegExp, string][] = [
   [/^\/v1\/responses\/[^/]+$/, "/v1/responses/{id}"],
+  [/^\/v1\/responses\/[^/]+\/cancel$/, "/v1/responses/{id}/cancel"],
   [/^\/v1\/models\/.+$/, "/v1/models/{id}"],
 ];
 const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/health", "/ready", "/metrics"]);

@@ -5,7 +5,8 @@ import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
 import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
-import { accept, requireModel, runToEnd } from "./inference.ts";
+import { accept, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
+import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest, toApiError } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import { sseResponse } from "./sse.ts";
@@ -129,20 +130,34 @@ export function renderChatCompletion(id: string, created: number, model: string,
 
 export function chatRoutes(ctx: AppContext) {
   return new Elysia({ name: "chat" })
-    .post("/v1/chat/completions", async ({ body, request }) => {
+    .post("/v1/chat/completions", async ({ body, request, set }) => {
       const principal = principalOf(request);
+      const idempotencyKey = idempotencyKeyOf(request, "chat");
       const model = requireModel(ctx, body.model);
-      const accepted = accept(ctx, "chat", principal, body, model, chatToGeneration(body, model));
+      const accepted = accept(ctx, "chat", principal, body, model, chatToGeneration(body, model), { idempotencyKey });
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);
-      if (!body.stream) {
-        const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
-        return renderChatCompletion(id, created, model.id, result);
-      }
       const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         ({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra });
       const delta = (d: Record<string, unknown>, finish: string | null = null) =>
         chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+      if (accepted.replayed) {
+        set.headers[REPLAYED_HEADER] = "true";
+        const result = resultOf(await settledReplay(ctx, accepted.record, request.signal));
+        if (!body.stream) return renderChatCompletion(id, created, model.id, result);
+        // The twin's tokens are gone by now: the replayed stream carries the whole text at once.
+        return sseResponse(async (sink) => {
+          sink.send(delta({ role: "assistant", content: "" }));
+          if (result.text) sink.send(delta({ content: result.text }));
+          sink.send(delta({}, "stop"));
+          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
+          sink.send("[DONE]");
+        }, request.signal);
+      }
+      if (!body.stream) {
+        const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
+        return renderChatCompletion(id, created, model.id, result);
+      }
       return sseResponse(async (sink) => {
         sink.send(delta({ role: "assistant", content: "" }));
         try {

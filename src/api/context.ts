@@ -6,6 +6,8 @@ import type { ModelRegistry } from "../scheduler/models.ts";
 import type { Metrics } from "./metrics.ts";
 import type { AuthConfig } from "./auth.ts";
 import type { Engine } from "../scheduler/engine.ts";
+import type { IdempotencyStore } from "../store/idempotency.ts";
+import type { BackgroundRunner } from "../scheduler/background.ts";
 
 export interface ApiLimits {
   /** Largest accepted request body on the inference routes, in bytes (default 32 MB). */
@@ -18,6 +20,9 @@ export interface AppContext {
   engine: Engine;
   store: ResponseStore;
   scheduler: Scheduler;
+  /** Background responses and work resumed after a restart. */
+  background: BackgroundRunner;
+  idempotency: IdempotencyStore;
   models: ModelRegistry;
   metrics: Metrics;
   auth: AuthConfig;

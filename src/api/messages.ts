@@ -5,7 +5,8 @@ import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
 import { Int, Nullable, checkMetadata, resolveWindow } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
-import { accept, requireModel, runToEnd } from "./inference.ts";
+import { accept, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
+import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
@@ -75,10 +76,15 @@ export function renderMessage(id: string, model: string, result: GenerationResul
 
 export function messagesRoutes(ctx: AppContext) {
   return new Elysia({ name: "messages" })
-    .post("/v1/messages", async ({ body, request }) => {
+    .post("/v1/messages", async ({ body, request, set }) => {
       const principal = principalOf(request);
+      const idempotencyKey = idempotencyKeyOf(request, "messages");
       const model = requireModel(ctx, body.model);
-      const accepted = accept(ctx, "messages", principal, body, model, messagesToGeneration(body, model));
+      const accepted = accept(ctx, "messages", principal, body, model, messagesToGeneration(body, model), { idempotencyKey });
+      if (accepted.replayed) {
+        set.headers[REPLAYED_HEADER] = "true";
+        return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)));
+      }
       const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
       return renderMessage(accepted.record.id, model.id, result);
     }, {

@@ -8,6 +8,7 @@ import { checkUnsupported } from "./unsupported.ts";
 import { accept, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
 import { principalOf } from "./principal.ts";
+import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
@@ -199,13 +200,24 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
 
 export function responsesRoutes(ctx: AppContext) {
   return new Elysia({ name: "responses" })
-    .post("/v1/responses", async ({ body, request }) => {
+    .post("/v1/responses", async ({ body, request, set }) => {
       const principal = principalOf(request);
+      const idempotencyKey = idempotencyKeyOf(request, "responses");
       const model = requireModel(ctx, body.model);
-      if (body.background) {
-        throw invalidRequest("Background responses are not available on this server yet: omit 'background' or set it to false.", "background", "unsupported_parameter");
+      const background = body.background === true;
+      const accepted = accept(ctx, "responses", principal, body, model, responsesToGeneration(body, model), { background, idempotencyKey });
+      if (accepted.replayed) {
+        set.headers[REPLAYED_HEADER] = "true";
+        // A background twin answers with its current state; a sync twin with its finished record.
+        const rec = accepted.record.background ? accepted.record : await ctx.store.settled(accepted.record.id, request.signal);
+        set.status = rec.background ? 202 : 200;
+        return renderResponse(rec);
       }
-      const accepted = accept(ctx, "responses", principal, body, model, responsesToGeneration(body, model));
+      if (background) {
+        ctx.background.submit(accepted.job);
+        set.status = 202;
+        return renderResponse(accepted.record);
+      }
       const { record } = await runToEnd(ctx, accepted, { signal: request.signal });
       return renderResponse(record);
     }, {
@@ -213,8 +225,21 @@ export function responsesRoutes(ctx: AppContext) {
       body: ResponsesBody,
     })
     .get("/v1/responses/:id", ({ params, request }) => {
-      const rec = ctx.store.get(params.id, principalOf(request).organizationId);
-      if (!rec) throw notFound(`No response with id '${params.id}' was found.`, "id");
-      return renderResponse(rec);
+      return renderResponse(ownedRecord(ctx, params.id, request));
+    })
+    // OpenAI's rules: only background responses can be cancelled (400 otherwise); cancelling
+    // one that already finished is not an error and returns it as it is (idempotent).
+    .post("/v1/responses/:id/cancel", async ({ params, request }) => {
+      const rec = ownedRecord(ctx, params.id, request);
+      if (!rec.background) {
+        throw invalidRequest(`Only background responses can be cancelled; '${params.id}' was not created with background: true.`, "id", "not_background");
+      }
+      return renderResponse(await ctx.background.cancel(rec));
     });
+}
+
+function ownedRecord(ctx: AppContext, id: string, request: Request): ResponseRecord {
+  const rec = ctx.store.get(id, principalOf(request).organizationId);
+  if (!rec) throw notFound(`No response with id '${id}' was found.`, "id");
+  return rec;
 }

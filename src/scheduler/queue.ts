@@ -1,12 +1,15 @@
-// Runs generations on the engine, one at a time per model, in arrival order. The engine runs
-// one sequence per model for now, so the queue is what keeps concurrent requests from
-// interleaving; completion windows and batching build on this later.
+// Runs generations on the engine, one at a time per model. The engine runs one sequence per
+// model for now, so the queue is what keeps concurrent requests from interleaving. Within a
+// model, waiting `asap` work goes before waiting `standard` work, each in arrival order (the
+// simple rule until the completion-window scheduler with aging lands).
 //
-// The scheduler owns a record's life after it is accepted: in_progress when its turn comes,
-// then completed / incomplete / cancelled / failed with the output, in the store.
+// The scheduler owns a record's life after it is accepted: it claims the record (queued ->
+// in_progress, a conditional update, so a record cancelled meanwhile is skipped), then stores
+// completed / incomplete / cancelled / failed with the output. When the server shuts down, work
+// it interrupts goes back to `queued` for the next start instead of being marked cancelled.
 
 import type { Engine } from "./engine.ts";
-import type { Generation, GenerationResult, OnDelta, OutputToken } from "../generation.ts";
+import type { CompletionWindow, Generation, GenerationResult, OnDelta, OutputToken } from "../generation.ts";
 import type { ResponseStore } from "../store/responses.ts";
 import type { Tokenizer } from "../engine/tokenizer/types.ts";
 
@@ -22,7 +25,7 @@ export interface PreparedGeneration {
 
 export interface RunOptions {
   onDelta?: OnDelta;
-  /** Aborting cancels the generation, queued or running (a client that went away). */
+  /** Aborting cancels the generation, queued or running (a client that went away, or a cancel). */
   signal?: AbortSignal;
 }
 
@@ -39,13 +42,35 @@ export class GenerationFailed extends Error {
   }
 }
 
+/** The server is stopping: the record was put back in the queue for the next start. */
+export class SchedulerStopped extends GenerationFailed {
+  constructor() {
+    super("The server is shutting down; the request will run again when it restarts.");
+    this.name = "SchedulerStopped";
+  }
+}
+
+/** Which waiting window goes first: lower runs earlier. */
+const WINDOW_RANK: Record<CompletionWindow, number> = { asap: 0, standard: 1 };
+
+interface Waiting {
+  job: PreparedGeneration;
+  opts: RunOptions;
+  resolve(r: GenerationResult): void;
+  reject(e: unknown): void;
+  onAbort(): void;
+}
+
 interface Lane {
-  tail: Promise<void>;
-  depth: number;
+  running: Waiting | null;
+  waiting: Waiting[];
 }
 
 export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
+  private stopped = false;
+  /** Aborted at shutdown: stops the engine work in flight. */
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly engine: Engine,
@@ -55,66 +80,125 @@ export class Scheduler {
 
   /** Requests waiting or running for a model. */
   depth(model: string): number {
-    return this.lanes.get(model)?.depth ?? 0;
+    const lane = this.lanes.get(model);
+    return lane ? lane.waiting.length + (lane.running ? 1 : 0) : 0;
   }
 
   /** Total requests waiting or running. */
   totalDepth(): number {
     let n = 0;
-    for (const lane of this.lanes.values()) n += lane.depth;
+    for (const model of this.lanes.keys()) n += this.depth(model);
     return n;
   }
 
   /**
-   * Queues the generation behind the model's earlier ones and resolves with its result once
-   * finished (the record is updated first). Rejects with GenerationFailed if the engine fails.
+   * Queues the generation and resolves with its result once finished (the record is updated
+   * first). Rejects with GenerationFailed if the engine fails, SchedulerStopped at shutdown.
    */
   run(job: PreparedGeneration, opts: RunOptions = {}): Promise<GenerationResult> {
+    if (this.stopped) {
+      this.store.requeue(job.recordId);
+      return Promise.reject(new SchedulerStopped());
+    }
     const model = job.generation.model;
     let lane = this.lanes.get(model);
-    if (!lane) {
-      lane = { tail: Promise.resolve(), depth: 0 };
-      this.lanes.set(model, lane);
-    }
+    if (!lane) this.lanes.set(model, (lane = { running: null, waiting: [] }));
     const l = lane;
-    l.depth++;
-    this.observer.queueDepth?.(model, job.generation.window, l.depth);
-    let leave = () => {
-      leave = () => {};
-      l.depth--;
-      this.observer.queueDepth?.(model, job.generation.window, l.depth);
-    };
     return new Promise<GenerationResult>((resolve, reject) => {
-      let started = false;
-      // A request abandoned while waiting leaves the queue at once instead of at its turn.
-      const onAbort = () => {
-        if (started) return;
+      const entry: Waiting = {
+        job, opts, resolve, reject,
+        // A request abandoned while waiting leaves the queue at once instead of at its turn.
+        onAbort: () => {
+          const at = l.waiting.indexOf(entry);
+          if (at < 0) return;
+          l.waiting.splice(at, 1);
+          this.report(model, job.generation.window);
+          if (this.stopped) return reject(new SchedulerStopped());
+          const result = emptyResult("cancelled", job.promptIds.length);
+          this.store.finish(job.recordId, result);
+          resolve(result);
+        },
+      };
+      if (opts.signal?.aborted) {
         const result = emptyResult("cancelled", job.promptIds.length);
         this.store.finish(job.recordId, result);
-        leave();
-        resolve(result);
-      };
-      if (opts.signal?.aborted) return onAbort();
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      const turn = l.tail.then(async () => {
-        if (opts.signal?.aborted) return;
-        started = true;
-        opts.signal?.removeEventListener("abort", onAbort);
-        try {
-          resolve(await this.execute(job, opts));
-        } catch (err) {
-          reject(err);
-        } finally {
-          leave();
-        }
-      });
-      l.tail = turn;
+        return resolve(result);
+      }
+      opts.signal?.addEventListener("abort", entry.onAbort, { once: true });
+      this.enqueue(l, entry);
+      this.report(model, job.generation.window);
+      this.pump(model, l);
+    });
+  }
+
+  /**
+   * Stops taking work: waiting jobs and the ones running are interrupted and their records put
+   * back to `queued`, to run again on the next start. Resolves once the running ones let go.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const running: Promise<unknown>[] = [];
+    for (const lane of this.lanes.values()) {
+      for (const w of lane.waiting.splice(0)) {
+        w.opts.signal?.removeEventListener("abort", w.onAbort);
+        w.reject(new SchedulerStopped());
+      }
+      if (lane.running) {
+        const r = lane.running;
+        running.push(new Promise<void>((done) => {
+          const { resolve, reject } = r;
+          r.resolve = (v) => (resolve(v), done());
+          r.reject = (e) => (reject(e), done());
+        }));
+      }
+    }
+    this.shutdown.abort();
+    await Promise.allSettled(running);
+  }
+
+  /** Inserts after every waiting job of the same or a more urgent window. */
+  private enqueue(lane: Lane, entry: Waiting): void {
+    const rank = WINDOW_RANK[entry.job.generation.window];
+    let at = lane.waiting.length;
+    while (at > 0 && WINDOW_RANK[lane.waiting[at - 1].job.generation.window] > rank) at--;
+    lane.waiting.splice(at, 0, entry);
+  }
+
+  private report(model: string, window: CompletionWindow): void {
+    if (!this.observer.queueDepth) return;
+    const lane = this.lanes.get(model);
+    if (!lane) return;
+    const inWindow = (w: Waiting | null) => (w && w.job.generation.window === window ? 1 : 0);
+    const depth = lane.waiting.reduce((n, w) => n + inWindow(w), inWindow(lane.running));
+    this.observer.queueDepth(model, window, depth);
+  }
+
+  private pump(model: string, lane: Lane): void {
+    if (lane.running || this.stopped) return;
+    const next = lane.waiting.shift();
+    if (!next) return;
+    next.opts.signal?.removeEventListener("abort", next.onAbort);
+    lane.running = next;
+    this.execute(next.job, next.opts).then((r) => next.resolve(r), (e) => next.reject(e)).finally(() => {
+      lane.running = null;
+      this.report(model, next.job.generation.window);
+      this.pump(model, lane);
     });
   }
 
   private async execute(job: PreparedGeneration, opts: RunOptions): Promise<GenerationResult> {
     const { generation: gen, recordId } = job;
-    this.store.markStarted(recordId);
+    if (opts.signal?.aborted) {
+      const result = emptyResult("cancelled", job.promptIds.length);
+      this.store.finish(recordId, result);
+      return result;
+    }
+    if (!this.store.claim(recordId)) {
+      // Cancelled (or taken by another process) while it waited: nothing to run.
+      return emptyResult("cancelled", job.promptIds.length);
+    }
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.shutdown.signal]) : this.shutdown.signal;
     const decoder = job.tokenizer.decoder();
     const tokens: OutputToken[] = [];
     let text = "";
@@ -139,11 +223,12 @@ export class Scheduler {
           text += piece;
           opts.onDelta?.(piece, token);
         },
-        opts.signal,
+        signal,
       );
     } catch (err) {
+      if (this.stopped) return this.interrupted(recordId);
       const message = err instanceof Error ? err.message : String(err);
-      if (opts.signal?.aborted) {
+      if (signal.aborted) {
         const result = partialResult("cancelled", text, tokens, job.promptIds.length, startedAt, firstTokenAt);
         this.store.finish(recordId, result);
         return result;
@@ -151,6 +236,7 @@ export class Scheduler {
       this.store.fail(recordId, { code: "server_error", message: `The engine failed: ${message}` });
       throw new GenerationFailed(`The engine failed: ${message}`, err);
     }
+    if (this.stopped && outcome.finishReason === "cancelled") return this.interrupted(recordId);
     const tail = decoder.flush();
     if (tail && tokens.length > 0) {
       const last = tokens[tokens.length - 1];
@@ -171,6 +257,12 @@ export class Scheduler {
     this.store.finish(recordId, result);
     this.observer.finished?.(gen.model, result);
     return result;
+  }
+
+  /** Shutdown cut the run short: back to the queue, to run again from the start next time. */
+  private interrupted(recordId: string): never {
+    this.store.requeue(recordId);
+    throw new SchedulerStopped();
   }
 }
 

@@ -10,6 +10,9 @@ import * as schema from "./schema.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
+/** The database or an open transaction on it: what a store method that may join a transaction takes. */
+export type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
+
 /** Where the store lives unless `--db` or VALAR_DB says otherwise. */
 export const DEFAULT_DB_PATH = "data/valar.db";
 

@@ -1,8 +1,13 @@
 // Records of inference requests: created when a request is accepted, moved through
 // queued -> in_progress -> completed | incomplete | failed | cancelled as it runs.
+//
+// Every transition is a conditional UPDATE on the current status (`WHERE status = 'queued'`,
+// `WHERE status IN ('queued', 'in_progress')`), so two actors racing on one record (the scheduler
+// starting it, a cancel, another server node) cannot both win, and a terminal record never
+// changes again. The same statements work on PostgreSQL.
 
-import { and, eq } from "drizzle-orm";
-import type { Db } from "./db.ts";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import type { Db, Executor } from "./db.ts";
 import { responses } from "./schema.ts";
 import type { Generation, GenerationResult, GenerationStatus, GenerationUsage, OutputToken } from "../generation.ts";
 import type { Surface } from "../api/unsupported.ts";
@@ -22,6 +27,7 @@ export interface ResponseRecord {
   model: string;
   status: GenerationStatus;
   background: boolean;
+  window: Generation["window"];
   request: unknown;
   generation: Generation;
   output: StoredOutput | null;
@@ -42,44 +48,155 @@ export interface NewRecord {
   background?: boolean;
 }
 
+export const TERMINAL_STATUSES = ["completed", "incomplete", "failed", "cancelled"] as const;
+const UNFINISHED: GenerationStatus[] = ["queued", "in_progress"];
+
+export function isTerminal(status: GenerationStatus): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/** What reacts to a record reaching a terminal state (webhook deliveries, waiting twins). */
+export interface TerminalHooks {
+  /** Runs inside the transaction that made the record terminal: its writes commit with it. */
+  inTransaction?(tx: Executor, rec: ResponseRecord): void;
+  /** Runs after the commit. */
+  afterCommit?(rec: ResponseRecord): void;
+}
+
+type TerminalUpdate = Partial<typeof responses.$inferInsert> & { status: (typeof TERMINAL_STATUSES)[number] };
+
+/** How often a wait for a record polls the store, in case another process finishes it. */
+const SETTLE_POLL_MS = 1000;
+
 export class ResponseStore {
+  private readonly hooks: TerminalHooks[] = [];
+  private readonly waiters = new Map<string, Set<(rec: ResponseRecord) => void>>();
+
   constructor(private readonly db: Db) {}
 
-  create(rec: NewRecord): ResponseRecord {
+  /** Adds reactions to terminal transitions (the server wires webhooks here). */
+  addHooks(hooks: TerminalHooks): void {
+    this.hooks.push(hooks);
+  }
+
+  /** Inserts the record (status queued). `tx` lets a caller insert it with other rows atomically. */
+  create(rec: NewRecord, tx: Executor = this.db): ResponseRecord {
     const row = {
       id: rec.id, surface: rec.surface, organizationId: rec.principal.organizationId,
       apiKeyId: rec.principal.apiKeyId, model: rec.generation.model, status: "queued" as const,
-      background: rec.background ?? false, request: rec.request, generation: rec.generation,
-      createdAt: Date.now(),
+      background: rec.background ?? false, window: rec.generation.window, request: rec.request,
+      generation: rec.generation, createdAt: Date.now(),
     };
-    this.db.insert(responses).values(row).run();
-    return this.get(rec.id)!;
+    tx.insert(responses).values(row).run();
+    return this.get(rec.id, undefined, tx)!;
   }
 
   /** The record, or null when unknown; with `organizationId`, also null when another organization owns it. */
-  get(id: string, organizationId?: string): ResponseRecord | null {
+  get(id: string, organizationId?: string, tx: Executor = this.db): ResponseRecord | null {
     const where = organizationId === undefined
       ? eq(responses.id, id)
       : and(eq(responses.id, id), eq(responses.organizationId, organizationId));
-    const row = this.db.select().from(responses).where(where).get();
+    const row = tx.select().from(responses).where(where).get();
     return row ? (row as ResponseRecord) : null;
   }
 
+  /**
+   * Claims a queued record for running: true when this caller moved it to in_progress, false
+   * when it was no longer queued (cancelled meanwhile, or claimed by someone else).
+   */
+  claim(id: string): boolean {
+    const rows = this.db.update(responses).set({ status: "in_progress", startedAt: Date.now() })
+      .where(and(eq(responses.id, id), eq(responses.status, "queued"))).returning({ id: responses.id }).all();
+    return rows.length > 0;
+  }
+
+  /** Same as `claim`, for callers that do not need to know. */
   markStarted(id: string): void {
-    this.db.update(responses).set({ status: "in_progress", startedAt: Date.now() }).where(eq(responses.id, id)).run();
+    this.claim(id);
+  }
+
+  /** Puts an interrupted record back in the queue (the server stopped or crashed while it ran). */
+  requeue(id: string): void {
+    this.db.update(responses).set({ status: "queued", startedAt: null })
+      .where(and(eq(responses.id, id), eq(responses.status, "in_progress"))).run();
+  }
+
+  /** Records left queued or running, oldest first: the work a (re)started server picks up. */
+  unfinished(): ResponseRecord[] {
+    return this.db.select().from(responses).where(inArray(responses.status, UNFINISHED))
+      .orderBy(asc(responses.createdAt)).all() as ResponseRecord[];
   }
 
   finish(id: string, result: GenerationResult): ResponseRecord {
     const output: StoredOutput = { text: result.text, tokens: result.tokens, finishReason: result.finishReason };
-    this.db.update(responses).set({
-      status: result.status, output, usage: result.usage, completedAt: Date.now(),
+    return this.terminate(id, UNFINISHED, {
+      status: result.status, output, usage: result.usage,
       incompleteReason: result.status === "incomplete" ? "max_output_tokens" : null,
-    }).where(eq(responses.id, id)).run();
-    return this.get(id)!;
+    });
   }
 
   fail(id: string, error: { code: string; message: string }): ResponseRecord | null {
-    this.db.update(responses).set({ status: "failed", error, completedAt: Date.now() }).where(eq(responses.id, id)).run();
-    return this.get(id);
+    return this.terminate(id, UNFINISHED, { status: "failed", error });
+  }
+
+  /** Cancels a record that has not started; returns whether it was still queued. */
+  cancelQueued(id: string): boolean {
+    let won = false;
+    this.terminate(id, ["queued"], { status: "cancelled", usage: null }, () => (won = true));
+    return won;
+  }
+
+  /**
+   * Resolves with the record once it is terminal (at once if it already is). Rejects with the
+   * signal's reason when `signal` aborts first.
+   */
+  settled(id: string, signal?: AbortSignal): Promise<ResponseRecord> {
+    return new Promise((resolve, reject) => {
+      const now = this.get(id);
+      if (!now || isTerminal(now.status)) return resolve(now!);
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const done = (rec: ResponseRecord) => {
+        clearInterval(poll);
+        signal?.removeEventListener("abort", abort);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(id);
+        resolve(rec);
+      };
+      const abort = () => {
+        clearInterval(poll);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(id);
+        reject(signal!.reason);
+      };
+      set.add(done);
+      signal?.addEventListener("abort", abort, { once: true });
+      const poll = setInterval(() => {
+        const rec = this.get(id);
+        if (rec && isTerminal(rec.status)) done(rec);
+      }, SETTLE_POLL_MS);
+    });
+  }
+
+  /**
+   * The one way a record becomes terminal: a conditional update from one of `from`, the hooks'
+   * writes in the same transaction, then the after-commit reactions. A record already terminal
+   * is left as it is and returned unchanged.
+   */
+  private terminate(id: string, from: GenerationStatus[], set: TerminalUpdate, onWon?: () => void): ResponseRecord {
+    const rec = this.db.transaction((tx) => {
+      const changed = tx.update(responses).set({ ...set, completedAt: Date.now() })
+        .where(and(eq(responses.id, id), inArray(responses.status, from))).returning({ id: responses.id }).all();
+      const now = this.get(id, undefined, tx)!;
+      if (changed.length === 0) return { rec: now, changed: false };
+      for (const h of this.hooks) h.inTransaction?.(tx, now);
+      return { rec: now, changed: true };
+    });
+    if (rec.changed) {
+      onWon?.();
+      for (const h of this.hooks) h.afterCommit?.(rec.rec);
+      for (const wake of [...(this.waiters.get(id) ?? [])]) wake(rec.rec);
+    }
+    return rec.rec;
   }
 }

@@ -2,7 +2,7 @@
 // (text, integer, JSON as text) so the same schema maps onto PostgreSQL. Times are Unix
 // milliseconds. Migrations are generated from this file with drizzle-kit into ./migrations.
 
-import { sqliteTable, text, integer, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, index, uniqueIndex, primaryKey } from "drizzle-orm/sqlite-core";
 
 export const organizations = sqliteTable("organizations", {
   id: text("id").primaryKey(),
@@ -35,6 +35,8 @@ export const responses = sqliteTable("responses", {
   model: text("model").notNull(),
   status: text("status", { enum: ["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"] }).notNull(),
   background: integer("background", { mode: "boolean" }).notNull().default(false),
+  /** The completion window it runs in ("asap" first, then "standard"). */
+  window: text("window", { enum: ["asap", "standard"] }).notNull().default("standard"),
   request: text("request", { mode: "json" }).notNull(),
   generation: text("generation", { mode: "json" }).notNull(),
   /** GenerationResult's text and tokens once finished. */
@@ -48,6 +50,51 @@ export const responses = sqliteTable("responses", {
   startedAt: integer("started_at"),
   completedAt: integer("completed_at"),
 }, (t) => [
-  index("responses_status_idx").on(t.status),
+  index("responses_status_idx").on(t.status, t.createdAt),
   index("responses_org_created_idx").on(t.organizationId, t.createdAt),
+]);
+
+/**
+ * Idempotency reservations, one per (organization, API key, idempotency key). `apiKeyId` is ""
+ * for the VALAR_API_KEY key and unauthenticated use: NULLs never collide in a unique index (in
+ * SQLite or PostgreSQL), so the scope needs a real value. Written in the same transaction as the
+ * record it points at; a concurrent twin loses the insert (ON CONFLICT DO NOTHING) and replays.
+ */
+export const idempotencyKeys = sqliteTable("idempotency_keys", {
+  organizationId: text("organization_id").notNull(),
+  apiKeyId: text("api_key_id").notNull(),
+  key: text("key").notNull(),
+  /** SHA-256 (hex) of the request body's canonical JSON. */
+  fingerprint: text("fingerprint").notNull(),
+  surface: text("surface", { enum: ["responses", "chat", "messages"] }).notNull(),
+  responseId: text("response_id").notNull(),
+  createdAt: integer("created_at").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+}, (t) => [
+  primaryKey({ columns: [t.organizationId, t.apiKeyId, t.key] }),
+  index("idempotency_keys_expires_idx").on(t.expiresAt),
+]);
+
+/**
+ * Completion-webhook deliveries: one row per record that reached a terminal state with a usable
+ * `metadata.completion_webhook`, created in the same transaction as that state. A worker claims
+ * due rows by moving `next_attempt_at` forward (a lease), so a crash mid-attempt only delays it.
+ */
+export const webhookDeliveries = sqliteTable("webhook_deliveries", {
+  id: text("id").primaryKey(),
+  responseId: text("response_id").notNull(),
+  url: text("url").notNull(),
+  /** Sent as `Authorization: Bearer <token>` when set. */
+  token: text("token"),
+  status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
+  attempts: integer("attempts").notNull().default(0),
+  nextAttemptAt: integer("next_attempt_at").notNull(),
+  /** HTTP status of the last attempt (null: no answer). */
+  lastStatus: integer("last_status"),
+  lastError: text("last_error"),
+  createdAt: integer("created_at").notNull(),
+  completedAt: integer("completed_at"),
+}, (t) => [
+  index("webhook_deliveries_due_idx").on(t.status, t.nextAttemptAt),
+  index("webhook_deliveries_response_idx").on(t.responseId),
 ]);
