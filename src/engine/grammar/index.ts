@@ -1,0 +1,222 @@
+// Constrained decoding: the allowed-token mask for each step of a generation whose output must be
+// JSON (json_object) or JSON valid against a schema (json_schema), built on xgrammar.
+//
+// The engine makes one GrammarFactory per loaded model, compiles the request's constraint once
+// per generation (compiled grammars are cached by schema text), and per token: fills the mask,
+// samples with masked ids excluded, and accepts the sampled id. Once the structure is complete
+// the mask allows only stop ids, so the model's own EOS ends the generation.
+
+import { GrammarCompileError, JSON_LAYOUT, planConstraint, type OutputConstraint, type SchemaPlan } from "./constraint.ts";
+import { buildGrammarVocab, type GrammarVocab } from "./vocab.ts";
+import { XGrammarAbort, XGrammarInstance, type XGrammar } from "./xgrammar-runtime.ts";
+import type { Tokenizer } from "../tokenizer/index.ts";
+
+export { GrammarCompileError, type OutputConstraint } from "./constraint.ts";
+export { buildGrammarVocab, type GrammarVocab, type VocabType } from "./vocab.ts";
+
+export interface GrammarMatcher {
+  /** Fill a bitmask (Uint32Array of ceil(nVocab/32) words; bit set = allowed) for the next token. */
+  fillNextTokenBitmask(mask: Uint32Array): void;
+  /** Advances on an allowed token; false (state unchanged) if the token violates the grammar. */
+  acceptToken(id: number): boolean;
+  /** A stop token was accepted after a complete structure: generation is over. */
+  isTerminated(): boolean;
+  dispose(): void;
+}
+
+export interface CompiledGrammar {
+  matcher(): GrammarMatcher;
+}
+
+export interface GrammarFactory {
+  readonly vocab: GrammarVocab;
+  compile(c: OutputConstraint): Promise<CompiledGrammar>;
+}
+
+/** Words in a mask for a vocabulary of nVocab ids. */
+export const maskWords = (nVocab: number): number => Math.ceil(nVocab / 32);
+
+// ---------------------------------------------------------------------------------------------
+// The raw embind handles (the package's wrappers are async even where the work is synchronous).
+
+interface IntVectorHandle { size(): number; get(i: number): number; delete(): void }
+interface MatcherHandle {
+  AcceptToken(id: number, verbose: boolean): boolean;
+  GetNextTokenBitmask(vocabSize: number): IntVectorHandle;
+  IsTerminated(): boolean;
+  delete(): void;
+}
+type MatcherCtor = new (compiled: unknown, overrideStopTokens: undefined, terminateWithoutStopToken: boolean, maxRollbackTokens: number) => MatcherHandle;
+type Handle<T> = { handle: T };
+
+// ---------------------------------------------------------------------------------------------
+// Schema checks without a model (for the API's 400s)
+
+let validator: Promise<XGrammarInstance> | null = null;
+
+/** Compiles the constraint's schema to a grammar without a vocabulary; throws GrammarCompileError. */
+export async function validateConstraint(c: OutputConstraint): Promise<void> {
+  const plan = planConstraint(c);
+  await checkSchema(plan);
+}
+
+async function checkSchema(plan: SchemaPlan): Promise<void> {
+  // A poisoned validator (it aborted) is replaced before the next check.
+  if (!validator || (await validator).poisoned) validator = XGrammarInstance.load();
+  const instance = await validator;
+  try {
+    const grammar = await instance.call((xg) => xg.Grammar.fromJSONSchema(plan.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, plan.strictMode, JSON_LAYOUT.maxWhitespace));
+    grammar.dispose();
+  } catch (e) {
+    if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported JSON schema: ${e.reason}`);
+    throw new GrammarCompileError(`invalid or unsupported JSON schema: ${(e as Error).message ?? String(e)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-model factory
+
+/** A compiler over one WASM instance and the model's vocabulary. */
+interface CompilerRuntime {
+  instance: XGrammarInstance;
+  compiler: InstanceType<XGrammar["GrammarCompiler"]>;
+  newMatcher: MatcherCtor;
+}
+
+async function createRuntime(vocab: GrammarVocab): Promise<CompilerRuntime> {
+  const instance = await XGrammarInstance.load();
+  return instance.call(async (xg) => {
+    const info = await xg.TokenizerInfo.createTokenizerInfo(vocab.encoded, vocab.vocabType, false, vocab.nVocab, vocab.stopIds);
+    // xgrammar's own cache is off: it never forgets a failed entry (a retry hangs); we cache.
+    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
+    info.dispose();
+    // The embind matcher class, reached through one matcher: its wrapper is only built async.
+    const probeGrammar = await compiler.compileBuiltinJSONGrammar();
+    const probe = await xg.GrammarMatcher.createGrammarMatcher(probeGrammar);
+    const raw = (probe as unknown as Handle<MatcherHandle>).handle;
+    const newMatcher = raw.constructor as unknown as MatcherCtor;
+    probe.dispose();
+    probeGrammar.dispose();
+    return { instance, compiler, newMatcher };
+  });
+}
+
+const CACHE_ENTRIES = 64;
+
+class XGrammarFactory implements GrammarFactory {
+  private runtime: Promise<CompilerRuntime>;
+  // Insertion order doubles as recency: a hit is re-inserted.
+  private readonly cache = new Map<string, Promise<XCompiledGrammar>>();
+
+  constructor(readonly vocab: GrammarVocab, first: Promise<CompilerRuntime>) {
+    this.runtime = first;
+  }
+
+  compile(c: OutputConstraint): Promise<CompiledGrammar> {
+    let plan: SchemaPlan;
+    try {
+      plan = planConstraint(c);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const hit = this.cache.get(plan.key);
+    if (hit) {
+      this.cache.delete(plan.key);
+      this.cache.set(plan.key, hit);
+      return hit;
+    }
+    const pending = this.compileFresh(plan);
+    this.cache.set(plan.key, pending);
+    pending.catch(() => this.cache.delete(plan.key));
+    while (this.cache.size > CACHE_ENTRIES) {
+      const [oldest, entry] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      // Matchers hold their own reference to the grammar: disposing the handle is safe.
+      entry.then((g) => g.dispose(), () => {});
+    }
+    return pending;
+  }
+
+  private async compileFresh(plan: SchemaPlan): Promise<XCompiledGrammar> {
+    // Schema errors surface in the disposable validator, not in the instance serving matchers.
+    await checkSchema(plan);
+    let runtime = await this.runtime;
+    if (runtime.instance.poisoned) {
+      this.runtime = createRuntime(this.vocab);
+      runtime = await this.runtime;
+    }
+    try {
+      const compiled = await runtime.instance.call((xg) =>
+        runtime.compiler.compileJSONSchema(plan.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, plan.strictMode, JSON_LAYOUT.maxWhitespace),
+      );
+      return new XCompiledGrammar(runtime, (compiled as unknown as Handle<{ delete(): void }>).handle, this.vocab);
+    } catch (e) {
+      if (e instanceof XGrammarAbort) throw new GrammarCompileError(`JSON schema cannot be compiled: ${e.reason}`);
+      throw e;
+    }
+  }
+}
+
+class XCompiledGrammar implements CompiledGrammar {
+  constructor(private readonly runtime: CompilerRuntime, private readonly handle: { delete(): void }, private readonly vocab: GrammarVocab) {}
+
+  matcher(): GrammarMatcher {
+    const raw = this.runtime.instance.callSync(() => new this.runtime.newMatcher(this.handle, undefined, false, -1));
+    return new XMatcher(raw, this.runtime.instance, this.vocab.nVocab);
+  }
+
+  dispose(): void {
+    this.handle.delete();
+  }
+}
+
+class XMatcher implements GrammarMatcher {
+  private disposed = false;
+  private terminated = false;
+
+  constructor(private readonly raw: MatcherHandle, private readonly instance: XGrammarInstance, private readonly nVocab: number) {}
+
+  fillNextTokenBitmask(mask: Uint32Array): void {
+    const words = maskWords(this.nVocab);
+    if (mask.length < words) throw new RangeError(`token bitmask has ${mask.length} words; ${words} are needed for ${this.nVocab} tokens`);
+    this.checkLive();
+    if (this.terminated) { mask.fill(0, 0, words); return; }
+    const vec = this.instance.callSync(() => this.raw.GetNextTokenBitmask(this.nVocab));
+    try {
+      for (let i = 0; i < words; i++) mask[i] = vec.get(i) >>> 0;
+    } finally {
+      vec.delete();
+    }
+  }
+
+  acceptToken(id: number): boolean {
+    this.checkLive();
+    // Out-of-range ids would trip a check inside xgrammar (an abort): refuse them here.
+    if (this.terminated || !Number.isInteger(id) || id < 0 || id >= this.nVocab) return false;
+    const ok = this.instance.callSync(() => this.raw.AcceptToken(id, false));
+    if (ok && this.raw.IsTerminated()) this.terminated = true;
+    return ok;
+  }
+
+  isTerminated(): boolean {
+    return this.terminated;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.raw.delete();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new Error("grammar matcher used after dispose()");
+  }
+}
+
+/** One per loaded model: the tokenizer's vocabulary prepared for xgrammar (~0.1-0.5 s for 32k tokens). */
+export async function createGrammarFactory(tokenizer: Tokenizer, nVocab: number): Promise<GrammarFactory> {
+  const vocab = buildGrammarVocab(tokenizer, nVocab);
+  const runtime = createRuntime(vocab);
+  await runtime;
+  return new XGrammarFactory(vocab, runtime);
+}

@@ -1,0 +1,99 @@
+// Loading @mlc-ai/web-xgrammar (xgrammar compiled to WASM with emscripten) and containing its
+// failures.
+//
+// The WASM build has no C++ exceptions: a failed check (an unsupported schema keyword, a bad
+// regex `pattern`, a dangling `$ref`) calls emscripten's abort(), which prints the reason to
+// stderr and throws a bare "Aborted()" RuntimeError through the WASM frames. The throw skips
+// every destructor and leaves the WASM stack pointer where it was, so an instance that aborted
+// leaks memory and stack on each failure, and its compiler cache keeps a never-finished entry
+// that makes a retry of the same grammar spin forever. Hence:
+//  - every instance is a fresh evaluation of the package (its WASM state lives in the module's
+//    closure), so an instance that aborted can be dropped and replaced;
+//  - each instance's stderr is routed to a per-instance sink while we call into it, so the
+//    reason for an abort becomes the error message instead of noise on the server's stderr.
+//
+// Browser note: the WASM binary is embedded in the JS as base64 and single-threaded, so a page
+// needs no extra files or cross-origin isolation; only `loadXGrammar` (fresh copies through
+// `require.cache`) is specific to Bun/Node.
+
+import { createRequire } from "node:module";
+
+export type XGrammar = typeof import("@mlc-ai/web-xgrammar");
+
+const require = createRequire(import.meta.url);
+const PACKAGE_PATH = require.resolve("@mlc-ai/web-xgrammar");
+
+/** xgrammar aborted: `reason` is what it printed before aborting (check location stripped). */
+export class XGrammarAbort extends Error {
+  constructor(readonly reason: string) {
+    super(`xgrammar failed: ${reason}`);
+    this.name = "XGrammarAbort";
+  }
+}
+
+/** One isolated copy of the WASM module. */
+export class XGrammarInstance {
+  /** Set once the instance has aborted: it still works, but leaks; build new work on a fresh one. */
+  poisoned = false;
+  private sink: string[] | null = null;
+
+  private constructor(readonly xg: XGrammar) {}
+
+  static async load(): Promise<XGrammarInstance> {
+    delete require.cache[PACKAGE_PATH];
+    const instance = new XGrammarInstance(require(PACKAGE_PATH) as XGrammar);
+    // Emscripten binds console.error once, when the module is instantiated (the first API call):
+    // instantiate it while console.error is this instance's router.
+    const original = console.error;
+    const route = (...args: unknown[]) => {
+      if (instance.sink) instance.sink.push(args.map(String).join(" "));
+      else original(...args);
+    };
+    console.error = route;
+    try {
+      (await instance.xg.Grammar.builtinJSONGrammar()).dispose();
+    } finally {
+      if (console.error === route) console.error = original;
+    }
+    return instance;
+  }
+
+  /** Runs `fn` against this instance, turning an abort into an XGrammarAbort with its reason. */
+  async call<T>(fn: (xg: XGrammar) => Promise<T>): Promise<T> {
+    this.sink = [];
+    try {
+      return await fn(this.xg);
+    } catch (e) {
+      throw this.translate(e);
+    } finally {
+      this.sink = null;
+    }
+  }
+
+  callSync<T>(fn: (xg: XGrammar) => T): T {
+    this.sink = [];
+    try {
+      return fn(this.xg);
+    } catch (e) {
+      throw this.translate(e);
+    } finally {
+      this.sink = null;
+    }
+  }
+
+  private translate(e: unknown): unknown {
+    if (!(e instanceof WebAssembly.RuntimeError) || !e.message.startsWith("Aborted(")) return e;
+    this.poisoned = true;
+    return new XGrammarAbort(abortReason(this.sink ?? []));
+  }
+}
+
+// "[FATAL] /path/json_schema_converter.cc:902: Check failed: (x) is false: Cannot find ..."
+const FATAL_PREFIX = /^\[FATAL\]\s+\S+:\d+:\s*/;
+const CHECK_PREFIX = /^Check failed: \(.*?\) is false:\s*/;
+
+function abortReason(lines: string[]): string {
+  const fatal = lines.find((l) => l.startsWith("[FATAL]"));
+  if (!fatal) return lines.filter((l) => !l.startsWith("Aborted(")).join(" ").trim() || "unknown error";
+  return fatal.replace(FATAL_PREFIX, "").replace(CHECK_PREFIX, "").trim();
+}
