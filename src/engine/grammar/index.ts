@@ -79,7 +79,7 @@ async function checkSchema(plan: SchemaPlan): Promise<void> {
 /** A compiler over one WASM instance and the model's vocabulary. */
 interface CompilerRuntime {
   instance: XGrammarInstance;
-  compiler: InstanceType<XGrammar["GrammarCompiler"]>;
+  compiler: Awaited<ReturnType<XGrammar["GrammarCompiler"]["createGrammarCompiler"]>>;
   newMatcher: MatcherCtor;
 }
 
