@@ -24,7 +24,7 @@ import { DEFAULT_LIMITS, type AppContext } from "./api/context.ts";
 export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "port" | "db" | "apiKey"> {
   /** Request body limit in bytes on the inference routes (default 32 MB). */
   maxBodyBytes?: number;
-  /** Completion windows per model id (default: both). */
+  /** Completion windows per model id (default: both; env VALAR_MODEL_WINDOWS="ID=asap;ID2=asap,standard"). */
   windows?: Record<string, CompletionWindow[]>;
   /** Largest context to allocate per model (default: the model's own). */
   maxContext?: number;
@@ -61,9 +61,28 @@ function fromEnv(config: StartOptions, env: Record<string, string | undefined> =
     ...config.webhooks,
   };
   return {
+    windows: config.windows ?? parseWindows(env.VALAR_MODEL_WINDOWS),
     idempotencyTtlMs: config.idempotencyTtlMs ?? (ttlS !== undefined ? ttlS * 1000 : DEFAULT_IDEMPOTENCY_TTL_MS),
     webhooks,
   };
+}
+
+const WINDOWS: readonly CompletionWindow[] = ["asap", "standard"];
+
+/** `VALAR_MODEL_WINDOWS="ID=asap;OTHER=asap,standard"`: the windows each named model offers. */
+export function parseWindows(raw: string | undefined): Record<string, CompletionWindow[]> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, CompletionWindow[]> = {};
+  for (const entry of raw.split(";").map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.lastIndexOf("=");
+    const id = entry.slice(0, eq).trim();
+    const windows = entry.slice(eq + 1).split(",").map((w) => w.trim());
+    if (eq <= 0 || windows.some((w) => !(WINDOWS as readonly string[]).includes(w))) {
+      throw new StartError(`VALAR_MODEL_WINDOWS: '${entry}' is not MODEL_ID=WINDOW[,WINDOW] with windows from ${WINDOWS.join(", ")}`);
+    }
+    out[id] = [...new Set(windows)] as CompletionWindow[];
+  }
+  return out;
 }
 
 /** How often expired idempotency reservations are swept away. */
@@ -107,7 +126,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     const scheduler = new Scheduler(started, store, metrics);
     const models = new ModelRegistry(started);
     for (const m of config.models) {
-      await models.load({ id: m.id, ref: m.ref, windows: config.windows?.[m.id], maxContext: config.maxContext });
+      await models.load({ id: m.id, ref: m.ref, windows: settings.windows?.[m.id], maxContext: config.maxContext });
     }
     const background = new BackgroundRunner(scheduler, store, models);
     const ctx: AppContext = {

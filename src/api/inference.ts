@@ -13,7 +13,7 @@ import type { Principal } from "../store/keys.ts";
 import { isTerminal, type ResponseRecord } from "../store/responses.ts";
 import { IdempotencyMismatch, fingerprint } from "../store/idempotency.ts";
 import { PromptError, PromptTooLong, type ServedModel } from "../scheduler/models.ts";
-import { GenerationFailed, type PreparedGeneration } from "../scheduler/queue.ts";
+import { GenerationFailed, SchedulerStopped, type PreparedGeneration } from "../scheduler/queue.ts";
 import { ApiError, invalidRequest, unknownModel } from "./errors.ts";
 import { newId } from "../store/ids.ts";
 
@@ -75,6 +75,9 @@ export async function runToEnd(
     const result = await ctx.scheduler.run(accepted.job, opts);
     return { record: ctx.store.get(accepted.record.id)!, result };
   } catch (err) {
+    // Stopping: the record is back in the queue and runs on the next start; a retry with the
+    // same idempotency key then finds it.
+    if (err instanceof SchedulerStopped) throw new ApiError("overloaded_error", err.message, { code: "shutting_down" });
     if (err instanceof GenerationFailed) throw new ApiError("server_error", err.message, { code: "engine_error" });
     throw err;
   }
