@@ -76,19 +76,21 @@ fn main(@builtin(local_invocation_index) li: u32,
     if (MODE == 2u) { partial[((rl * TT + t) * NACC + 1u) * TPR + lane] = acc2[t]; }
   }
   workgroupBarrier();
-  // Lanes 0..TT-1 of each row finish one token each.
-  if (row < P.N && lane < TT && t0 + lane < M) {
-    let t = lane;
-    var s = 0.0;
-    var s2 = 0.0;
-    for (var i = 0u; i < TPR; i++) {
-      s += partial[((rl * TT + t) * NACC) * TPR + i];
-      if (MODE == 2u) { s2 += partial[((rl * TT + t) * NACC + 1u) * TPR + i]; }
+  // Each lane finishes tokens lane, lane + TPR, ... of its row.
+  for (var t = lane; t < TT; t += TPR) {
+    if (row < P.N && t0 + t < M) {
+      var s = 0.0;
+      var s2 = 0.0;
+      for (var i = 0u; i < TPR; i++) {
+        s += partial[((rl * TT + t) * NACC) * TPR + i];
+        if (MODE == 2u) { s2 += partial[((rl * TT + t) * NACC + 1u) * TPR + i]; }
+      }
+      if (HAS_BIAS) { s += BIAS[row]; }
+      let yi = (t0 + t) * P.y_stride + P.y_off + row;
+      if (MODE == 0u) { Y[yi] = s; }
+      if (MODE == 1u) { Y[yi] = Y[yi] + s; }
+      if (MODE == 2u) { Y[yi] = silu(s) * s2; }
     }
-    if (HAS_BIAS) { s += BIAS[row]; }
-    let yi = (t0 + t) * P.y_stride + P.y_off + row;
-    if (MODE == 0u) { Y[yi] = s; }
-    if (MODE == 1u) { Y[yi] = Y[yi] + s; }
-    if (MODE == 2u) { Y[yi] = silu(s) * s2; }
   }
+
 }

@@ -134,6 +134,45 @@ describe("matvec", () => {
   });
 });
 
+/** llama.cpp's Q8_0 activation quantization (AVX2 path), dequantized again. */
+function q8Activations(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < x.length / 32; b++) {
+    let amax = 0;
+    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[b * 32 + i]));
+    const d = round16(Math.fround(amax / 127));
+    const id = amax ? Math.fround(127 / amax) : 0;
+    for (let i = 0; i < 32; i++) {
+      const v = Math.fround(x[b * 32 + i] * id);
+      const r = Math.round(v) - (Math.abs(v % 1) === 0.5 && Math.round(v) % 2 !== 0 ? 1 : 0); // ties to even
+      out[b * 32 + i] = r * d;
+    }
+  }
+  return out;
+}
+
+describe("matvec on Q8_0 activations (integer dot)", () => {
+  for (const [type, n, k] of [[GGMLType.Q8_0, 37, 96], [GGMLType.Q8_0, 301, 288], [GGMLType.Q4_0, 37, 96], [GGMLType.Q4_0, 65, 288]] as [GGMLType, number, number][]) {
+    for (const tt of [1, 8]) {
+      test(`${formatOf(type).name} ${n}x${k} tokens/tile ${tt}`, async () => {
+        const rand = mulberry32(n * 7 + k + tt);
+        const m = tt === 1 ? 1 : 11;
+        const wBytes = randomWeights(type, n, k, rand);
+        const w = dequantizeRows(type, wBytes, n, k);
+        const x = randn(m * k, rand);
+        const xq = storageBuffer(device, 4 * 10 * m * k / 32);
+        const qk = host.get("quantize_q8");
+        run(host, qk, [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+        const yBuf = storageBuffer(device, 4 * m * n);
+        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, TPR: 4, RPW: 16 } });
+        const [gx, gy] = foldGroups(Math.ceil(n / 16));
+        run(host, kern, [uploadBytes(device, wBytes), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, wBytes.byteLength / n, k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
+        expectClose(await readF32(device, yBuf, m * n), refMatvec(w, q8Activations(x), n, k, m), 1e-5);
+      });
+    }
+  }
+});
+
 describe("embedding lookup", () => {
   for (const [type, k] of [[GGMLType.F32, 50], [GGMLType.F16, 51], [GGMLType.BF16, 40], [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 64], [GGMLType.Q4_K, 256], [GGMLType.Q6_K, 256]] as [GGMLType, number][]) {
     test(`${formatOf(type).name} k=${k}, table split in two parts`, async () => {
@@ -261,16 +300,18 @@ describe("rope + kv write, attention", () => {
           const s = new Float64Array(n);
           for (let p = 0; p < n; p++) {
             let d = 0;
-            for (let i = 0; i < hd; i++) d += qkv[t * stride + hh * hd + i] * kAll[p * kvd + kvh * hd + i];
+            for (let i = 0; i < hd; i++) d += round16(qkv[t * stride + hh * hd + i]) * kAll[p * kvd + kvh * hd + i];
             s[p] = d * scale;
           }
           const mx = Math.max(...s);
           let z = 0;
           for (let p = 0; p < n; p++) { s[p] = Math.exp(s[p] - mx); z += s[p]; }
+          // q and (within one 256-key chunk) the normalized weights are rounded to f16, as llama.cpp does
+          const single = n <= 256;
           for (let i = 0; i < hd; i++) {
             let a = 0;
-            for (let p = 0; p < n; p++) a += s[p] * vAll[p * kvd + kvh * hd + i];
-            want[t * qd + hh * hd + i] = a / z;
+            for (let p = 0; p < n; p++) a += (single ? round16(s[p] / z) : s[p]) * vAll[p * kvd + kvh * hd + i];
+            want[t * qd + hh * hd + i] = single ? a : a / z;
           }
         }
         expectClose(await readF32(device, out, qd * m), want, 1e-5);

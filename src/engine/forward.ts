@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, type Kernel } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, type Kernel } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -15,13 +15,15 @@ import type { Matrix, WeightUploader } from "./weights.ts";
 export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
-/** Rows per matvec workgroup and threads per row. */
-const RPW = 8;
-const TPR = 8;
+/** Rows per matvec workgroup and threads per row (measured best on lavapipe). */
+const RPW = 16;
+const TPR = 4;
 export const RNG_LEN = 256;
 
 interface Site {
   label: string;
+  /** The activation buffer this site quantized or consumed as Q8_0 (to skip re-quantizing). */
+  q8src?: GPUBuffer;
   kernel: (m: number) => Kernel;
   bind: GPUBindGroup;
   grid: (m: number) => [number, number, number];
@@ -77,6 +79,7 @@ export class ForwardPass {
   private attn: GPUBuffer;
   private ffn: GPUBuffer;
   private gu: GPUBuffer | null = null;
+  private xq: GPUBuffer;
   private freq: GPUBuffer;
   private qkvDim: number;
 
@@ -103,6 +106,8 @@ export class ForwardPass {
     this.qkv = buf(4 * B * this.qkvDim, "qkv");
     this.attn = buf(4 * B * qDim, "attn");
     this.ffn = buf(4 * B * nFf, "ffn");
+    // Q8_0 activations: 10 words per 32 inputs, for the widest input
+    this.xq = buf(4 * 10 * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32), "xq");
     this.buffers = {
       ids: buf(4 * B, "ids"),
       state: buf(16, "state"),
@@ -138,7 +143,7 @@ export class ForwardPass {
     // output head: final norm, logits of the last token, sampling
     this.addNorm(w.vector("output_norm.weight"), "output_norm");
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
-    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }));
+    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }, this.head));
     const sk = host.get("sample");
     this.sampler = {
       label: "sample",
@@ -180,20 +185,38 @@ export class ForwardPass {
     });
   }
 
-  /** Dispatches of one matrix (one per part) reading `src`, writing rows into `dst`. */
+  /**
+   * Dispatches of one matrix (one per part) reading `src`, writing rows into `dst`. Formats with
+   * an integer-dot kernel (Q8_0, Q4_0) first quantize `src` to Q8_0 blocks, as llama.cpp does,
+   * unless the previous site already did.
+   */
   private matvecSites(
     mat: Matrix,
     src: GPUBuffer,
     dst: GPUBuffer,
     o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean },
+    list: Site[] = this.body,
   ): Site[] {
     const host = this.host;
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
+    const q8 = Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
+    const kind = q8 ? "matvec_q8" : "matvec";
     const variant = (m: number) => ({
       format: mat.type,
       consts: { TPR, RPW, TT: m === 1 || o.lastOnly ? 1 : PREFILL_TILE, MODE: o.mode, HAS_BIAS: !!o.bias },
     });
-    return mat.parts.map((part) => {
+    const sites: Site[] = [];
+    if (q8 && list.at(-1)?.q8src !== src) {
+      const qk = host.get("quantize_q8");
+      sites.push({
+        label: `quantize ${mat.name}`,
+        q8src: src,
+        kernel: () => qk,
+        bind: this.bindGroup(qk, [src, this.xq, this.params([mat.k, o.xStride])]),
+        grid: (m) => [Math.ceil(mat.k / 32 / 64), m, 1],
+      });
+    }
+    for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
       const [gx, gy] = foldGroups(Math.ceil(rows / RPW));
       let bias = this.dummy;
@@ -202,13 +225,15 @@ export class ForwardPass {
         this.owned.push(bias);
       }
       const p = this.params([mat.k, rows, mat.rowBytes, o.xStride, o.yStride, (o.yOff ?? 0) + part.row0, gx, o.lastOnly ? 1 : 0]);
-      return {
+      sites.push({
         label: mat.name,
-        kernel: (m: number) => host.get("matvec", variant(m)),
-        bind: this.bindGroup(host.get("matvec", variant(1)), [part.buffer, src, dst, bias, this.buffers.state, p]),
+        q8src: q8 ? src : undefined,
+        kernel: (m: number) => host.get(kind, variant(m)),
+        bind: this.bindGroup(host.get(kind, variant(1)), [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p]),
         grid: (m: number) => [gx, gy, o.lastOnly ? 1 : Math.ceil(m / (m === 1 ? 1 : PREFILL_TILE))] as [number, number, number],
-      };
-    });
+      });
+    }
+    return sites;
   }
 
   private addStep(step: Step, l: number, w: WeightUploader, kc: GPUBuffer, vc: GPUBuffer) {

@@ -9,7 +9,11 @@ import q8_0Src from "../../../shaders/weights/q8_0.wgsl" with { type: "text" };
 import q4_0Src from "../../../shaders/weights/q4_0.wgsl" with { type: "text" };
 import q4_kSrc from "../../../shaders/weights/q4_k.wgsl" with { type: "text" };
 import q6_kSrc from "../../../shaders/weights/q6_k.wgsl" with { type: "text" };
+import q8_0DotSrc from "../../../shaders/weights/q8_0_dot.wgsl" with { type: "text" };
+import q4_0DotSrc from "../../../shaders/weights/q4_0_dot.wgsl" with { type: "text" };
 import matvecSrc from "../../../shaders/matvec.wgsl" with { type: "text" };
+import matvecQ8Src from "../../../shaders/matvec_q8.wgsl" with { type: "text" };
+import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text" };
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
@@ -29,8 +33,11 @@ interface KernelSpec {
   /** The kernel's own source; prepended parts come from `weights` / `reduce`. */
   source: string;
   bindings: Binding[];
-  /** Reads weights in a stored format (gets the byte helpers and that format's load_chunk). */
-  weights?: boolean;
+  /**
+   * Reads weights in a stored format: gets the byte helpers and that format's `load_chunk`
+   * ("float": dequantize to f32) or `dot_q8` ("q8dot": integer dot with Q8_0 activations).
+   */
+  weights?: "float" | "q8dot";
   /** Uses workgroup reductions (gets the subgroup or the shared-memory variant). */
   reduce?: boolean;
   /** Reads/writes the KV cache (f16 storage when shader-f16 is on). */
@@ -41,11 +48,17 @@ interface KernelSpec {
 
 export const KERNELS = {
   matvec: {
-    source: matvecSrc, weights: true,
+    source: matvecSrc, weights: "float",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
   },
-  embed: { source: embedSrc, weights: true, bindings: ["read", "read", "rw", "uniform"] },
+  matvec_q8: {
+    source: matvecQ8Src, weights: "q8dot",
+    bindings: ["read", "read", "rw", "read", "read", "uniform"],
+    defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
+  },
+  quantize_q8: { source: quantizeQ8Src, bindings: ["read", "rw", "uniform"] },
+  embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
   rmsnorm: { source: rmsnormSrc, reduce: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
   rope: { source: ropeSrc, kv: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, reduce: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
@@ -65,6 +78,12 @@ export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q4_0]: q4_0Src,
   [GGMLType.Q4_K]: q4_kSrc,
   [GGMLType.Q6_K]: q6_kSrc,
+};
+
+/** dot_q8 implementations: the formats whose products run on Q8_0-quantized activations. */
+export const Q8DOT_SOURCES: Partial<Record<GGMLType, string>> = {
+  [GGMLType.Q8_0]: q8_0DotSrc,
+  [GGMLType.Q4_0]: q4_0DotSrc,
 };
 
 /** Feature-dependent template pieces: [feature on, fallback]. */
@@ -121,7 +140,7 @@ export class KernelHost {
     const parts = [fill(spec.source, values)];
     if (spec.weights) {
       if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
-      const w = WEIGHT_SOURCES[variant.format];
+      const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
       parts.push(bytesSrc, w);
     }
