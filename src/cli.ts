@@ -31,6 +31,20 @@ const COMMANDS: Record<string, CommandEntry> = {
   env VALAR_API_KEY  Bearer key clients must send`,
     load: () => import("./cli/serve.ts"),
   },
+  generate: {
+    summary: "generate text from a prompt with the engine (no server)",
+    usage: `valar generate --model REF --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--max-context N] [--json]
+
+  --model, -m REF    a .gguf file, a Hugging Face directory, or hf:OWNER/REPO/FILE
+  --prompt, -p TEXT  fed verbatim after BOS (no chat template)
+  --max-tokens N     tokens to generate (default 128)
+  --temperature T    0 is greedy (default 0.8)
+  --top-p P          nucleus sampling mass in (0, 1] (default 0.95)
+  --seed S           sampler seed (default random)
+  --max-context N    context to allocate (default the model's own)
+  --json             one JSON object: prompt ids, generated ids, text, timings`,
+    load: () => import("./cli/generate.ts"),
+  },
   info: {
     summary: "describe a model file: architecture, sizes, tokenizer, chat template, tensors",
     usage: "valar info REF",

@@ -95,7 +95,7 @@ describe("commands", () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stdout).toContain("commands:");
-    for (const name of ["serve", "info", "tokenize", "detokenize", "pull", "convert"]) expect(none.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+    for (const name of ["serve", "generate", "info", "tokenize", "detokenize", "pull", "convert", "keys"]) expect(none.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
     const unknown = await cli(["srve"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "srve"');
