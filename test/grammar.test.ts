@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { createGrammarFactory, GrammarCompileError, maskWords, validateConstraint, type GrammarFactory, type GrammarMatcher, type OutputConstraint } from "../src/engine/grammar/index.ts";
+import { createGrammarFactory, GrammarCompileError, maskWords, TOOL_CALL_FORMATS, validateConstraint, type GrammarFactory, type GrammarMatcher, type OutputConstraint } from "../src/engine/grammar/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import type { GGUFValue } from "../src/engine/model/types.ts";
 import { createTokenizer, type Tokenizer } from "../src/engine/tokenizer/index.ts";
@@ -66,12 +66,13 @@ function violations(value: unknown, schema: Schema, path = "$"): string[] {
 /**
  * Each step scores every token with seeded noise and takes the best allowed one: a uniform pick
  * among allowed tokens. After `patience` steps it wants to finish: tokens that close something
- * (`"`, `}`, `]`) score higher, so unbounded strings and objects end.
+ * (`"`, `}`, `]`, a stop token) score higher, so unbounded strings and objects end.
  */
 function drive(tok: Tokenizer, matcher: GrammarMatcher, nVocab: number, seed: number, patience = 30, maxSteps = 400) {
   const rng = new Rng(seed);
   const mask = new Uint32Array(maskWords(nVocab));
-  const closes = (id: number) => /["}\]]/.test(tok.tokenText(id));
+  const stop = new Set(tok.stopIds);
+  const closes = (id: number) => stop.has(id) || /["}\]]/.test(tok.tokenText(id));
   const ids: number[] = [];
   const fillMs: number[] = [];
   for (let step = 0; step < maxSteps && !matcher.isTerminated(); step++) {
@@ -99,7 +100,7 @@ function generate(tok: Tokenizer, factoryVocab: number, matcher: GrammarMatcher,
   expect(terminated).toBe(true);
   const last = ids[ids.length - 1];
   expect(tok.stopIds).toContain(last);
-  return { text: tok.decode(ids.slice(0, -1)), steps: ids.length, fillMs };
+  return { text: tok.decode(ids.slice(0, -1)), ids: ids.slice(0, -1), steps: ids.length, fillMs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -266,6 +267,71 @@ describe("stories15M (SentencePiece, byte fallback, 32000 tokens)", () => {
     m.dispose();
     expect(typeof JSON.parse(text).ok).toBe("boolean");
     await validateConstraint({ type: "json_schema", schema: PERSON, strict: true });
+  });
+
+  test("tool_calls (tool_choice required): one or more calls in the template's format, arguments valid", async () => {
+    const weather: Schema = { type: "object", properties: { city: { type: "string", minLength: 1, maxLength: 10 }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"], additionalProperties: false };
+    const tools = [{ name: "get_weather", parameters: weather }, { name: "ping" }];
+    const format = TOOL_CALL_FORMATS.hermes;
+    const CALL = /^<tool_call>\n(\{.*\})\n<\/tool_call>$/s;
+    const parseCalls = (text: string) => text.split("</tool_call>\n<tool_call>").map((part, i, all) => {
+      const whole = (i > 0 ? "<tool_call>" : "") + part + (i < all.length - 1 ? "</tool_call>" : "");
+      const m = CALL.exec(whole);
+      if (!m) throw new Error(`not a tool call: ${JSON.stringify(whole)}`);
+      return JSON.parse(m[1]) as { name: string; arguments: unknown };
+    });
+    for (const parallel of [true, false]) {
+      const compiled = await factory.compile({ type: "tool_calls", tools, format, parallel });
+      let calls = 0;
+      for (const seed of [31, 32, 33]) {
+        const m = compiled.matcher();
+        const { text } = generate(tok, tok.vocabSize, m, seed);
+        m.dispose();
+        const parsed = parseCalls(text);
+        if (!parallel) expect(parsed.length).toBe(1);
+        calls += parsed.length;
+        for (const call of parsed) {
+          expect(["get_weather", "ping"]).toContain(call.name);
+          if (call.name === "get_weather") expect(violations(call.arguments, weather)).toEqual([]);
+          else expect(typeof call.arguments).toBe("object");
+        }
+      }
+      console.log(`stories15M: tool_calls parallel=${parallel}: ${calls} calls in 3 generations`);
+      // After one complete call: another may follow (after the separator) only if parallel.
+      const first = compiled.matcher();
+      const { ids } = generate(tok, tok.vocabSize, first, 34);
+      first.dispose();
+      const replay = compiled.matcher();
+      for (let i = 0; i < ids.length; i++) {
+        expect(replay.acceptToken(ids[i])).toBe(true);
+        if (tok.decode(ids.slice(0, i + 1)).endsWith("</tool_call>")) break;
+      }
+      const after = new Uint32Array(maskWords(tok.vocabSize));
+      replay.fillNextTokenBitmask(after);
+      replay.dispose();
+      expect(isAllowed(after, tok.eosId!)).toBe(true);
+      expect(isAllowed(after, id("<0x0A>"))).toBe(parallel);
+    }
+    // The first token must begin a call: plain text is not allowed.
+    const mask = new Uint32Array(maskWords(tok.vocabSize));
+    const m = (await factory.compile({ type: "tool_calls", tools, format })).matcher();
+    m.fillNextTokenBitmask(mask);
+    expect(isAllowed(mask, id("<"))).toBe(true);
+    expect(isAllowed(mask, id("▁The"))).toBe(false);
+    expect(isAllowed(mask, tok.eosId!)).toBe(false);
+    m.dispose();
+
+    const bad: [unknown, RegExp][] = [
+      [{ type: "tool_calls", tools: [], format }, /non-empty array/],
+      [{ type: "tool_calls", tools: [{ name: "a" }, { name: "a" }], format }, /appears twice/],
+      [{ type: "tool_calls", tools: [{ name: "" }], format }, /name must be a non-empty string/],
+      [{ type: "tool_calls", tools: [{ name: "a", parameters: { type: "nope" } }], format }, /Unsupported type "nope"/],
+      [{ type: "tool_calls", tools: [{ name: "a" }], format: { begin: "x", end: "y", separator: "" } }, /\{name\}/],
+    ];
+    for (const [c, message] of bad) {
+      await expect(validateConstraint(c as OutputConstraint)).rejects.toThrow(message);
+      await expect(factory.compile(c as OutputConstraint)).rejects.toBeInstanceOf(GrammarCompileError);
+    }
   });
 });
 

@@ -1,9 +1,38 @@
-// From an API-level output constraint to the arguments of xgrammar's JSON-schema compiler.
+// From an API-level output constraint to the arguments of one of xgrammar's compilers.
 
-/** What the output must be: JSON valid against a schema, or any JSON object. */
+/** A function the model may call: its arguments must satisfy `parameters` (any object if omitted). */
+export interface ToolSpec {
+  name: string;
+  parameters?: unknown;
+}
+
+/**
+ * How a chat template writes one tool call: the text before the arguments (`{name}` stands for
+ * the tool's name, JSON-escaped), the arguments object, then `end`. Several calls are joined by
+ * `separator`.
+ */
+export interface ToolCallFormat {
+  begin: string;
+  end: string;
+  separator: string;
+}
+
+/** Tool-call layouts of common chat templates, for the API to pick from by model. */
+export const TOOL_CALL_FORMATS = {
+  /** Hermes / Qwen2.5 / Qwen3: `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`. */
+  hermes: { begin: '<tool_call>\n{"name": "{name}", "arguments": ', end: "}\n</tool_call>", separator: "\n" },
+  /** Llama 3.x JSON tool calls: `{"name": ..., "parameters": {...}}`. */
+  llama3_json: { begin: '{"name": "{name}", "parameters": ', end: "}", separator: "; " },
+} as const satisfies Record<string, ToolCallFormat>;
+
+/**
+ * What the output must be: JSON valid against a schema, any JSON object, or (tool_choice
+ * "required" or a named function) one or more calls of the given tools in the template's format.
+ */
 export type OutputConstraint =
   | { type: "json_schema"; schema: unknown; strict?: boolean }
-  | { type: "json_object" };
+  | { type: "json_object" }
+  | { type: "tool_calls"; tools: ToolSpec[]; format: ToolCallFormat; parallel?: boolean };
 
 /** The constraint cannot be compiled: the message says what in it is unsupported or invalid. */
 export class GrammarCompileError extends Error {
@@ -13,13 +42,16 @@ export class GrammarCompileError extends Error {
   }
 }
 
-/** Arguments for xgrammar's compileJSONSchema / Grammar.fromJSONSchema, plus the cache key. */
-export interface SchemaPlan {
-  key: string;
-  schema: string;
-  /** No properties or items beyond those the schema lists (xgrammar's strict mode). */
-  strictMode: boolean;
-}
+/** Arguments for one of xgrammar's compilers, plus the cache key. */
+export type SchemaPlan =
+  | {
+    kind: "json_schema";
+    key: string;
+    schema: string;
+    /** No properties or items beyond those the schema lists (xgrammar's strict mode). */
+    strictMode: boolean;
+  }
+  | { kind: "structural_tag"; key: string; structuralTag: string };
 
 // Whitespace between JSON tokens is free (models indent as they were trained to), but a run of
 // it is bounded: a small model that prefers newlines would otherwise spin until max tokens.
@@ -31,27 +63,70 @@ const MAX_SCHEMA_CHARS = 256 * 1024;
 // json_object: any object. Not strict, so that the object may hold any properties.
 const ANY_OBJECT = JSON.stringify({ type: "object" });
 
+const describe = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "an array" : typeof v);
+
+function schemaText(where: string, schema: unknown): string {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
+    throw new GrammarCompileError(`${where} must be a JSON object, got ${describe(schema)}`);
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(schema);
+  } catch (e) {
+    throw new GrammarCompileError(`${where} is not serializable as JSON (${(e as Error).message})`);
+  }
+  if (text.length > MAX_SCHEMA_CHARS) throw new GrammarCompileError(`${where} is ${text.length} characters; the limit is ${MAX_SCHEMA_CHARS}`);
+  return text;
+}
+
+function toolTags(c: Record<string, unknown>) {
+  const { tools, format } = c;
+  if (!Array.isArray(tools) || tools.length === 0) throw new GrammarCompileError("tool_calls: tools must be a non-empty array");
+  const f = format as Partial<ToolCallFormat> | undefined;
+  if (typeof f !== "object" || f === null || typeof f.begin !== "string" || typeof f.end !== "string" || typeof f.separator !== "string") {
+    throw new GrammarCompileError("tool_calls: format must have string begin, end and separator");
+  }
+  if (!f.begin.includes("{name}")) throw new GrammarCompileError("tool_calls: format.begin must contain {name}");
+  if (c.parallel !== undefined && typeof c.parallel !== "boolean") throw new GrammarCompileError("tool_calls: parallel must be a boolean");
+  const seen = new Set<string>();
+  const tags = tools.map((t: unknown, i: number) => {
+    const tool = t as Partial<ToolSpec> | null;
+    if (typeof tool !== "object" || tool === null || typeof tool.name !== "string" || tool.name === "") {
+      throw new GrammarCompileError(`tool_calls: tools[${i}].name must be a non-empty string`);
+    }
+    if (seen.has(tool.name)) throw new GrammarCompileError(`tool_calls: tool name ${JSON.stringify(tool.name)} appears twice`);
+    seen.add(tool.name);
+    const parameters = tool.parameters === undefined ? { type: "object" } : JSON.parse(schemaText(`tool_calls: tools[${i}].parameters`, tool.parameters));
+    return {
+      type: "tag",
+      begin: f.begin!.replaceAll("{name}", JSON.stringify(tool.name).slice(1, -1)),
+      content: { type: "json_schema", json_schema: parameters },
+      end: f.end,
+    };
+  });
+  return { tags, separator: f.separator };
+}
+
 const PLANNERS: Record<string, (c: Record<string, unknown>) => SchemaPlan> = {
-  json_object: () => ({ key: "json_object", schema: ANY_OBJECT, strictMode: false }),
+  json_object: () => ({ kind: "json_schema", key: "json_object", schema: ANY_OBJECT, strictMode: false }),
+  tool_calls: (c) => {
+    const { tags, separator } = toolTags(c);
+    const structuralTag = JSON.stringify({
+      type: "structural_tag",
+      // At least one call; several only when parallel calls are allowed (the default).
+      format: { type: "tags_with_separator", tags, separator, at_least_one: true, stop_after_first: c.parallel === false },
+    });
+    return { kind: "structural_tag", key: `tool_calls:${structuralTag}`, structuralTag };
+  },
   json_schema: (c) => {
-    const schema = c.schema;
-    if (typeof schema === "boolean") throw new GrammarCompileError("json_schema: a boolean schema constrains nothing; give a schema object");
-    if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
-      throw new GrammarCompileError(`json_schema: schema must be a JSON object, got ${schema === null ? "null" : Array.isArray(schema) ? "an array" : typeof schema}`);
-    }
+    if (typeof c.schema === "boolean") throw new GrammarCompileError("json_schema: a boolean schema constrains nothing; give a schema object");
+    const text = schemaText("json_schema: schema", c.schema);
     if (c.strict !== undefined && typeof c.strict !== "boolean") throw new GrammarCompileError("json_schema: strict must be a boolean");
-    let text: string;
-    try {
-      text = JSON.stringify(schema);
-    } catch (e) {
-      throw new GrammarCompileError(`json_schema: schema is not serializable as JSON (${(e as Error).message})`);
-    }
-    if (text.length > MAX_SCHEMA_CHARS) throw new GrammarCompileError(`json_schema: schema is ${text.length} characters; the limit is ${MAX_SCHEMA_CHARS}`);
     // strict (the default here) follows OpenAI's strict structured outputs: only the listed
     // properties. strict: false keeps JSON Schema's own rule (unlisted properties allowed unless
     // additionalProperties says otherwise); the schema is enforced either way.
     const strictMode = c.strict !== false;
-    return { key: `json_schema:${strictMode ? "strict" : "loose"}:${text}`, schema: text, strictMode };
+    return { kind: "json_schema", key: `json_schema:${strictMode ? "strict" : "loose"}:${text}`, schema: text, strictMode };
   },
 };
 

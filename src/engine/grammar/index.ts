@@ -1,5 +1,7 @@
 // Constrained decoding: the allowed-token mask for each step of a generation whose output must be
-// JSON (json_object) or JSON valid against a schema (json_schema), built on xgrammar.
+// JSON (json_object), JSON valid against a schema (json_schema), or calls of given tools in the
+// chat template's tool-call format (tool_calls, for tool_choice "required" or a named function),
+// built on xgrammar.
 //
 // The engine makes one GrammarFactory per loaded model, compiles the request's constraint once
 // per generation (compiled grammars are cached by schema text), and per token: fills the mask,
@@ -11,7 +13,7 @@ import { buildGrammarVocab, type GrammarVocab } from "./vocab.ts";
 import { XGrammarAbort, XGrammarInstance, type XGrammar } from "./xgrammar-runtime.ts";
 import type { Tokenizer } from "../tokenizer/index.ts";
 
-export { GrammarCompileError, type OutputConstraint } from "./constraint.ts";
+export { GrammarCompileError, TOOL_CALL_FORMATS, type OutputConstraint, type ToolCallFormat, type ToolSpec } from "./constraint.ts";
 export { buildGrammarVocab, type GrammarVocab, type VocabType } from "./vocab.ts";
 
 export interface GrammarMatcher {
@@ -60,16 +62,38 @@ export async function validateConstraint(c: OutputConstraint): Promise<void> {
   await checkSchema(plan);
 }
 
+type Compiler = Awaited<ReturnType<XGrammar["GrammarCompiler"]["createGrammarCompiler"]>>;
+type Compiled = Awaited<ReturnType<Compiler["compileBuiltinJSONGrammar"]>>;
+type PlanOf<K extends SchemaPlan["kind"]> = Extract<SchemaPlan, { kind: K }>;
+
+// For each kind of plan: the grammar alone (a check, no vocabulary needed) and the compiled form.
+const BUILD: { [K in SchemaPlan["kind"]]: {
+  grammar(xg: XGrammar, plan: PlanOf<K>): Promise<{ dispose(): void }>;
+  compile(compiler: Compiler, plan: PlanOf<K>): Promise<Compiled>;
+} } = {
+  json_schema: {
+    grammar: (xg, p) => xg.Grammar.fromJSONSchema(p.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, p.strictMode, JSON_LAYOUT.maxWhitespace),
+    compile: (compiler, p) => compiler.compileJSONSchema(p.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, p.strictMode, JSON_LAYOUT.maxWhitespace),
+  },
+  structural_tag: {
+    grammar: (xg, p) => xg.Grammar.fromStructuralTag(p.structuralTag),
+    compile: (compiler, p) => compiler.compileStructuralTag(p.structuralTag),
+  },
+};
+
+const buildGrammar = (xg: XGrammar, plan: SchemaPlan) => (BUILD[plan.kind].grammar as (xg: XGrammar, p: SchemaPlan) => Promise<{ dispose(): void }>)(xg, plan);
+const compilePlan = (compiler: Compiler, plan: SchemaPlan) => (BUILD[plan.kind].compile as (c: Compiler, p: SchemaPlan) => Promise<Compiled>)(compiler, plan);
+
 async function checkSchema(plan: SchemaPlan): Promise<void> {
   // A poisoned validator (it aborted) is replaced before the next check.
   if (!validator || (await validator).poisoned) validator = XGrammarInstance.load();
   const instance = await validator;
   try {
-    const grammar = await instance.call((xg) => xg.Grammar.fromJSONSchema(plan.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, plan.strictMode, JSON_LAYOUT.maxWhitespace));
+    const grammar = await instance.call((xg) => buildGrammar(xg, plan));
     grammar.dispose();
   } catch (e) {
-    if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported JSON schema: ${e.reason}`);
-    throw new GrammarCompileError(`invalid or unsupported JSON schema: ${(e as Error).message ?? String(e)}`);
+    if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool parameters schema"}: ${e.reason}`);
+    throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool call constraint"}: ${(e as Error).message ?? String(e)}`);
   }
 }
 
@@ -79,7 +103,7 @@ async function checkSchema(plan: SchemaPlan): Promise<void> {
 /** A compiler over one WASM instance and the model's vocabulary. */
 interface CompilerRuntime {
   instance: XGrammarInstance;
-  compiler: Awaited<ReturnType<XGrammar["GrammarCompiler"]["createGrammarCompiler"]>>;
+  compiler: Compiler;
   newMatcher: MatcherCtor;
 }
 
@@ -146,12 +170,10 @@ class XGrammarFactory implements GrammarFactory {
       runtime = await this.runtime;
     }
     try {
-      const compiled = await runtime.instance.call((xg) =>
-        runtime.compiler.compileJSONSchema(plan.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, plan.strictMode, JSON_LAYOUT.maxWhitespace),
-      );
+      const compiled = await runtime.instance.call(() => compilePlan(runtime.compiler, plan));
       return new XCompiledGrammar(runtime, (compiled as unknown as Handle<{ delete(): void }>).handle, this.vocab);
     } catch (e) {
-      if (e instanceof XGrammarAbort) throw new GrammarCompileError(`JSON schema cannot be compiled: ${e.reason}`);
+      if (e instanceof XGrammarAbort) throw new GrammarCompileError(`grammar cannot be compiled: ${e.reason}`);
       throw e;
     }
   }
