@@ -259,6 +259,12 @@ describe("stories15M (SentencePiece, byte fallback, 32000 tokens)", () => {
       await expect(factory.compile(c)).rejects.toBeInstanceOf(GrammarCompileError);
       await expect(factory.compile(c)).rejects.toThrow(message);
     }
+    // Concurrent checks each get their own reason.
+    const concurrent = await Promise.allSettled([{ type: "nope1" }, PERSON, { type: "nope2" }, { type: "string", pattern: "[" }]
+      .map((schema) => validateConstraint({ type: "json_schema", schema })));
+    expect(concurrent.map((r) => (r.status === "rejected" ? (r.reason as Error).message.replace(/^.*: /, "") : "ok"))).toEqual([
+      'Unsupported type "nope1"', "ok", 'Unsupported type "nope2"', "Unclosed '['",
+    ]);
     await expect(validateConstraint({ type: "xml" } as unknown as OutputConstraint)).rejects.toThrow(/unsupported output format type "xml"/);
     await expect(validateConstraint({ type: "json_schema", schema: PERSON, strict: "yes" } as unknown as OutputConstraint)).rejects.toThrow(/strict must be a boolean/);
     // The factory still compiles and matches after all those failures.

@@ -85,9 +85,14 @@ const buildGrammar = (xg: XGrammar, plan: SchemaPlan) => (BUILD[plan.kind].gramm
 const compilePlan = (compiler: Compiler, plan: SchemaPlan) => (BUILD[plan.kind].compile as (c: Compiler, p: SchemaPlan) => Promise<Compiled>)(compiler, plan);
 
 async function checkSchema(plan: SchemaPlan): Promise<void> {
-  // A poisoned validator (it aborted) is replaced before the next check.
-  if (!validator || (await validator).poisoned) validator = XGrammarInstance.load();
-  const instance = await validator;
+  // A poisoned validator (it aborted) is replaced before the next check, once, however many
+  // checks notice; so is one that failed to load.
+  const seen = validator;
+  const current = await seen?.catch(() => null);
+  if (!current || current.poisoned) {
+    if (validator === seen) validator = XGrammarInstance.load();
+  }
+  const instance = await validator!;
   try {
     const grammar = await instance.call((xg) => buildGrammar(xg, plan));
     grammar.dispose();
@@ -164,11 +169,14 @@ class XGrammarFactory implements GrammarFactory {
   private async compileFresh(plan: SchemaPlan): Promise<XCompiledGrammar> {
     // Schema errors surface in the disposable validator, not in the instance serving matchers.
     await checkSchema(plan);
-    let runtime = await this.runtime;
-    if (runtime.instance.poisoned) {
-      this.runtime = createRuntime(this.vocab);
-      runtime = await this.runtime;
+    // An instance that aborted (or a replacement that failed to load) is replaced; matchers
+    // already made on the old one keep working on it.
+    const seen = this.runtime;
+    const current = await seen.catch(() => null);
+    if (!current || current.instance.poisoned) {
+      if (this.runtime === seen) this.runtime = createRuntime(this.vocab);
     }
+    const runtime = await this.runtime;
     try {
       const compiled = await runtime.instance.call(() => compilePlan(runtime.compiler, plan));
       return new XCompiledGrammar(runtime, (compiled as unknown as Handle<{ delete(): void }>).handle, this.vocab);

@@ -9,8 +9,8 @@
 // that makes a retry of the same grammar spin forever. Hence:
 //  - every instance is a fresh evaluation of the package (its WASM state lives in the module's
 //    closure), so an instance that aborted can be dropped and replaced;
-//  - each instance's stderr is routed to a per-instance sink while we call into it, so the
-//    reason for an abort becomes the error message instead of noise on the server's stderr.
+//  - each instance's abort reports are routed to the instance, so the reason for an abort
+//    becomes the error message instead of noise on the server's stderr.
 //
 // Browser note: the WASM binary is embedded in the JS as base64 and single-threaded, so a page
 // needs no extra files or cross-origin isolation; only `loadXGrammar` (fresh copies through
@@ -31,23 +31,43 @@ export class XGrammarAbort extends Error {
   }
 }
 
+let loading: Promise<unknown> = Promise.resolve();
+
 /** One isolated copy of the WASM module. */
 export class XGrammarInstance {
   /** Set once the instance has aborted: it still works, but leaks; build new work on a fresh one. */
   poisoned = false;
-  private sink: string[] | null = null;
+  // What the instance printed on its way to an abort (reset at the start of each call).
+  private fatal: string[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly xg: XGrammar) {}
 
-  static async load(): Promise<XGrammarInstance> {
+  /**
+   * A fresh instance. Loads run one at a time: emscripten picks up console.error only after an
+   * await inside its start-up, so two overlapping loads could capture each other's router.
+   */
+  static load(): Promise<XGrammarInstance> {
+    const next = loading.then(() => XGrammarInstance.loadNow());
+    loading = next.catch(() => undefined);
+    return next;
+  }
+
+  private static async loadNow(): Promise<XGrammarInstance> {
     delete require.cache[PACKAGE_PATH];
     const instance = new XGrammarInstance(require(PACKAGE_PATH) as XGrammar);
     // Emscripten binds console.error once, when the module is instantiated (the first API call):
-    // instantiate it while console.error is this instance's router.
+    // instantiate it while console.error is this instance's router. Abort reports are kept for
+    // the error message; anything else xgrammar prints (warnings) still reaches stderr.
     const original = console.error;
     const route = (...args: unknown[]) => {
-      if (instance.sink) instance.sink.push(args.map(String).join(" "));
-      else original(...args);
+      const line = args.map(String).join(" ");
+      if (line.startsWith("[FATAL]") || line.startsWith("Aborted(")) {
+        instance.fatal.push(line);
+        if (instance.fatal.length > 8) instance.fatal.shift();
+      } else {
+        original(...args);
+      }
     };
     console.error = route;
     try {
@@ -58,33 +78,39 @@ export class XGrammarInstance {
     return instance;
   }
 
-  /** Runs `fn` against this instance, turning an abort into an XGrammarAbort with its reason. */
-  async call<T>(fn: (xg: XGrammar) => Promise<T>): Promise<T> {
-    this.sink = [];
-    try {
-      return await fn(this.xg);
-    } catch (e) {
-      throw this.translate(e);
-    } finally {
-      this.sink = null;
-    }
+  /**
+   * Runs `fn` against this instance, turning an abort into an XGrammarAbort with its reason.
+   * Async calls are queued: the package's wrappers await before calling into WASM, so with calls
+   * overlapping, one call's abort report could be read as another's.
+   */
+  call<T>(fn: (xg: XGrammar) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      this.fatal = [];
+      try {
+        return await fn(this.xg);
+      } catch (e) {
+        throw this.translate(e);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   callSync<T>(fn: (xg: XGrammar) => T): T {
-    this.sink = [];
+    this.fatal = [];
     try {
       return fn(this.xg);
     } catch (e) {
       throw this.translate(e);
-    } finally {
-      this.sink = null;
     }
   }
 
   private translate(e: unknown): unknown {
     if (!(e instanceof WebAssembly.RuntimeError) || !e.message.startsWith("Aborted(")) return e;
     this.poisoned = true;
-    return new XGrammarAbort(abortReason(this.sink ?? []));
+    const reason = abortReason(this.fatal);
+    this.fatal = [];
+    return new XGrammarAbort(reason);
   }
 }
 
@@ -93,7 +119,7 @@ const FATAL_PREFIX = /^\[FATAL\]\s+\S+:\d+:\s*/;
 const CHECK_PREFIX = /^Check failed: \(.*?\) is false:\s*/;
 
 function abortReason(lines: string[]): string {
-  const fatal = lines.find((l) => l.startsWith("[FATAL]"));
+  const fatal = lines.findLast((l) => l.startsWith("[FATAL]"));
   if (!fatal) return lines.filter((l) => !l.startsWith("Aborted(")).join(" ").trim() || "unknown error";
   return fatal.replace(FATAL_PREFIX, "").replace(CHECK_PREFIX, "").trim();
 }
