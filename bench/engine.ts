@@ -1,0 +1,150 @@
+// Engine speed beside llama.cpp, in the same process and run: `npm run bench:engine`.
+//
+// For each stories15M file: prefill tokens/s over a 128-token prompt and decode tokens/s over
+// 128 generated tokens (greedy), ours (WebGPU) and llama.cpp's (node-llama-cpp, CPU, same thread
+// count), with the ratio, the bytes of weights one decode step reads and the bandwidth that
+// implies. One warm-up run each, then the median of BENCH_RUNS (default 3) runs. stories15M's
+// context is 256 tokens: exactly 128 + 128.
+//
+//   BENCH_RUNS=5 bun bench/engine.ts
+//   BENCH_THREADS=1 bun bench/engine.ts   # llama.cpp threads (default 2)
+//   bun bench/engine.ts q8_0          # only the named files
+//
+// Prefill time covers the prompt's forward pass and the first sampled token (what a client
+// waits for); decode covers the 127 single-token steps after it.
+
+import { acquireDevice, loadModel } from "../src/engine/index.ts";
+import { openModel } from "../src/engine/model/open.ts";
+import type { ModelFile } from "../src/engine/model/types.ts";
+import type { LoadedModel } from "../src/engine/types.ts";
+import { cpus, loadavg } from "node:os";
+import { openReference, REFERENCE_THREADS, timePrefillDecode } from "../scripts/llama-cpp-reference.ts";
+
+const MODELS_DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
+const TYPES = ["f32", "q8_0", "q4_0"];
+const PROMPT_TOKENS = 128;
+const GEN_TOKENS = 128;
+const CONTEXT = 256;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** llama.cpp's thread count (lavapipe, under our engine, runs its own pool over the same cores). */
+const THREADS = Number(process.env.BENCH_THREADS ?? REFERENCE_THREADS);
+
+/** Some story text, tokenized by llama.cpp and cut to PROMPT_TOKENS ids (BOS first). */
+const PROMPT_TEXT =
+  "Once upon a time, in a small village by the sea, there lived a little girl named Lily. " +
+  "Every morning she walked to the beach with her dog, Max, to look for shells. One day she found " +
+  "a big shiny shell that sang when she held it to her ear. Lily ran home to show her mom, but on " +
+  "the way she met an old man who was sad because he had lost his boat. Lily wanted to help him, " +
+  "so she gave him the singing shell and said, \"Listen, it will tell you where your boat is.\" " +
+  "The old man smiled and listened. The shell sang a song about the rocks near the lighthouse, " +
+  "and they went there together. Behind the rocks they saw the little red boat, safe and sound.";
+
+interface Sample { prefillMs: number; decodeMs: number; decodeTokens: number }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Bytes of weights read by one decode step: every matrix once, the output head included. */
+function weightBytesPerToken(file: ModelFile): number {
+  const embd = file.tensors.find((t) => t.name === "token_embd.weight");
+  const hasOutput = file.tensors.some((t) => t.name === "output.weight");
+  let total = 0;
+  for (const t of file.tensors) if (t !== embd) total += t.nbytes;
+  if (embd) total += hasOutput ? embd.nbytes / embd.dims[1] : embd.nbytes; // one row looked up, or the tied head
+  return total;
+}
+
+/**
+ * Runs `a` and `b` alternately (one warm-up each: pipelines, caches, first touch of weights) so
+ * both see the same background load on a shared machine; medians per side.
+ */
+async function measurePair(runs: number, a: () => Promise<Sample>, b: () => Promise<Sample>): Promise<[Sample, Sample]> {
+  await a();
+  await b();
+  const sa: Sample[] = [];
+  const sb: Sample[] = [];
+  for (let i = 0; i < runs; i++) {
+    sa.push(await a());
+    sb.push(await b());
+  }
+  const med = (ss: Sample[]): Sample => ({
+    prefillMs: median(ss.map((s) => s.prefillMs)),
+    decodeMs: median(ss.map((s) => s.decodeMs)),
+    decodeTokens: ss[0].decodeTokens,
+  });
+  return [med(sa), med(sb)];
+}
+
+/** One greedy generation of GEN_TOKENS by our engine, timed by the engine itself. */
+function oursOnce(model: LoadedModel, prompt: number[]) {
+  return async (): Promise<Sample> => {
+    const gen = model.generate(prompt, { maxTokens: GEN_TOKENS, sampling: { temperature: 0, topP: 1 } });
+    let r = await gen.next();
+    while (!r.done) r = await gen.next();
+    const t = r.value.timings;
+    if (t.outputTokens !== GEN_TOKENS) throw new Error(`generated ${t.outputTokens} tokens, expected ${GEN_TOKENS}`);
+    return { prefillMs: t.prefillMs, decodeMs: t.decodeMs, decodeTokens: t.outputTokens - 1 };
+  };
+}
+
+const tps = (tokens: number, ms: number) => (tokens * 1000) / ms;
+const fmt = (x: number, d = 1) => x.toFixed(d);
+
+const wanted = process.argv.slice(2);
+const types = wanted.length ? TYPES.filter((t) => wanted.includes(t)) : TYPES;
+const device = await acquireDevice();
+const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+console.log(`engine bench: stories15M, prompt ${PROMPT_TOKENS} tokens, ${GEN_TOKENS} generated, context ${CONTEXT}; median of ${RUNS} runs after 1 warm-up`);
+console.log(`ours: WebGPU on ${adapterInfo ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim() : "(adapter info unavailable)"}; llama.cpp: node-llama-cpp CPU, ${THREADS} threads\n`);
+
+const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+console.log(`load average at start: ${load()} (the machine may be shared: both sides run alternately)`);
+if (loadavg()[0] > Math.max(1, cpus().length - THREADS) + 0.5) {
+  console.log(`warning: other processes are using the CPUs; llama.cpp's spinning thread barriers slow down sharply when its ${THREADS} threads cannot all run (try BENCH_THREADS=1 or an idle machine)`);
+}
+const rows: string[][] = [];
+for (const type of types) {
+  const path = `${MODELS_DIR}stories15M-${type}.gguf`;
+  const file = openModel(path);
+  try {
+    // llama.cpp with its defaults (flash attention "auto"), as a user would run it.
+    const ref = await openReference(path, { contextSize: CONTEXT, threads: THREADS, flashAttention: "auto" });
+    const model = await loadModel(device, file, { maxContext: CONTEXT });
+    let oursS: Sample, refS: Sample, dispatches: number;
+    try {
+      const tokens = [...ref.model.tokenize(PROMPT_TEXT, false)];
+      const bos = ref.model.tokens.bos;
+      const prompt = (bos === null ? tokens : [bos, ...tokens]).slice(0, PROMPT_TOKENS);
+      if (prompt.length < PROMPT_TOKENS) throw new Error(`prompt text gives only ${prompt.length} tokens`);
+      [oursS, refS] = await measurePair(RUNS, oursOnce(model, prompt), () => timePrefillDecode(ref.sequence, prompt, GEN_TOKENS - 1));
+      dispatches = model.dispatchesPerToken;
+    } finally {
+      model.dispose();
+      await ref.close();
+    }
+    const bytes = weightBytesPerToken(file);
+    const oursPre = tps(PROMPT_TOKENS, oursS.prefillMs), refPre = tps(PROMPT_TOKENS, refS.prefillMs);
+    const oursDec = tps(oursS.decodeTokens, oursS.decodeMs), refDec = tps(refS.decodeTokens, refS.decodeMs);
+    rows.push([
+      type,
+      fmt(oursPre), fmt(refPre), fmt(oursPre / refPre, 2),
+      fmt(oursDec), fmt(refDec), fmt(oursDec / refDec, 2),
+      fmt(bytes / 1e6, 2), fmt((bytes * oursDec) / 1e9, 2), fmt((bytes * refDec) / 1e9, 2),
+      String(dispatches),
+    ]);
+  } finally {
+    file.close();
+  }
+}
+
+const header = [
+  "file", "prefill tok/s ours", "llama.cpp", "ratio", "decode tok/s ours", "llama.cpp", "ratio",
+  "weights MB/token", "GB/s ours", "GB/s llama.cpp", "dispatches/token",
+];
+console.log(`| ${header.join(" | ")} |`);
+console.log(`|${header.map(() => "---").join("|")}|`);
+for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+console.log(`\nload average at end: ${load()}`);
+process.exit(0);
