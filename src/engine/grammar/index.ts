@@ -27,6 +27,7 @@ export interface GrammarMatcher {
 }
 
 export interface CompiledGrammar {
+  /** A fresh matcher at the start of the structure; take it right after compile() (see the cache). */
   matcher(): GrammarMatcher;
 }
 
@@ -188,14 +189,20 @@ class XGrammarFactory implements GrammarFactory {
 }
 
 class XCompiledGrammar implements CompiledGrammar {
+  private disposed = false;
+
   constructor(private readonly runtime: CompilerRuntime, private readonly handle: { delete(): void }, private readonly vocab: GrammarVocab) {}
 
   matcher(): GrammarMatcher {
+    // Only reachable by holding a grammar across 64 other compiles: take matchers right away.
+    if (this.disposed) throw new Error("compiled grammar was evicted from the cache; compile the constraint again");
     const raw = this.runtime.instance.callSync(() => new this.runtime.newMatcher(this.handle, undefined, false, -1));
     return new XMatcher(raw, this.runtime.instance, this.vocab.nVocab);
   }
 
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.handle.delete();
   }
 }

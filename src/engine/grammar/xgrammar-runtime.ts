@@ -96,8 +96,9 @@ export class XGrammarInstance {
     return run;
   }
 
+  // Not queued and not resetting the report: a synchronous abort prints and throws in one stretch,
+  // so the last [FATAL] line is its own, even with a queued async call in flight.
   callSync<T>(fn: (xg: XGrammar) => T): T {
-    this.fatal = [];
     try {
       return fn(this.xg);
     } catch (e) {
