@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { createGrammarFactory, GrammarCompileError, maskWords, TOOL_CALL_FORMATS, validateConstraint, type GrammarFactory, type GrammarMatcher, type OutputConstraint } from "../src/engine/grammar/index.ts";
+import { applyTokenBitmask, createGrammarFactory, GrammarCompileError, maskWords, TOOL_CALL_FORMATS, validateConstraint, type GrammarFactory, type GrammarMatcher, type OutputConstraint } from "../src/engine/grammar/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import type { GGUFValue } from "../src/engine/model/types.ts";
 import { createTokenizer, type Tokenizer } from "../src/engine/tokenizer/index.ts";
@@ -191,6 +191,11 @@ describe("stories15M (SentencePiece, byte fallback, 32000 tokens)", () => {
     const obj = (await factory.compile({ type: "json_object" })).matcher();
     obj.fillNextTokenBitmask(mask);
     expect(isAllowed(mask, id("{"))).toBe(true);
+    const logits = new Float32Array(tok.vocabSize).map((_, i) => i % 7);
+    const kept = applyTokenBitmask(logits, mask);
+    expect(kept).toBe(allowedIds(mask, tok.vocabSize).length);
+    expect(logits[id("{")]).toBe(id("{") % 7);
+    expect(logits[id("a")]).toBe(-Infinity);
     for (const t of ["a", "▁{", "[", "\""]) expect(isAllowed(mask, id(t))).toBe(false); // only an object, no leading space
     expect(isAllowed(mask, tok.eosId!)).toBe(false);
     expect(isAllowed(mask, tok.bosId!)).toBe(false);
@@ -386,6 +391,9 @@ describe("byte-level BPE tokenizers", () => {
     const noObject = (await f2.compile({ type: "json_object" })).matcher();
     noObject.fillNextTokenBitmask(mask);
     expect(allowedIds(mask, spmLike.vocabSize)).toEqual([]);
+    const logits = new Float32Array(spmLike.vocabSize).fill(1);
+    expect(applyTokenBitmask(logits, mask)).toBe(0);
+    expect(logits.every((x) => x === -Infinity)).toBe(true);
     noObject.dispose();
     const words = { type: "string", minLength: 1, maxLength: 20 };
     const m2 = (await f2.compile({ type: "json_schema", schema: words })).matcher();

@@ -39,6 +39,20 @@ export interface GrammarFactory {
 /** Words in a mask for a vocabulary of nVocab ids. */
 export const maskWords = (nVocab: number): number => Math.ceil(nVocab / 32);
 
+/**
+ * Sets the logits of masked ids to -Infinity (the host-side equivalent of what the GPU sampler
+ * does with the uploaded mask). Returns how many ids stay allowed: 0 means the vocabulary cannot
+ * continue the structure, and the generation must end rather than sample.
+ */
+export function applyTokenBitmask(logits: Float32Array, mask: Uint32Array): number {
+  let allowed = 0;
+  for (let id = 0; id < logits.length; id++) {
+    if ((mask[id >>> 5] >>> (id & 31)) & 1) allowed++;
+    else logits[id] = -Infinity;
+  }
+  return allowed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The raw embind handles (the package's wrappers are async even where the work is synchronous).
 
