@@ -133,6 +133,23 @@ describe("replay", () => {
     expect(late.json).toEqual(done);
   });
 
+  test("a keyed request outlives a dropped connection: the retry gets the finished result, not a cancelled one", async () => {
+    const headers = { "content-type": "application/json", ...auth(keys.a1, { "Idempotency-Key": "dropped" }) };
+    const body = JSON.stringify(respBody({ max_output_tokens: 12 }));
+    const runs = generations;
+    const controller = new AbortController();
+    const first = fetch(`${server.url}/v1/responses`, { method: "POST", headers, body, signal: controller.signal }).catch(() => null);
+    for (let i = 0; i < 400 && !server.ctx.store.unfinished().some((r) => r.status === "in_progress"); i++) await Bun.sleep(10);
+    controller.abort();
+    await first;
+    const retry = await responses(body, headers);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(retry.json.status).toBe("incomplete");
+    expect(retry.json.usage.output_tokens).toBe(12);
+    expect(generations - runs).toBe(1);
+  });
+
   test("chat: Idempotency-Key replays the completion, JSON and as a stream", async () => {
     const headers = auth(keys.a1, { "Idempotency-Key": "chat-1" });
     const body = { model: MODEL_ID, messages: [{ role: "user", content: "Hello" }], temperature: 0, max_completion_tokens: 3 };

@@ -5,7 +5,7 @@ import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
 import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
-import { accept, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
+import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest, toApiError } from "./errors.ts";
 import { principalOf } from "./principal.ts";
@@ -155,14 +155,14 @@ export function chatRoutes(ctx: AppContext) {
         }, request.signal);
       }
       if (!body.stream) {
-        const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
+        const { result } = await runToEnd(ctx, accepted, { signal: outlivesClient(idempotencyKey, request.signal) });
         return renderChatCompletion(id, created, model.id, result);
       }
       return sseResponse(async (sink) => {
         sink.send(delta({ role: "assistant", content: "" }));
         try {
           const { result } = await runToEnd(ctx, accepted, {
-            signal: sink.signal,
+            signal: outlivesClient(idempotencyKey, sink.signal),
             onDelta: (text) => {
               if (text) sink.send(delta({ content: text }));
             },

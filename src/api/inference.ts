@@ -67,6 +67,16 @@ export function accept(
   }
 }
 
+/**
+ * The signal that cancels a sync request's generation: the client's connection, unless the
+ * request carries an idempotency key. A keyed request is one the client means to retry after a
+ * timeout or a dropped connection, so its work goes on and the retry replays the result instead
+ * of finding a record cancelled by the first attempt's disconnect.
+ */
+export function outlivesClient(idempotencyKey: string | null, clientSignal: AbortSignal): AbortSignal | undefined {
+  return idempotencyKey ? undefined : clientSignal;
+}
+
 /** Runs an accepted request to the end; engine failures become a 500 in the envelope. */
 export async function runToEnd(
   ctx: AppContext, accepted: Extract<Accepted, { replayed: false }>, opts: { signal?: AbortSignal; onDelta?: OnDelta } = {},

@@ -5,7 +5,7 @@ import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
 import { Int, Nullable, checkMetadata, resolveWindow } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
-import { accept, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
+import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest } from "./errors.ts";
 import { principalOf } from "./principal.ts";
@@ -85,7 +85,7 @@ export function messagesRoutes(ctx: AppContext) {
         set.headers[REPLAYED_HEADER] = "true";
         return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)));
       }
-      const { result } = await runToEnd(ctx, accepted, { signal: request.signal });
+      const { result } = await runToEnd(ctx, accepted, { signal: outlivesClient(idempotencyKey, request.signal) });
       return renderMessage(accepted.record.id, model.id, result);
     }, {
       transform: ({ body }) => checkUnsupported("messages", body),

@@ -5,7 +5,7 @@ import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
 import { Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
-import { accept, requireModel, runToEnd } from "./inference.ts";
+import { accept, outlivesClient, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
@@ -218,7 +218,7 @@ export function responsesRoutes(ctx: AppContext) {
         set.status = 202;
         return renderResponse(accepted.record);
       }
-      const { record } = await runToEnd(ctx, accepted, { signal: request.signal });
+      const { record } = await runToEnd(ctx, accepted, { signal: outlivesClient(idempotencyKey, request.signal) });
       return renderResponse(record);
     }, {
       transform: ({ body }) => checkUnsupported("responses", body),

@@ -50,6 +50,9 @@ export class SchedulerStopped extends GenerationFailed {
   }
 }
 
+/** How long `stop` waits for running generations to let go of the engine. */
+const STOP_GRACE_MS = 5_000;
+
 /** Which waiting window goes first: lower runs earlier. */
 const WINDOW_RANK: Record<CompletionWindow, number> = { asap: 0, standard: 1 };
 
@@ -154,7 +157,11 @@ export class Scheduler {
       }
     }
     this.shutdown.abort();
-    await Promise.allSettled(running);
+    // An engine that does not answer its abort must not hold the shutdown: the records are put
+    // back to `queued` by `interrupted` when it does answer, and by the next start's recovery
+    // (which reruns in_progress records) when it never does.
+    const grace = new Promise<void>((done) => setTimeout(done, STOP_GRACE_MS).unref?.());
+    await Promise.race([Promise.allSettled(running), grace]);
   }
 
   /** Inserts after every waiting job of the same or a more urgent window. */
