@@ -99,6 +99,8 @@ describe("cancel", () => {
     expect(performance.now() - t0).toBeLessThan(5_000);
     expect(r.status).toBe(200);
     expect(r.json.status).toBe("cancelled");
+    expect(r.json.output[0]).toMatchObject({ type: "message", status: "incomplete" });
+    expect(r.json.output_text.length).toBeGreaterThan(0);
     expect(r.json.usage.output_tokens).toBeGreaterThan(0);
     expect(r.json.usage.output_tokens).toBeLessThan(250);
     expect((await poll(running.json.id, finished)).status).toBe("cancelled");
@@ -114,6 +116,10 @@ describe("cancel", () => {
     const again = await post(`${server.url}/v1/responses/${r.json.id}/cancel`, {});
     expect(again.status).toBe(200);
     expect(again.json).toEqual(done);
+    // The OpenAI SDK's own cancel call (POST without a body) works the same way.
+    const sdk = await openai.responses.cancel(r.json.id);
+    expect(sdk.status).toBe(done.status);
+    expect(sdk.output_text).toBe(done.output_text);
   });
 
   test("cancelling a response that was not background: 400; an unknown id: 404 (both in the envelope)", async () => {

@@ -157,7 +157,7 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
     content.logprobs = out.tokens.map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
   }
   const output = finished
-    ? [{ type: "message", id: `msg_${rec.id.replace(/^[a-z]+[_-]/, "")}`, status: rec.status === "incomplete" ? "incomplete" : "completed", role: "assistant", content: [content] }]
+    ? [{ type: "message", id: `msg_${rec.id.replace(/^[a-z]+[_-]/, "")}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] }]
     : [];
   const usage = rec.usage && {
     input_tokens: rec.usage.inputTokens,
