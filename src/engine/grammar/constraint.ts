@@ -4,6 +4,8 @@
 export interface ToolSpec {
   name: string;
   parameters?: unknown;
+  /** Only the listed parameters (default true); false follows JSON Schema's additionalProperties. */
+  strict?: boolean;
 }
 
 /**
@@ -51,11 +53,20 @@ export type SchemaPlan =
     /** No properties or items beyond those the schema lists (xgrammar's strict mode). */
     strictMode: boolean;
   }
-  | { kind: "structural_tag"; key: string; structuralTag: string };
+  | {
+    kind: "tool_calls";
+    key: string;
+    /** One per tool: the call's fixed text around its arguments, whose schema is `schema`. */
+    calls: { begin: string; end: string; schema: string; strictMode: boolean }[];
+    separator: string;
+    /** Several calls allowed (else exactly one). */
+    parallel: boolean;
+  };
 
-// Whitespace between JSON tokens is free (models indent as they were trained to), but a run of
-// it is bounded: a small model that prefers newlines would otherwise spin until max tokens.
-export const JSON_LAYOUT = { anyWhitespace: true, indent: undefined, maxWhitespace: 24 } as const;
+// JSON is written on one line with Python's json.dumps separators (`, ` and `: `), as OpenAI's
+// structured outputs look. Free whitespace was tried first: stories15M, greedy, then fills every
+// gap with newlines up to any bound given (24 per gap made a 4-field object exceed 160 tokens).
+export const JSON_LAYOUT = { anyWhitespace: false } as const;
 
 /** Larger schemas are refused before reaching the compiler (its time and memory grow with them). */
 const MAX_SCHEMA_CHARS = 256 * 1024;
@@ -79,7 +90,7 @@ function schemaText(where: string, schema: unknown): string {
   return text;
 }
 
-function toolTags(c: Record<string, unknown>) {
+function toolCalls(c: Record<string, unknown>) {
   const { tools, format } = c;
   if (!Array.isArray(tools) || tools.length === 0) throw new GrammarCompileError("tool_calls: tools must be a non-empty array");
   const f = format as Partial<ToolCallFormat> | undefined;
@@ -89,34 +100,31 @@ function toolTags(c: Record<string, unknown>) {
   if (!f.begin.includes("{name}")) throw new GrammarCompileError("tool_calls: format.begin must contain {name}");
   if (c.parallel !== undefined && typeof c.parallel !== "boolean") throw new GrammarCompileError("tool_calls: parallel must be a boolean");
   const seen = new Set<string>();
-  const tags = tools.map((t: unknown, i: number) => {
+  const calls = tools.map((t: unknown, i: number) => {
     const tool = t as Partial<ToolSpec> | null;
     if (typeof tool !== "object" || tool === null || typeof tool.name !== "string" || tool.name === "") {
       throw new GrammarCompileError(`tool_calls: tools[${i}].name must be a non-empty string`);
     }
     if (seen.has(tool.name)) throw new GrammarCompileError(`tool_calls: tool name ${JSON.stringify(tool.name)} appears twice`);
     seen.add(tool.name);
-    const parameters = tool.parameters === undefined ? { type: "object" } : JSON.parse(schemaText(`tool_calls: tools[${i}].parameters`, tool.parameters));
+    if (tool.strict !== undefined && typeof tool.strict !== "boolean") throw new GrammarCompileError(`tool_calls: tools[${i}].strict must be a boolean`);
+    // No parameters schema: any object, whatever `strict` says.
+    const schema = tool.parameters === undefined ? ANY_OBJECT : schemaText(`tool_calls: tools[${i}].parameters`, tool.parameters);
     return {
-      type: "tag",
       begin: f.begin!.replaceAll("{name}", JSON.stringify(tool.name).slice(1, -1)),
-      content: { type: "json_schema", json_schema: parameters },
-      end: f.end,
+      end: f.end!,
+      schema,
+      strictMode: tool.parameters !== undefined && tool.strict !== false,
     };
   });
-  return { tags, separator: f.separator };
+  return { calls, separator: f.separator, parallel: c.parallel !== false };
 }
 
 const PLANNERS: Record<string, (c: Record<string, unknown>) => SchemaPlan> = {
   json_object: () => ({ kind: "json_schema", key: "json_object", schema: ANY_OBJECT, strictMode: false }),
   tool_calls: (c) => {
-    const { tags, separator } = toolTags(c);
-    const structuralTag = JSON.stringify({
-      type: "structural_tag",
-      // At least one call; several only when parallel calls are allowed (the default).
-      format: { type: "tags_with_separator", tags, separator, at_least_one: true, stop_after_first: c.parallel === false },
-    });
-    return { kind: "structural_tag", key: `tool_calls:${structuralTag}`, structuralTag };
+    const plan = toolCalls(c);
+    return { kind: "tool_calls", key: `tool_calls:${JSON.stringify(plan)}`, ...plan };
   },
   json_schema: (c) => {
     if (typeof c.schema === "boolean") throw new GrammarCompileError("json_schema: a boolean schema constrains nothing; give a schema object");

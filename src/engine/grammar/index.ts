@@ -82,22 +82,51 @@ type Compiled = Awaited<ReturnType<Compiler["compileBuiltinJSONGrammar"]>>;
 type PlanOf<K extends SchemaPlan["kind"]> = Extract<SchemaPlan, { kind: K }>;
 
 // For each kind of plan: the grammar alone (a check, no vocabulary needed) and the compiled form.
+// JSON schemas go through their EBNF text, which is repaired first (see jsonSchemaEBNF).
 const BUILD: { [K in SchemaPlan["kind"]]: {
   grammar(xg: XGrammar, plan: PlanOf<K>): Promise<{ dispose(): void }>;
-  compile(compiler: Compiler, plan: PlanOf<K>): Promise<Compiled>;
+  compile(xg: XGrammar, compiler: Compiler, plan: PlanOf<K>): Promise<Compiled>;
 } } = {
   json_schema: {
-    grammar: (xg, p) => xg.Grammar.fromJSONSchema(p.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, p.strictMode, JSON_LAYOUT.maxWhitespace),
-    compile: (compiler, p) => compiler.compileJSONSchema(p.schema, JSON_LAYOUT.anyWhitespace, -1, undefined, p.strictMode, JSON_LAYOUT.maxWhitespace),
+    grammar: async (xg, p) => xg.Grammar.fromEBNF(await jsonSchemaEBNF(xg, p.schema, p.strictMode)),
+    compile: async (xg, compiler, p) => compiler.compileGrammar(await jsonSchemaEBNF(xg, p.schema, p.strictMode)),
   },
-  structural_tag: {
-    grammar: (xg, p) => xg.Grammar.fromStructuralTag(p.structuralTag),
-    compile: (compiler, p) => compiler.compileStructuralTag(p.structuralTag),
+  tool_calls: {
+    grammar: async (xg, p) => xg.Grammar.fromStructuralTag(await toolCallTag(xg, p)),
+    compile: async (xg, compiler, p) => compiler.compileStructuralTag(await toolCallTag(xg, p)),
   },
 };
 
+// xgrammar 0.1.27 writes a string with minLength/maxLength as `[^"\\\r\n]{m,n}`, which lets raw
+// control characters (a tab, U+0010) into the string: invalid JSON (found by the gpt2 test).
+// The class is narrowed to what JSON allows unescaped, as its unbounded strings already are.
+const LENGTH_BOUNDED_CHAR = '[^"\\\\\\r\\n]{';
+const JSON_STRING_CHAR = '[^\\0-\\x1f"\\\\]{';
+
+async function jsonSchemaEBNF(xg: XGrammar, schema: string, strictMode: boolean): Promise<string> {
+  const ebnf = await xg.Testings._jsonSchemaToEBNF(schema, JSON_LAYOUT.anyWhitespace, -1, undefined, strictMode);
+  return ebnf.replaceAll(LENGTH_BOUNDED_CHAR, JSON_STRING_CHAR);
+}
+
+/**
+ * The calls as an xgrammar structural tag: at least one call, several (joined by the separator)
+ * only if parallel. Arguments go in as the schema's EBNF rather than as a json_schema content,
+ * whose whitespace cannot be set: this way they are laid out like every other JSON here.
+ */
+async function toolCallTag(xg: XGrammar, p: PlanOf<"tool_calls">): Promise<string> {
+  const tags = [];
+  for (const call of p.calls) {
+    const grammar = await jsonSchemaEBNF(xg, call.schema, call.strictMode);
+    tags.push({ type: "tag", begin: call.begin, content: { type: "grammar", grammar }, end: call.end });
+  }
+  return JSON.stringify({
+    type: "structural_tag",
+    format: { type: "tags_with_separator", tags, separator: p.separator, at_least_one: true, stop_after_first: !p.parallel },
+  });
+}
+
 const buildGrammar = (xg: XGrammar, plan: SchemaPlan) => (BUILD[plan.kind].grammar as (xg: XGrammar, p: SchemaPlan) => Promise<{ dispose(): void }>)(xg, plan);
-const compilePlan = (compiler: Compiler, plan: SchemaPlan) => (BUILD[plan.kind].compile as (c: Compiler, p: SchemaPlan) => Promise<Compiled>)(compiler, plan);
+const compilePlan = (xg: XGrammar, compiler: Compiler, plan: SchemaPlan) => (BUILD[plan.kind].compile as (xg: XGrammar, c: Compiler, p: SchemaPlan) => Promise<Compiled>)(xg, compiler, plan);
 
 async function checkSchema(plan: SchemaPlan): Promise<void> {
   // A poisoned validator (it aborted) is replaced before the next check, once, however many
@@ -193,7 +222,7 @@ class XGrammarFactory implements GrammarFactory {
     }
     const runtime = await this.runtime;
     try {
-      const compiled = await runtime.instance.call(() => compilePlan(runtime.compiler, plan));
+      const compiled = await runtime.instance.call((xg) => compilePlan(xg, runtime.compiler, plan));
       return new XCompiledGrammar(runtime, (compiled as unknown as Handle<{ delete(): void }>).handle, this.vocab);
     } catch (e) {
       if (e instanceof XGrammarAbort) throw new GrammarCompileError(`grammar cannot be compiled: ${e.reason}`);
