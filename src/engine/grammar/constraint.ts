@@ -23,7 +23,7 @@ export interface ToolCallFormat {
 export const TOOL_CALL_FORMATS = {
   /** Hermes / Qwen2.5 / Qwen3: `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`. */
   hermes: { begin: '<tool_call>\n{"name": "{name}", "arguments": ', end: "}\n</tool_call>", separator: "\n" },
-  /** Llama 3.x JSON tool calls: `{"name": ..., "parameters": {...}}`. */
+  /** Llama 3.x JSON tool calls: `{"name": ..., "parameters": {...}}` (Meta's template makes one call a turn: pass parallel: false). */
   llama3_json: { begin: '{"name": "{name}", "parameters": ', end: "}", separator: "; " },
 } as const satisfies Record<string, ToolCallFormat>;
 
