@@ -134,12 +134,18 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       auth: { apiKey: config.apiKey ?? null, db },
       limits: { maxBodyBytes: config.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes },
     };
+    const sweeper = setInterval(() => idempotency.sweep(), SWEEP_INTERVAL_MS);
+    sweeper.unref?.();
+    stopWork = async () => {
+      clearInterval(sweeper);
+      // Interrupted work goes back to `queued` (not cancelled) for the next start.
+      await scheduler.stop();
+      await dispatcher.stop();
+    };
     // Work a previous process accepted and did not finish runs first, in its original order.
     background.recover();
     dispatcher.start();
     idempotency.sweep();
-    const sweeper = setInterval(() => idempotency.sweep(), SWEEP_INTERVAL_MS);
-    sweeper.unref?.();
     const app = createApp(ctx);
     const server: Server<undefined> = Bun.serve({
       hostname: config.host,
@@ -151,12 +157,6 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       // Generations can be long and a sync request is silent until done: no idle cut-off.
       idleTimeout: 0,
     });
-    stopWork = async () => {
-      clearInterval(sweeper);
-      // Interrupted work goes back to `queued` (not cancelled) for the next start.
-      await scheduler.stop();
-      await dispatcher.stop();
-    };
     const port = server.port!;
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     const running: RunningServer = {
