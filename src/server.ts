@@ -114,15 +114,15 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     const started: Engine = await EngineClient.start();
     engine = started;
     const store = new ResponseStore(db);
+    const metrics = new Metrics();
     const idempotency = new IdempotencyStore(db, settings.idempotencyTtlMs);
     const deliveries = new DeliveryStore(db);
     const dispatcher = new WebhookDispatcher(deliveries, (id) => {
       const rec = store.get(id);
       // The same serialization as the GET route's JSON answer, so the bodies are byte-equal.
       return rec ? JSON.stringify(renderResponse(rec)) : null;
-    }, settings.webhooks);
+    }, settings.webhooks, metrics);
     wireWebhooks(store, deliveries, dispatcher);
-    const metrics = new Metrics();
     const scheduler = new Scheduler(started, store, metrics);
     const models = new ModelRegistry(started);
     for (const m of config.models) {

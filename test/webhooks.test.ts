@@ -145,6 +145,10 @@ describe("delivery", () => {
     }
     expect(hits[1].at - hits[0].at).toBeGreaterThanOrEqual(WEBHOOKS.timeoutMs + WEBHOOKS.backoffMs[0] - 5);
     expect(await getText(res.json.id)).toBe(before);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/valar_webhook_attempts_total\{outcome="failed"\} [1-9]/);
+    expect(metrics).toMatch(/valar_webhook_attempts_total\{outcome="retry"\} [1-9]/);
+    expect(metrics).toMatch(/valar_webhook_attempts_total\{outcome="delivered"\} [1-9]/);
   });
 
   test("a network error (nothing listening) counts as a failed attempt: 4 of them", async () => {

@@ -3,9 +3,10 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SchedulerObserver } from "../scheduler/queue.ts";
+import type { AttemptOutcome, WebhookObserver } from "../webhooks/dispatcher.ts";
 import type { GenerationResult } from "../generation.ts";
 
-export class Metrics implements SchedulerObserver {
+export class Metrics implements SchedulerObserver, WebhookObserver {
   readonly registry = new Registry();
 
   private readonly requests = new Counter({
@@ -30,6 +31,10 @@ export class Metrics implements SchedulerObserver {
     name: "valar_queue_depth", help: "Generations waiting or running, per model and completion window.",
     labelNames: ["model", "window"] as const, registers: [this.registry],
   });
+  private readonly webhooks = new Counter({
+    name: "valar_webhook_attempts_total", help: "Completion-webhook delivery attempts by outcome (delivered, retry, failed).",
+    labelNames: ["outcome"] as const, registers: [this.registry],
+  });
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "valar_process_" });
   }
@@ -49,6 +54,10 @@ export class Metrics implements SchedulerObserver {
     if (result.usage.outputTokens > 1 && result.decodeMs > 0) {
       this.tps.observe({ model }, result.usage.outputTokens / (result.decodeMs / 1000));
     }
+  }
+
+  webhookAttempt(outcome: AttemptOutcome): void {
+    this.webhooks.inc({ outcome });
   }
 
   async text(): Promise<string> {

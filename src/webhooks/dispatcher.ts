@@ -26,6 +26,14 @@ export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = {
   pollMs: 5_000,
 };
 
+/** What became of one attempt: accepted, failed with a retry to come, or failed for good. */
+export type AttemptOutcome = "delivered" | "retry" | "failed";
+
+/** Hooks for metrics. */
+export interface WebhookObserver {
+  webhookAttempt?(outcome: AttemptOutcome): void;
+}
+
 /** The body to send for a record (its GET /v1/responses/{id} JSON), or null when it is gone. */
 export type RenderRecord = (responseId: string) => string | null;
 
@@ -43,6 +51,7 @@ export class WebhookDispatcher {
     private readonly deliveries: DeliveryStore,
     private readonly render: RenderRecord,
     private readonly opts: WebhookOptions = DEFAULT_WEBHOOK_OPTIONS,
+    private readonly observer: WebhookObserver = {},
   ) {}
 
   start(): void {
@@ -114,6 +123,7 @@ export class WebhookDispatcher {
     const body = this.render(d.responseId);
     if (body === null) {
       this.deliveries.attemptFailed(d.id, attempts, null, "the record no longer exists", null);
+      this.observer.webhookAttempt?.("failed");
       return;
     }
     const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "valar-webhooks" };
@@ -141,10 +151,12 @@ export class WebhookDispatcher {
     if (status !== null && status >= 200 && status < 300) {
       const ok = status;
       this.safely(() => this.deliveries.delivered(d.id, attempts, ok));
+      this.observer.webhookAttempt?.("delivered");
       return;
     }
     const retryAt = attempts >= this.opts.maxAttempts ? null : Date.now() + this.backoff(attempts);
     this.safely(() => this.deliveries.attemptFailed(d.id, attempts, status, error, retryAt));
+    this.observer.webhookAttempt?.(retryAt === null ? "failed" : "retry");
   }
 
   private backoff(attempt: number): number {

@@ -19,5 +19,5 @@ export function wireWebhooks(store: ResponseStore, deliveries: DeliveryStore, di
   });
 }
 
-export { WebhookDispatcher, DEFAULT_WEBHOOK_OPTIONS, type WebhookOptions } from "./dispatcher.ts";
+export { WebhookDispatcher, DEFAULT_WEBHOOK_OPTIONS, type WebhookOptions, type WebhookObserver } from "./dispatcher.ts";
 export { webhookTarget } from "./target.ts";
