@@ -25,7 +25,7 @@ afterAll(() => {
 
 /** Starts the server process on the shared database and resolves with its URL. */
 async function spawnServer(): Promise<{ url: string; proc: Subprocess<"ignore", "pipe", "inherit"> }> {
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "support/serve-process.ts"), dbPath, MODEL_ID, MODEL_PATH], {
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "support/serve-process.ts"), dbPath, MODEL_ID, MODEL_PATH], {
     stdin: "ignore", stdout: "pipe", stderr: "inherit",
   });
   children.push(proc);
