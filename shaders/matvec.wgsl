@@ -50,6 +50,11 @@ fn main(@builtin(local_invocation_index) li: u32,
   var acc: array<f32, TT>;
   var acc2: array<f32, TT>;
   if (row < P.N) {
+    if (TT == 1u && MODE != 2u) {
+      // decode: one token, each chunk dotted straight from the weights
+      let xb = (xt0 + t0) * P.x_stride;
+      for (var c = lane; c < nch; c += TPR) { acc[0] += chunk_dot(row * P.row_bytes, c, xb + c * 32u, P.K); }
+    } else {
     for (var c = lane; c < nch; c += TPR) {
       let w = load_chunk(row * P.row_bytes, c, P.K);
       var u: array<f32, 32>;
@@ -69,6 +74,7 @@ fn main(@builtin(local_invocation_index) li: u32,
           if (MODE == 2u) { acc2[t] += s2; }
         }
       }
+    }
     }
   }
   for (var t = 0u; t < TT; t++) {

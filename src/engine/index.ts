@@ -20,6 +20,8 @@ export interface LoadOptions {
   /** Switch off device features to run the fallback kernels (tests). */
   features?: Partial<GpuFeatures>;
   passPerDispatch?: boolean;
+  /** Q8_0-quantized activations with integer dots for Q8_0/Q4_0 weights (see ForwardOptions). */
+  q8Activations?: boolean;
 }
 
 export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOptions = {}): Promise<LoadedModel & ModelRunner> {
@@ -36,7 +38,7 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   device.pushErrorScope("validation");
   let fwd: ForwardPass;
   try {
-    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch });
+    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations });
   } catch (e) {
     await device.popErrorScope();
     destroyAll(uploader.buffers);
