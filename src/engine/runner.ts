@@ -7,6 +7,8 @@ import type { HParams } from "./model/hparams.ts";
 import { ForwardPass, MAX_BATCH, RNG_LEN } from "./forward.ts";
 import { encodeFields, readF32 } from "./gpu/buffers.ts";
 import { mulberry32 } from "./quant.ts";
+import { LogitMask } from "./logit-mask.ts";
+import type { GrammarMatcher } from "./grammar/index.ts";
 
 const MAP_READ = 0x1;
 const COPY_DST = 0x8;
@@ -18,6 +20,8 @@ export class ModelRunner implements LoadedModel {
   private pos = 0;
   private busy = false;
   private staging: GPUBuffer;
+  /** Built on the first constrained generation. */
+  private logitMask: LogitMask | null = null;
 
   constructor(
     private device: GPUDevice,
@@ -99,10 +103,15 @@ export class ModelRunner implements LoadedModel {
   }
 
   /** Submits one step (forward over `ids` from the current position + sampling) and reads the token. */
-  private async step(ids: number[], step: number): Promise<GeneratedToken> {
+  private async step(ids: number[], step: number, masked = false): Promise<GeneratedToken> {
     this.stage(ids, step);
     const enc = this.device.createCommandEncoder();
-    this.fwd.encode(enc, ids.length, { logits: true, sample: true });
+    if (masked) {
+      this.fwd.encode(enc, ids.length, { logits: true, sample: false });
+      this.logitMask!.encode(enc);
+    } else {
+      this.fwd.encode(enc, ids.length, { logits: true, sample: true });
+    }
     enc.copyBufferToBuffer(this.fwd.buffers.out, 0, this.staging, 0, 8);
     this.device.queue.submit([enc.finish()]);
     this.pos += ids.length;
@@ -113,7 +122,19 @@ export class ModelRunner implements LoadedModel {
     return { id, logprob: new Float32Array(raw)[1] };
   }
 
-  async *generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GeneratedToken, { finishReason: FinishReason; timings: GenerationTimings }> {
+  /**
+   * Uploads the matcher's mask for the next token; false when the grammar allows no token at all
+   * (the structure cannot continue), so the caller ends the generation instead of sampling.
+   */
+  private prepareMask(m: GrammarMatcher, mask: Uint32Array): boolean {
+    m.fillNextTokenBitmask(mask);
+    if (!mask.some((w) => w !== 0)) return false;
+    this.logitMask!.upload(mask);
+    return true;
+  }
+
+  /** `matcher` (constrained decoding) restricts every sampled token, the first one included. */
+  async *generate(promptIds: number[], opts: GenerateOptions, matcher?: GrammarMatcher): AsyncGenerator<GeneratedToken, { finishReason: FinishReason; timings: GenerationTimings }> {
     if (promptIds.length === 0) throw new RangeError("the prompt must contain at least one token");
     if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer, got ${opts.maxTokens}`);
     const { temperature, topP } = opts.sampling;
@@ -133,7 +154,14 @@ export class ModelRunner implements LoadedModel {
       if (opts.maxTokens === 0) return { finishReason, timings };
       const draw = (step: number) => q.writeBuffer(this.fwd.buffers.rng, 4 * (step % RNG_LEN), new Float32Array([rand()]));
       draw(0);
-      let tok = await this.step(this.prefillHead(promptIds), 0);
+      const masked = matcher !== undefined;
+      const mask = masked ? new Uint32Array((this.logitMask ??= new LogitMask(this.device, this.fwd.buffers, this.nVocab)).words) : null;
+      const accept = (id: number) => {
+        if (matcher && !matcher.acceptToken(id)) throw new Error(`constrained decoding sampled token ${id}, which the grammar rejects (a masking bug)`);
+      };
+      if (matcher && !this.prepareMask(matcher, mask!)) return { finishReason: "stop", timings };
+      let tok = await this.step(this.prefillHead(promptIds), 0, masked);
+      accept(tok.id);
       const t1 = performance.now();
       timings.prefillMs = t1 - t0;
       for (let step = 1; ; step++) {
@@ -144,7 +172,9 @@ export class ModelRunner implements LoadedModel {
         if (timings.outputTokens >= opts.maxTokens || this.pos >= this.nCtx) break;
         if (opts.signal?.aborted) { finishReason = "cancelled"; break; }
         draw(step);
-        tok = await this.step([tok.id], step);
+        if (matcher && !this.prepareMask(matcher, mask!)) { finishReason = "stop"; break; }
+        tok = await this.step([tok.id], step, masked);
+        accept(tok.id);
       }
       timings.decodeMs = performance.now() - t1;
       return { finishReason, timings };
@@ -155,6 +185,7 @@ export class ModelRunner implements LoadedModel {
 
   dispose(): void {
     this.fwd.dispose();
+    this.logitMask?.dispose();
     this.staging.destroy();
     this.onDispose();
   }

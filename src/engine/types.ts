@@ -1,6 +1,8 @@
 // Contracts between the engine and its users. The engine knows token ids and sampling settings,
 // never HTTP, SQL or which API surface a request came from.
 
+import type { OutputConstraint } from "./grammar/constraint.ts";
+
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
   temperature: number;
@@ -17,6 +19,8 @@ export interface GenerateOptions {
   stopIds?: number[];
   /** Return the log-probability of each sampled token. */
   logprobs?: boolean;
+  /** Output structure enforced while decoding (plain JSON: it crosses the worker boundary). */
+  constraint?: OutputConstraint;
   signal?: AbortSignal;
 }
 

@@ -7,6 +7,8 @@ import { openModel } from "./model/open.ts";
 import type { ModelFile } from "./model/types.ts";
 import type { EngineStats, HostMessage, WorkerMessage } from "./protocol.ts";
 import type { LoadedModel } from "./types.ts";
+import { createGrammarFactory, type GrammarFactory, type GrammarMatcher } from "./grammar/index.ts";
+import { createTokenizer } from "./tokenizer/index.ts";
 
 declare const self: Worker;
 
@@ -14,6 +16,8 @@ interface Resident {
   model: LoadedModel & ModelRunner;
   file: ModelFile;
   busy: boolean;
+  /** For constrained generations; built on the first one (the vocabulary takes ~0.1-0.5 s). */
+  grammar?: Promise<GrammarFactory>;
 }
 
 const models = new Map<string, Resident>();
@@ -59,8 +63,14 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     running.set(m.req, ctl);
     r.busy = true;
     counters.started++;
+    let matcher: GrammarMatcher | undefined;
     try {
-      const gen = r.model.generate(m.promptIds, { ...m.opts, signal: ctl.signal });
+      if (m.opts.constraint) {
+        r.grammar ??= createGrammarFactory(createTokenizer(r.file), r.model.nVocab);
+        const factory = await r.grammar.catch((e) => { r.grammar = undefined; throw e; });
+        matcher = (await factory.compile(m.opts.constraint)).matcher();
+      }
+      const gen = r.model.generate(m.promptIds, { ...m.opts, signal: ctl.signal }, matcher);
       for (;;) {
         const next = await gen.next();
         if (next.done) {
@@ -75,6 +85,7 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
       counters.failed++;
       throw e;
     } finally {
+      matcher?.dispose();
       r.busy = false;
       running.delete(m.req);
     }
