@@ -4,6 +4,8 @@
 // Both are plain JSON so a record can be stored and run again after a restart.
 
 import type { FinishReason } from "./engine/types.ts";
+import type { OutputConstraint } from "./engine/grammar/constraint.ts";
+import type { ToolCallFormatName } from "./tool-calls.ts";
 
 export type Role = "system" | "developer" | "user" | "assistant" | "tool";
 
@@ -43,6 +45,13 @@ export interface Generation {
   /** Return one logprob per output token. */
   logprobs: boolean;
   tools: GenerationTool[];
+  /**
+   * Structure enforced while decoding (structured outputs, forced tool calls); null or absent:
+   * free text. Plain JSON, so a stored record runs again after a restart.
+   */
+  constraint?: OutputConstraint | null;
+  /** The model's tool-call layout, when tool calls are parsed out of the output (tools given, tool_choice not "none"). */
+  toolCallFormat?: ToolCallFormatName | null;
   metadata: Record<string, string>;
   window: CompletionWindow;
   user: string | null;

@@ -12,6 +12,9 @@ import { principalOf } from "./principal.ts";
 import { sseResponse } from "./sse.ts";
 import type { Generation, GenerationMessage, GenerationResult, GenerationTool, Role } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
+import type { OutputConstraint } from "../engine/grammar/index.ts";
+import { checkConstraint, toolFields } from "./structured.ts";
+import { ToolCallHoldback, parseToolCalls, type ParsedOutput, type ToolCallFormatName } from "../tool-calls.ts";
 
 const ContentPart = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -47,10 +50,21 @@ export const ChatBody = t.Object({
   top_p: t.Optional(Unit),
   user: t.Optional(Nullable(User)),
   metadata: t.Optional(Metadata),
-  response_format: t.Optional(Nullable(t.Object({ type: t.Union([t.Literal("text"), t.Literal("json_object"), t.Literal("json_schema")], { description: "'text', 'json_object' or 'json_schema'" }) }))),
+  response_format: t.Optional(Nullable(t.Union([
+    t.Object({ type: t.Literal("text") }),
+    t.Object({ type: t.Literal("json_object") }),
+    t.Object({
+      type: t.Literal("json_schema"),
+      json_schema: t.Object({ name: t.String(), description: t.Optional(t.String()), schema: t.Optional(t.Record(t.String(), t.Any())), strict: t.Optional(Nullable(t.Boolean())) }),
+    }),
+  ], { description: "{type: 'text'}, {type: 'json_object'} or {type: 'json_schema', json_schema: {name, schema, strict}}" }))),
   reasoning_effort: t.Optional(Nullable(t.Union(["none", "minimal", "low", "medium", "high", "xhigh"].map((v) => t.Literal(v)), { description: "one of none, minimal, low, medium, high, xhigh" }))),
   tools: t.Optional(Nullable(t.Array(Tool))),
-  tool_choice: t.Optional(Nullable(t.Union([t.Literal("none"), t.Literal("auto"), t.Literal("required"), t.Object({ type: t.String() })], { description: "'none', 'auto', 'required' or a named tool" }))),
+  tool_choice: t.Optional(Nullable(t.Union([
+    t.Literal("none"), t.Literal("auto"), t.Literal("required"),
+    t.Object({ type: t.Literal("function"), function: t.Object({ name: t.String() }) }),
+    t.Object({ type: t.Literal("custom"), custom: t.Object({ name: t.String() }) }),
+  ], { description: "'none', 'auto', 'required' or a named tool {type: 'function', function: {name}}" }))),
   parallel_tool_calls: t.Optional(Nullable(t.Boolean())),
   n: t.Optional(Nullable(Int())),
   modalities: t.Optional(Nullable(t.Array(t.String()))),
@@ -88,6 +102,9 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     tool.type === "function"
       ? { type: "function", name: tool.function.name, description: tool.function.description, parameters: tool.function.parameters }
       : { type: "custom", name: tool.custom.name, description: tool.custom.description });
+  const choice = body.tool_choice ?? "auto";
+  const named = typeof choice === "string" ? choice : { name: choice.type === "function" ? choice.function.name : choice.custom.name };
+  const toolPart = toolFields(model, tools, named, body.parallel_tool_calls !== false, "tool_choice");
   return {
     model: model.id,
     input: { kind: "messages", messages },
@@ -96,11 +113,31 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     topP: body.top_p ?? 1,
     logprobs: false,
     tools,
+    // Forced tool calls win over a response format: the output is the calls.
+    constraint: toolPart.constraint ?? formatConstraint(body.response_format),
+    toolCallFormat: toolPart.toolCallFormat,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
   };
 }
+
+function formatConstraint(f: ChatRequest["response_format"]): OutputConstraint | null {
+  if (!f || f.type === "text") return null;
+  if (f.type === "json_object" || f.json_schema.schema === undefined) return { type: "json_object" };
+  return { type: "json_schema", schema: f.json_schema.schema, ...(typeof f.json_schema.strict === "boolean" ? { strict: f.json_schema.strict } : {}) };
+}
+
+/** The output split into text and tool calls (none unless the generation parses them). */
+export function chatOutput(text: string, format: ToolCallFormatName | null | undefined, tools: string[]): ParsedOutput {
+  return format ? parseToolCalls(text, format, tools) : { text, calls: [] };
+}
+
+/** Call ids are derived from the record id, so a replay renders the same ids. */
+const callId = (id: string, i: number) => `call_${id.replace(/^[a-z]+[_-]/, "")}_${i}`;
+
+const toolCallsOf = (id: string, calls: ParsedOutput["calls"]) =>
+  calls.map((c, i) => ({ id: callId(id, i), type: "function" as const, function: { name: c.name, arguments: c.arguments } }));
 
 export function chatUsage(result: GenerationResult) {
   return {
@@ -112,7 +149,10 @@ export function chatUsage(result: GenerationResult) {
   };
 }
 
-export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult) {
+export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult, gen?: Generation) {
+  const out = chatOutput(result.text, gen?.toolCallFormat, gen?.tools.map((t) => t.name) ?? []);
+  const message: Record<string, unknown> = { role: "assistant", content: out.calls.length && !out.text ? null : out.text, refusal: null };
+  if (out.calls.length) message.tool_calls = toolCallsOf(id, out.calls);
   return {
     id,
     object: "chat.completion",
@@ -120,9 +160,9 @@ export function renderChatCompletion(id: string, created: number, model: string,
     model,
     choices: [{
       index: 0,
-      message: { role: "assistant", content: result.text, refusal: null },
+      message,
       logprobs: null,
-      finish_reason: "stop",
+      finish_reason: out.calls.length ? "tool_calls" : "stop",
     }],
     usage: chatUsage(result),
   };
@@ -134,41 +174,55 @@ export function chatRoutes(ctx: AppContext) {
       const principal = principalOf(request);
       const idempotencyKey = idempotencyKeyOf(request, "chat");
       const model = requireModel(ctx, body.model);
-      const accepted = accept(ctx, "chat", principal, body, model, chatToGeneration(body, model), { idempotencyKey });
+      const generation = chatToGeneration(body, model);
+      await checkConstraint(generation, { schema: "response_format.json_schema.schema", tools: "tools" });
+      const accepted = accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
+      const toolNames = generation.tools.map((t) => t.name);
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);
       const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         ({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra });
       const delta = (d: Record<string, unknown>, finish: string | null = null) =>
         chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+      // One delta per call, whole: index, id, type, name and the full arguments.
+      const sendCalls = (calls: ParsedOutput["calls"], send: (d: Record<string, unknown>) => void) =>
+        toolCallsOf(id, calls).forEach((call, index) => send({ tool_calls: [{ index, ...call }] }));
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
         const result = resultOf(await settledReplay(ctx, accepted.record, request.signal));
-        if (!body.stream) return renderChatCompletion(id, created, model.id, result);
+        if (!body.stream) return renderChatCompletion(id, created, model.id, result, generation);
         // The twin's tokens are gone by now: the replayed stream carries the whole text at once.
         return sseResponse(async (sink) => {
           sink.send(delta({ role: "assistant", content: "" }));
-          if (result.text) sink.send(delta({ content: result.text }));
-          sink.send(delta({}, "stop"));
+          const out = chatOutput(result.text, generation.toolCallFormat, toolNames);
+          if (out.text) sink.send(delta({ content: out.text }));
+          sendCalls(out.calls, (d) => sink.send(delta(d)));
+          sink.send(delta({}, out.calls.length ? "tool_calls" : "stop"));
           if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
           sink.send("[DONE]");
         }, request.signal);
       }
       if (!body.stream) {
         const { result } = await runToEnd(ctx, accepted, { signal: outlivesClient(idempotencyKey, request.signal) });
-        return renderChatCompletion(id, created, model.id, result);
+        return renderChatCompletion(id, created, model.id, result, generation);
       }
       return sseResponse(async (sink) => {
         sink.send(delta({ role: "assistant", content: "" }));
+        // With tools, text from a call's opening marker on is held back: calls go out whole.
+        const holdback = generation.toolCallFormat ? new ToolCallHoldback(generation.toolCallFormat) : null;
         try {
           const { result } = await runToEnd(ctx, accepted, {
             signal: outlivesClient(idempotencyKey, sink.signal),
             onDelta: (text) => {
-              if (text) sink.send(delta({ content: text }));
+              const now = holdback ? holdback.push(text) : text;
+              if (now) sink.send(delta({ content: now }));
             },
           });
           if (result.status === "cancelled") return;
-          sink.send(delta({}, "stop"));
+          const tail = holdback ? chatOutput(holdback.rest(), generation.toolCallFormat, toolNames) : { text: "", calls: [] };
+          if (tail.text) sink.send(delta({ content: tail.text }));
+          sendCalls(tail.calls, (d) => sink.send(delta(d)));
+          sink.send(delta({}, tail.calls.length ? "tool_calls" : "stop"));
           if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
           sink.send("[DONE]");
         } catch (err) {

@@ -11,6 +11,7 @@ import { invalidRequest } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
+import { checkConstraint } from "./structured.ts";
 
 const Block = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -32,6 +33,9 @@ export const MessagesBody = t.Object({
   metadata: t.Optional(Nullable(t.Record(t.String(), Nullable(t.String()), { description: "an object of string values" }))),
   tools: t.Optional(Nullable(t.Array(t.Any()))),
   tool_choice: t.Optional(Nullable(t.Any())),
+  output_config: t.Optional(Nullable(t.Object({
+    format: t.Optional(Nullable(t.Object({ type: t.Literal("json_schema"), schema: t.Record(t.String(), t.Any()) }, { description: "{type: 'json_schema', schema}" }))),
+  }))),
   stream: t.Optional(Nullable(t.Boolean())),
 });
 export type MessagesRequest = Static<typeof MessagesBody>;
@@ -55,6 +59,7 @@ export function messagesToGeneration(body: MessagesRequest, model: ServedModel):
     topP: body.top_p ?? 1,
     logprobs: false,
     tools: [],
+    constraint: body.output_config?.format ? { type: "json_schema", schema: body.output_config.format.schema } : null,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: metadata.user_id ?? null,
@@ -80,7 +85,9 @@ export function messagesRoutes(ctx: AppContext) {
       const principal = principalOf(request);
       const idempotencyKey = idempotencyKeyOf(request, "messages");
       const model = requireModel(ctx, body.model);
-      const accepted = accept(ctx, "messages", principal, body, model, messagesToGeneration(body, model), { idempotencyKey });
+      const generation = messagesToGeneration(body, model);
+      await checkConstraint(generation, { schema: "output_config.format.schema", tools: "tools" });
+      const accepted = accept(ctx, "messages", principal, body, model, generation, { idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
         return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)));

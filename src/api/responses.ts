@@ -10,6 +10,8 @@ import { invalidRequest, notFound } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
+import { checkConstraint, toolFields } from "./structured.ts";
+import { parseToolCalls } from "../tool-calls.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 
@@ -130,6 +132,13 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     type: tool.type, name: tool.name, description: tool.description ?? undefined,
     parameters: "parameters" in tool ? tool.parameters ?? undefined : undefined,
   }));
+  const choice = body.tool_choice ?? "auto";
+  // /v1/responses refuses parallel_tool_calls and echoes false: one call a turn.
+  const toolPart = toolFields(model, tools, typeof choice === "string" ? choice : { name: choice.name }, false, "tool_choice");
+  const format = body.text?.format;
+  const schemaConstraint = format?.type === "json_schema"
+    ? { type: "json_schema" as const, schema: format.schema, ...(typeof format.strict === "boolean" ? { strict: format.strict } : {}) }
+    : null;
   return {
     model: model.id,
     input: typeof body.input === "string" ? { kind: "text", text: body.input } : { kind: "messages", messages: toMessages(body.input, model) },
@@ -138,6 +147,9 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     topP: body.top_p ?? 1,
     logprobs: (body.include ?? []).includes(LOGPROBS_INCLUDE),
     tools,
+    // Forced tool calls win over a response format: the output is the calls.
+    constraint: toolPart.constraint ?? schemaConstraint,
+    toolCallFormat: toolPart.toolCallFormat,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
@@ -156,9 +168,15 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
   if (gen.logprobs && out) {
     content.logprobs = out.tokens.map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
   }
-  const output = finished
-    ? [{ type: "message", id: `msg_${rec.id.replace(/^[a-z]+[_-]/, "")}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] }]
-    : [];
+  const suffix = rec.id.replace(/^[a-z]+[_-]/, "");
+  const parsed = out && gen.toolCallFormat ? parseToolCalls(out.text, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: out?.text ?? "", calls: [] };
+  if (parsed.calls.length) content.text = parsed.text;
+  const calls = parsed.calls.map((c, i) => ({
+    type: "function_call", id: `fc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, arguments: c.arguments, status: "completed",
+  }));
+  const message = { type: "message", id: `msg_${suffix}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] };
+  // A turn that is only calls has no message item.
+  const output = finished ? [...(calls.length && !parsed.text ? [] : [message]), ...calls] : [];
   const usage = rec.usage && {
     input_tokens: rec.usage.inputTokens,
     input_tokens_details: { cached_tokens: rec.usage.cachedTokens },
@@ -180,7 +198,7 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
     instructions: null,
     model: rec.model,
     output,
-    output_text: out?.text ?? "",
+    output_text: parsed.text,
     usage: usage ?? null,
     metadata: gen.metadata,
     max_output_tokens: gen.maxOutputTokens,
@@ -205,7 +223,9 @@ export function responsesRoutes(ctx: AppContext) {
       const idempotencyKey = idempotencyKeyOf(request, "responses");
       const model = requireModel(ctx, body.model);
       const background = body.background === true;
-      const accepted = accept(ctx, "responses", principal, body, model, responsesToGeneration(body, model), { background, idempotencyKey });
+      const generation = responsesToGeneration(body, model);
+      await checkConstraint(generation, { schema: "text.format.schema", tools: "tools" });
+      const accepted = accept(ctx, "responses", principal, body, model, generation, { background, idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
         // A background twin answers with its current state; a sync twin with its finished record.

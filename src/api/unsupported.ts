@@ -24,11 +24,6 @@ export interface UnsupportedRule {
   refuse: Refusal;
   /** `{value}` is replaced by the offending value. */
   message: string;
-  /**
-   * Accepted by the contract but not yet served by this server (needs constrained decoding in
-   * the engine). Refused with a clear message instead of silently ignoring the request.
-   */
-  pending?: boolean;
 }
 
 const SERVER_SIDE_TOOLS = [
@@ -47,7 +42,6 @@ export const UNSUPPORTED: Record<Surface, readonly UnsupportedRule[]> = {
     { path: "parallel_tool_calls", refuse: present, message: "'parallel_tool_calls' is not supported on /v1/responses." },
     { path: "tools[].type", refuse: { values: SERVER_SIDE_TOOLS }, message: "Server-side tool '{value}' is not supported: only 'function' and 'custom' tools are." },
     { path: "text.format.type", refuse: { values: ["json_object"] }, message: "text.format type 'json_object' is not supported: use {\"type\": \"json_schema\", \"name\", \"schema\", \"strict\"}." },
-    { path: "text.format.type", refuse: { values: ["json_schema"] }, message: "Structured outputs (text.format 'json_schema') are not available on this server yet.", pending: true },
     { path: "input[].content[].type", refuse: { values: ["input_audio", "input_file"] }, message: "Input part type '{value}' is not supported: audio and file inputs are not accepted." },
     { path: "include[]", refuse: { values: ["reasoning.encrypted_content", "web_search_call.action.sources", "code_interpreter_call.outputs", "computer_call_output.output.image_url", "file_search_call.results"] }, message: "include value '{value}' is not supported: only 'message.output_text.logprobs' is." },
     { path: "store", refuse: { only: [true] }, message: "'store' may only be true: every request is stored." },
@@ -75,7 +69,6 @@ export const UNSUPPORTED: Record<Surface, readonly UnsupportedRule[]> = {
     { path: "modalities", refuse: { only: [["text"]] }, message: "'modalities' may only be [\"text\"]." },
     { path: "store", refuse: { only: [true] }, message: "'store' may only be true: every request is stored." },
     { path: "service_tier", refuse: { only: ["auto"] }, message: "'service_tier' may only be 'auto': use metadata.completion_window to choose latency or efficiency." },
-    { path: "response_format.type", refuse: { values: ["json_object", "json_schema"] }, message: "Structured outputs (response_format '{value}') are not available on this server yet.", pending: true },
   ],
   messages: [
     { path: "system", refuse: present, message: "'system' is not supported: put the instructions in the first user message." },
@@ -86,7 +79,6 @@ export const UNSUPPORTED: Record<Surface, readonly UnsupportedRule[]> = {
     { path: "inference_geo", refuse: present, message: "'inference_geo' is not supported." },
     { path: "stream", refuse: { only: [false] }, message: "Streaming is only available on /v1/chat/completions; on /v1/messages 'stream' may only be false." },
     { path: "messages[].content[].type", refuse: { values: ["document", "tool_use", "tool_result"] }, message: "Content block type '{value}' is not supported." },
-    { path: "output_config.format", refuse: present, message: "Structured outputs (output_config.format) are not available on this server yet.", pending: true },
   ],
 };
 

@@ -7,6 +7,7 @@ import type { Tokenizer } from "../engine/tokenizer/types.ts";
 import type { CompletionWindow, Generation, GenerationMessage } from "../generation.ts";
 import { openModel } from "../engine/model/open.ts";
 import { createTokenizer } from "../engine/tokenizer/index.ts";
+import { toolCallFormatFor, type ToolCallFormatName } from "../tool-calls.ts";
 import { chatTemplateInfo, renderChat, verbatimPrompt, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool } from "../engine/chat/template.ts";
 
 export interface ModelConfig {
@@ -28,6 +29,8 @@ export interface ServedModel {
   /** Whether image parts are accepted (no vision model is supported yet). */
   multimodal: boolean;
   tokenizer: Tokenizer;
+  /** How the model's chat template writes tool calls (what forced calls look like, what is parsed back). */
+  toolCallFormat: ToolCallFormatName;
   /** Prompt for a conversation: the model's chat template, or the plain fallback. */
   renderChat(messages: GenerationMessage[], tools: Generation["tools"]): ChatPrompt;
 }
@@ -117,6 +120,7 @@ export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" |
     windows: cfg.windows ?? ["asap", "standard"],
     multimodal: false,
     tokenizer,
+    toolCallFormat: toolCallFormatFor(template.template),
     renderChat: (messages, tools) => renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool) }),
   };
 }

@@ -221,6 +221,7 @@ export class Scheduler {
           sampling: { temperature: gen.temperature, topP: gen.topP },
           stopIds: job.tokenizer.stopIds,
           logprobs: gen.logprobs,
+          ...(gen.constraint ? { constraint: gen.constraint } : {}),
         },
         (t) => {
           firstTokenAt ??= performance.now();

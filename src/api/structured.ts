@@ -1,0 +1,43 @@
+// Structured outputs and tool calls, the API side shared by the surfaces: the request-time
+// schema check (a schema that cannot compile is a 400 naming the parameter, before anything is
+// stored), and the tool-call part of a Generation.
+
+import { GrammarCompileError, validateConstraint, type OutputConstraint } from "../engine/grammar/index.ts";
+import type { Generation, GenerationTool } from "../generation.ts";
+import { toolCallConstraint, type ToolChoice } from "../tool-calls.ts";
+import type { ServedModel } from "../scheduler/models.ts";
+import { invalidRequest } from "./errors.ts";
+
+/** Compiles the generation's constraint without a model; a bad schema is a 400 naming `param`. */
+export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }): Promise<void> {
+  const c = gen.constraint;
+  if (!c) return;
+  try {
+    await validateConstraint(c);
+  } catch (err) {
+    if (!(err instanceof GrammarCompileError)) throw err;
+    const where = c.type === "tool_calls" ? param.tools : param.schema;
+    throw invalidRequest(`Invalid schema for '${where}': ${err.message}`, where, "invalid_schema");
+  }
+}
+
+/**
+ * The tool fields of a Generation: the model's call layout (parsed back out of the output
+ * unless tool_choice is "none") and, for "required" or a named tool, the constraint that forces
+ * the calls. A named tool that was not declared is a 400 naming `choiceParam`.
+ */
+export function toolFields(
+  model: ServedModel, tools: GenerationTool[], choice: ToolChoice, parallel: boolean, choiceParam: string,
+): Pick<Generation, "toolCallFormat"> & { constraint: OutputConstraint | null } {
+  if (typeof choice === "object" && !tools.some((t) => t.name === choice.name)) {
+    throw invalidRequest(`tool_choice names '${choice.name}', which is not one of the request's tools.`, choiceParam, "unknown_tool");
+  }
+  if (choice !== "none" && choice !== "auto" && tools.length === 0) {
+    throw invalidRequest(`tool_choice '${typeof choice === "string" ? choice : choice.name}' needs at least one tool in 'tools'.`, choiceParam);
+  }
+  const parsed = tools.length > 0 && choice !== "none";
+  return {
+    toolCallFormat: parsed ? model.toolCallFormat : null,
+    constraint: parsed ? toolCallConstraint(tools, choice, model.toolCallFormat, parallel) : null,
+  };
+}
