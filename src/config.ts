@@ -7,6 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { parseArgs } from "node:util";
+import type { CompletionWindow } from "./generation.ts";
 
 /** The model served by default when neither `--model` nor `VALAR_MODEL` names one and `models/` is empty. */
 export const DEFAULT_MODEL_REF = "hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf";
@@ -29,10 +30,18 @@ export interface ServeConfig {
   host: string;
   port: number;
   db: string;
-  /** Required when `host` is not a loopback address. */
+  /** With no managed key in the database, required when `host` is not a loopback address (see `exposureRefusal`). */
   apiKey?: string;
   /** Where models are found and pulled to. */
   modelsDir: string;
+  /** How long an idempotency reservation lasts. */
+  idempotencyTtlMs: number;
+  /** Per-attempt time limit of a completion-webhook delivery. */
+  webhookTimeoutMs: number;
+  /** Waits before retries 1, 2, 3 of a webhook delivery (the last one repeats). */
+  webhookBackoffMs: number[];
+  /** Completion windows per model ID; models not listed offer both. */
+  windows?: Record<string, CompletionWindow[]>;
 }
 
 export interface ServeSetting {
@@ -56,7 +65,7 @@ export const SERVE_SETTINGS = {
   },
   host: {
     flag: "host", env: "VALAR_HOST", default: "127.0.0.1", valueName: "ADDR",
-    description: "Address to listen on. A non-loopback address requires VALAR_API_KEY.",
+    description: "Address to listen on. A non-loopback address requires VALAR_API_KEY or a managed key (keys create) in the database.",
   },
   port: {
     flag: "port", env: "VALAR_PORT", default: "8080", valueName: "N",
@@ -73,7 +82,23 @@ export const SERVE_SETTINGS = {
   // A key on the command line would be visible to every user through `ps`, so it has no flag.
   apiKey: {
     flag: null, env: "VALAR_API_KEY", valueName: "KEY",
-    description: "Bearer key clients must send. Required when the host is not loopback.",
+    description: "Bearer key clients must send. Required when the host is not loopback and the database holds no managed key.",
+  },
+  idempotencyTtl: {
+    flag: "idempotency-ttl", env: "VALAR_IDEMPOTENCY_TTL", default: "86400", valueName: "SECONDS",
+    description: "How long an Idempotency-Key reservation lasts (24 h).",
+  },
+  webhookTimeout: {
+    flag: "webhook-timeout-ms", env: "VALAR_WEBHOOK_TIMEOUT_MS", default: "30000", valueName: "MS",
+    description: "Time limit of one completion-webhook delivery attempt.",
+  },
+  webhookBackoff: {
+    flag: "webhook-backoff-ms", env: "VALAR_WEBHOOK_BACKOFF_MS", default: "1000,5000,25000", valueName: "MS[,MS...]",
+    description: "Waits before the webhook retries (3 retries, so 4 attempts; the last wait repeats).",
+  },
+  modelWindows: {
+    flag: "model-windows", env: "VALAR_MODEL_WINDOWS", valueName: "ID=WINDOW[,WINDOW][;ID=...]",
+    description: "Completion windows (asap, standard) each model offers, e.g. `tiny=asap;big=asap,standard`. Models not listed offer both.",
   },
 } as const satisfies Record<string, ServeSetting>;
 
@@ -88,6 +113,17 @@ export function serveParseOptions() {
     if (s.flag) options[s.flag] = { type: "string", multiple: s.multiple ?? false };
   }
   return options;
+}
+
+/**
+ * The exposure rule, in one place: a server reachable from other machines must require a key,
+ * either VALAR_API_KEY or a managed key in the database (`keys create`). Returns why the server
+ * must not start, or null. `managedKeys` is only asked when it matters (it may open the database).
+ */
+export function exposureRefusal(host: string, apiKey: string | undefined, managedKeys: () => boolean, source = "host"): string | null {
+  if (isLoopbackHost(host) || apiKey || managedKeys()) return null;
+  return `${source}: host ${host} is reachable from other machines; set VALAR_API_KEY or create a key with ` +
+    "`valar keys create --org NAME` to require one, or listen on 127.0.0.1";
 }
 
 const LOOPBACK_NAMES = new Set(["localhost", "::1", "[::1]", "ip6-localhost"]);
@@ -142,6 +178,31 @@ export function checkUniqueIds(models: ModelSpec[]): ModelSpec[] {
   return models;
 }
 
+const WINDOWS: readonly CompletionWindow[] = ["asap", "standard"];
+
+/** `ID=asap;OTHER=asap,standard`: the windows each named model offers. */
+export function parseWindows(raw: string | undefined, source: string = SERVE_SETTINGS.modelWindows.env): Record<string, CompletionWindow[]> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, CompletionWindow[]> = {};
+  for (const entry of raw.split(";").map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.lastIndexOf("=");
+    const id = entry.slice(0, eq).trim();
+    const windows = entry.slice(eq + 1).split(",").map((w) => w.trim());
+    if (eq <= 0 || windows.some((w) => !(WINDOWS as readonly string[]).includes(w))) {
+      throw new ConfigError(`${source}: '${entry}' is not MODEL_ID=WINDOW[,WINDOW] with windows from ${WINDOWS.join(", ")}`);
+    }
+    out[id] = [...new Set(windows)] as CompletionWindow[];
+  }
+  return out;
+}
+
+/** A non-negative number (a decimal like 0.5 is fine: tests use short waits). */
+function parseAmount(text: string, source: string, unit: string): number {
+  const n = Number(text.trim());
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new ConfigError(`${source}: must be a non-negative number of ${unit}, got "${text}"`);
+  return n;
+}
+
 function parsePort(text: string, source: string): number {
   if (!/^\d+$/.test(text.trim())) throw new ConfigError(`${source}: port must be a whole number, got "${text}"`);
   const port = Number(text);
@@ -185,13 +246,13 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   if (!db.value) throw new ConfigError(`${db.source}: empty database path`);
   const modelsDir = pick("modelsDir", flags, env);
   const apiKey = env[SERVE_SETTINGS.apiKey.env] || undefined;
-
-  if (!isLoopbackHost(host.value) && !apiKey) {
-    throw new ConfigError(
-      `${host.source}: host ${host.value} is reachable from other machines; set VALAR_API_KEY to require a key, ` +
-        `or listen on 127.0.0.1`,
-    );
-  }
+  // The exposure rule also needs the database (managed keys): `serve` applies it with
+  // `exposureRefusal` once the configuration is known.
+  const ttl = pick("idempotencyTtl", flags, env);
+  const timeout = pick("webhookTimeout", flags, env);
+  const backoff = pick("webhookBackoff", flags, env);
+  const windows = pick("modelWindows", flags, env);
+  const webhookBackoffMs = backoff.value!.split(",").map((v) => parseAmount(v, backoff.source, "milliseconds"));
 
   return {
     models,
@@ -200,5 +261,9 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
     db: db.value,
     apiKey,
     modelsDir: modelsDir.value || "models",
+    idempotencyTtlMs: parseAmount(ttl.value!, ttl.source, "seconds") * 1000,
+    webhookTimeoutMs: parseAmount(timeout.value!, timeout.source, "milliseconds"),
+    webhookBackoffMs,
+    windows: parseWindows(windows.value, windows.source),
   };
 }

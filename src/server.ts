@@ -3,7 +3,7 @@
 
 import type { Server } from "bun";
 import type { ServeConfig } from "./config.ts";
-import { isLoopbackHost } from "./config.ts";
+import { exposureRefusal } from "./config.ts";
 import { openDb, closeDb } from "./store/db.ts";
 import { DEFAULT_ORG, ensureOrganization, hasActiveKeys } from "./store/keys.ts";
 import { ResponseStore } from "./store/responses.ts";
@@ -24,66 +24,30 @@ import { DEFAULT_LIMITS, type AppContext } from "./api/context.ts";
 export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "port" | "db" | "apiKey"> {
   /** Request body limit in bytes on the inference routes (default 32 MB). */
   maxBodyBytes?: number;
-  /** Completion windows per model id (default: both; env VALAR_MODEL_WINDOWS="ID=asap;ID2=asap,standard"). */
+  /** Completion windows per model id (default: both; `serve`: --model-windows / VALAR_MODEL_WINDOWS). */
   windows?: Record<string, CompletionWindow[]>;
   /** Largest context to allocate per model (default: the model's own). */
   maxContext?: number;
-  /** How long an idempotency reservation lasts (default 24 h; env VALAR_IDEMPOTENCY_TTL, seconds). */
+  /** How long an idempotency reservation lasts (default 24 h; `serve`: --idempotency-ttl / VALAR_IDEMPOTENCY_TTL, seconds). */
   idempotencyTtlMs?: number;
   /**
    * Completion-webhook delivery (defaults: 30 s per attempt, retries after 1 s, 5 s, 25 s;
-   * env VALAR_WEBHOOK_TIMEOUT_MS, VALAR_WEBHOOK_BACKOFF_MS as a comma-separated list).
+   * `serve`: VALAR_WEBHOOK_TIMEOUT_MS, VALAR_WEBHOOK_BACKOFF_MS).
    */
   webhooks?: Partial<WebhookOptions>;
 }
 
-/** Settings StartOptions leaves unset, from the environment (the CLI has no flags for them yet). */
-function fromEnv(config: StartOptions, env: Record<string, string | undefined> = process.env) {
-  const number = (name: string): number | undefined => {
-    const raw = env[name];
-    if (raw === undefined || raw === "") return undefined;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < 0) throw new StartError(`${name} must be a non-negative number, got '${raw}'`);
-    return n;
-  };
-  const ttlS = number("VALAR_IDEMPOTENCY_TTL");
-  const timeoutMs = number("VALAR_WEBHOOK_TIMEOUT_MS");
-  const backoffRaw = env.VALAR_WEBHOOK_BACKOFF_MS;
-  const backoffMs = backoffRaw ? backoffRaw.split(",").map((v) => {
-    const n = Number(v.trim());
-    if (!Number.isFinite(n) || n < 0) throw new StartError(`VALAR_WEBHOOK_BACKOFF_MS must be a comma-separated list of milliseconds, got '${backoffRaw}'`);
-    return n;
-  }) : undefined;
-  const webhooks: WebhookOptions = {
-    ...DEFAULT_WEBHOOK_OPTIONS,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    ...(backoffMs ? { backoffMs } : {}),
-    ...config.webhooks,
-  };
+/** Defaults for what StartOptions leaves unset (`serve` fills them from its settings table, src/config.ts). */
+function withDefaults(config: StartOptions) {
   return {
-    windows: config.windows ?? parseWindows(env.VALAR_MODEL_WINDOWS),
-    idempotencyTtlMs: config.idempotencyTtlMs ?? (ttlS !== undefined ? ttlS * 1000 : DEFAULT_IDEMPOTENCY_TTL_MS),
-    webhooks,
+    windows: config.windows,
+    idempotencyTtlMs: config.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...config.webhooks } satisfies WebhookOptions,
   };
 }
 
-const WINDOWS: readonly CompletionWindow[] = ["asap", "standard"];
-
-/** `VALAR_MODEL_WINDOWS="ID=asap;OTHER=asap,standard"`: the windows each named model offers. */
-export function parseWindows(raw: string | undefined): Record<string, CompletionWindow[]> | undefined {
-  if (!raw) return undefined;
-  const out: Record<string, CompletionWindow[]> = {};
-  for (const entry of raw.split(";").map((e) => e.trim()).filter(Boolean)) {
-    const eq = entry.lastIndexOf("=");
-    const id = entry.slice(0, eq).trim();
-    const windows = entry.slice(eq + 1).split(",").map((w) => w.trim());
-    if (eq <= 0 || windows.some((w) => !(WINDOWS as readonly string[]).includes(w))) {
-      throw new StartError(`VALAR_MODEL_WINDOWS: '${entry}' is not MODEL_ID=WINDOW[,WINDOW] with windows from ${WINDOWS.join(", ")}`);
-    }
-    out[id] = [...new Set(windows)] as CompletionWindow[];
-  }
-  return out;
-}
+// Parsed with the other serve settings; re-exported for callers that build StartOptions themselves.
+export { parseWindows } from "./config.ts";
 
 /** How often expired idempotency reservations are swept away. */
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -101,12 +65,13 @@ export class StartError extends Error {
 
 export async function startServer(config: StartOptions): Promise<RunningServer> {
   if (config.models.length === 0) throw new StartError("no model to serve: name one with --model");
-  const settings = fromEnv(config);
+  const settings = withDefaults(config);
   const db = openDb(config.db);
   ensureOrganization(db, DEFAULT_ORG.name);
-  if (!isLoopbackHost(config.host) && !config.apiKey && !hasActiveKeys(db)) {
+  const refusal = exposureRefusal(config.host, config.apiKey, () => hasActiveKeys(db));
+  if (refusal) {
     closeDb(db);
-    throw new StartError(`refusing to listen on ${config.host} without authentication: set VALAR_API_KEY or create a key with \`valar keys create --org NAME\``);
+    throw new StartError(refusal);
   }
   let engine: Engine | undefined;
   let stopWork = async () => {};

@@ -4,12 +4,16 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, DEFAULT_MODEL_REF, defaultModelId, isLoopbackHost, loadServeConfig, SERVE_SETTINGS } from "../src/config.ts";
+import { ConfigError, DEFAULT_MODEL_REF, defaultModelId, exposureRefusal, isLoopbackHost, loadServeConfig, SERVE_SETTINGS } from "../src/config.ts";
+import { openDb, closeDb } from "../src/store/db.ts";
+import { createKey, revokeKey } from "../src/store/keys.ts";
 
 const ROOT = join(import.meta.dir, "..");
+/** What loadServeConfig gives for the settings the README lists after the basic ones, when none is set. */
+const DURABLE_DEFAULTS = { idempotencyTtlMs: 86_400_000, webhookTimeoutMs: 30_000, webhookBackoffMs: [1000, 5000, 25000] };
 const MODELS = join(ROOT, "..", "shared", "models");
 const STORIES_Q8 = join(MODELS, "stories15M", "stories15M-q8_0.gguf");
 const TINY_DIR = join(MODELS, "tinystories-656k");
@@ -17,7 +21,7 @@ const TINY_DIR = join(MODELS, "tinystories-656k");
 describe("serve configuration", () => {
   test("defaults", () => {
     expect(loadServeConfig([], {})).toEqual({
-      models: [], host: "127.0.0.1", port: 8080, db: "./data/valar.db", apiKey: undefined, modelsDir: "models",
+      models: [], host: "127.0.0.1", port: 8080, db: "./data/valar.db", apiKey: undefined, modelsDir: "models", ...DURABLE_DEFAULTS,
     });
   });
 
@@ -25,10 +29,28 @@ describe("serve configuration", () => {
     const env = { VALAR_MODEL: "a.gguf, b=hf:o/r/c.gguf", VALAR_HOST: "localhost", VALAR_PORT: "9000", VALAR_DB: "/tmp/x.db", VALAR_API_KEY: "k" };
     expect(loadServeConfig([], env)).toEqual({
       models: [{ id: "a", ref: "a.gguf" }, { id: "b", ref: "hf:o/r/c.gguf" }],
-      host: "localhost", port: 9000, db: "/tmp/x.db", apiKey: "k", modelsDir: "models",
+      host: "localhost", port: 9000, db: "/tmp/x.db", apiKey: "k", modelsDir: "models", ...DURABLE_DEFAULTS,
     });
     const flagged = loadServeConfig(["--model", "m.gguf", "--port=1234", "--host", "127.0.0.2", "--db", "d.db", "--models-dir", "mm"], env);
-    expect(flagged).toEqual({ models: [{ id: "m", ref: "m.gguf" }], host: "127.0.0.2", port: 1234, db: "d.db", apiKey: "k", modelsDir: "mm" });
+    expect(flagged).toEqual({ models: [{ id: "m", ref: "m.gguf" }], host: "127.0.0.2", port: 1234, db: "d.db", apiKey: "k", modelsDir: "mm", ...DURABLE_DEFAULTS });
+  });
+
+  test("idempotency, webhook and window settings: env, flags beat it, bad values named", () => {
+    const env = { VALAR_IDEMPOTENCY_TTL: "60", VALAR_WEBHOOK_TIMEOUT_MS: "500", VALAR_WEBHOOK_BACKOFF_MS: "10, 20", VALAR_MODEL_WINDOWS: "a=asap; b=asap,standard" };
+    expect(loadServeConfig([], env)).toMatchObject({
+      idempotencyTtlMs: 60_000, webhookTimeoutMs: 500, webhookBackoffMs: [10, 20], windows: { a: ["asap"], b: ["asap", "standard"] },
+    });
+    expect(loadServeConfig(["--idempotency-ttl", "0.5", "--webhook-timeout-ms", "7", "--webhook-backoff-ms", "1", "--model-windows", "c=standard"], env)).toMatchObject({
+      idempotencyTtlMs: 500, webhookTimeoutMs: 7, webhookBackoffMs: [1], windows: { c: ["standard"] },
+    });
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ VALAR_IDEMPOTENCY_TTL: "a day" }, /^VALAR_IDEMPOTENCY_TTL: must be a non-negative number of seconds, got "a day"/],
+      [{ VALAR_WEBHOOK_TIMEOUT_MS: "-1" }, /^VALAR_WEBHOOK_TIMEOUT_MS: must be a non-negative number/],
+      [{ VALAR_WEBHOOK_BACKOFF_MS: "1000,,x" }, /^VALAR_WEBHOOK_BACKOFF_MS: must be a non-negative number of milliseconds/],
+      [{ VALAR_MODEL_WINDOWS: "a=flex" }, /^VALAR_MODEL_WINDOWS: 'a=flex' is not MODEL_ID=WINDOW/],
+    ];
+    for (const [e, message] of bad) expect(() => loadServeConfig([], e)).toThrow(message);
+    expect(() => loadServeConfig(["--model-windows", "asap"], {})).toThrow(/^--model-windows: 'asap'/);
   });
 
   test("several --model flags, IDs from file names, directory names, hub files", () => {
@@ -42,8 +64,6 @@ describe("serve configuration", () => {
   });
 
   const refusals: [string, string[], Record<string, string>, RegExp][] = [
-    ["a non-loopback host without an API key", ["--host", "0.0.0.0"], {}, /--host: host 0\.0\.0\.0 is reachable from other machines; set VALAR_API_KEY/],
-    ["the same, from the environment", [], { VALAR_HOST: "192.168.1.5" }, /^VALAR_HOST: host 192\.168\.1\.5/],
     ["a port out of range", ["--port", "70000"], {}, /--port: port must be between 0 and 65535, got 70000/],
     ["a port that is not a number", [], { VALAR_PORT: "http" }, /VALAR_PORT: port must be a whole number, got "http"/],
     ["two models with one ID", ["--model", "x/a.gguf", "--model", "y/a.gguf"], {}, /two models have the ID "a" \(x\/a\.gguf and y\/a\.gguf\)/],
@@ -60,6 +80,18 @@ describe("serve configuration", () => {
 
   test("a non-loopback host is fine with an API key", () => {
     expect(loadServeConfig(["--host", "0.0.0.0"], { VALAR_API_KEY: "secret" }).host).toBe("0.0.0.0");
+  });
+
+  test("the exposure rule: non-loopback needs VALAR_API_KEY or a managed key; the database is only asked when it matters", () => {
+    let asked = 0;
+    const keys = (has: boolean) => () => { asked++; return has; };
+    expect(exposureRefusal("0.0.0.0", undefined, keys(false), "--host")).toMatch(/^--host: host 0\.0\.0\.0 is reachable from other machines; set VALAR_API_KEY or create a key with `valar keys create/);
+    expect(exposureRefusal("0.0.0.0", undefined, keys(true))).toBeNull();
+    expect(asked).toBe(2);
+    expect(exposureRefusal("0.0.0.0", "secret", keys(false))).toBeNull();
+    expect(exposureRefusal("127.0.0.1", undefined, keys(false))).toBeNull();
+    expect(exposureRefusal("::1", undefined, keys(false))).toBeNull();
+    expect(asked).toBe(2);
   });
 
   test("loopback addresses", () => {
@@ -227,9 +259,27 @@ describe("pull and serve against a local hub", () => {
   });
 
   test("serve refuses bad configuration with exit 2 before touching anything", async () => {
-    const r = await cli(["serve", "--dry-run", "--host", "0.0.0.0", "--model", STORIES_Q8]);
+    const db = join(work, "never-created.db");
+    const r = await cli(["serve", "--dry-run", "--host", "0.0.0.0", "--model", STORIES_Q8, "--db", db]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("set VALAR_API_KEY");
+    expect(r.stderr).toContain("--host: host 0.0.0.0 is reachable from other machines; set VALAR_API_KEY");
+    expect(existsSync(db)).toBe(false);
+  });
+
+  test("serve on a non-loopback host starts when the database holds a managed key (keys create), not after it is revoked", async () => {
+    const dbPath = join(work, "keyed.db");
+    const db = openDb(dbPath);
+    const key = createKey(db, "acme");
+    closeDb(db);
+    const ok = await cli(["serve", "--dry-run", "--host", "0.0.0.0", "--model", STORIES_Q8, "--db", dbPath]);
+    expect(ok.stderr).toContain("dry run: would serve stories15M-q8_0 on 0.0.0.0:8080");
+    expect(ok.code).toBe(0);
+    const again = openDb(dbPath);
+    revokeKey(again, key.id);
+    closeDb(again);
+    const refused = await cli(["serve", "--dry-run", "--host", "0.0.0.0", "--model", STORIES_Q8, "--db", dbPath]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("reachable from other machines");
   });
 
   test("serve without a WebGPU adapter says what to install, before downloading anything", async () => {

@@ -1,6 +1,9 @@
 // `valar serve`: resolve the models (pulling hf: refs), check them, then serve the HTTP API.
 
-import { checkUniqueIds, DEFAULT_MODEL_REF, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
+import { existsSync } from "node:fs";
+import { checkUniqueIds, ConfigError, DEFAULT_MODEL_REF, exposureRefusal, loadServeConfig, parseModelSpec, type ModelSpec, type ServeConfig } from "../config.ts";
+import { closeDb, openDb } from "../store/db.ts";
+import { hasActiveKeys } from "../store/keys.ts";
 import { elementCount } from "../engine/model/ggml-types.ts";
 import { openModel } from "../engine/model/open.ts";
 import { formatBytes } from "../hub/progress.ts";
@@ -36,12 +39,25 @@ export function summarize(path: string): string {
   }
 }
 
+/** Whether the database holds a usable managed key; a database that does not exist yet holds none (and is not created here). */
+export function managedKeysIn(dbPath: string): boolean {
+  if (!existsSync(dbPath)) return false;
+  const db = openDb(dbPath);
+  try {
+    return hasActiveKeys(db);
+  } finally {
+    closeDb(db);
+  }
+}
+
 /** `--dry-run` is about this invocation, not a setting of the server, so it is not in the config table. */
 const DRY_RUN = "--dry-run";
 
 export async function run(argv: string[]): Promise<number> {
   const dryRun = argv.includes(DRY_RUN);
   const config = loadServeConfig(argv.filter((a) => a !== DRY_RUN), process.env);
+  const refusal = exposureRefusal(config.host, config.apiKey, () => managedKeysIn(config.db), hostSource(argv));
+  if (refusal) throw new ConfigError(refusal);
 
   // Before any download: without a GPU adapter nothing below can work.
   const adapter = await findWebGPUAdapter();
@@ -71,10 +87,16 @@ export async function run(argv: string[]): Promise<number> {
   return serveHttp({ ...config, models });
 }
 
+/** Where the host came from, for the refusal message. */
+const hostSource = (argv: string[]) => (argv.some((a) => a === "--host" || a.startsWith("--host=")) ? "--host" : process.env.VALAR_HOST ? "VALAR_HOST" : "host");
+
 /** Serves until SIGINT or SIGTERM, then stops cleanly (in-flight work is the server's business). */
 async function serveHttp(config: ServeConfig): Promise<number> {
   const { startServer } = await import("../server.ts");
-  const server = await startServer(config);
+  const server = await startServer({
+    ...config,
+    webhooks: { timeoutMs: config.webhookTimeoutMs, backoffMs: config.webhookBackoffMs },
+  });
   log(`listening on ${server.url} (models: ${config.models.map((m) => m.id).join(", ")}; db ${config.db})`);
   const signal = await new Promise<string>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve(sig));
