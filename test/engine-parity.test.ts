@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireDevice, loadModel } from "../src/engine/index.ts";
+import { acquireDevice, featuresOf, loadModel, type LoadOptions } from "../src/engine/index.ts";
 import { convertToGGUF } from "../src/engine/model/convert.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import { createTokenizer } from "../src/engine/tokenizer/index.ts";
@@ -105,6 +105,7 @@ let device: GPUDevice;
 let workDir: string;
 beforeAll(async () => {
   device = await acquireDevice();
+  console.log(`device features: ${JSON.stringify(featuresOf(device))}`);
   workDir = mkdtempSync(join(tmpdir(), "valar-parity-"));
 });
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
@@ -121,48 +122,61 @@ describe("random-weight models vs llama.cpp", () => {
     const title = fx.f32_twin
       ? `${fx.model}: 32 steps within ${TWIN_TOLERANCE} of llama.cpp on the F32 twin, within ${tol} and top-1 equal on the file`
       : `${fx.model}: 32 steps, logits within ${tol} and top-1 equal to llama.cpp's`;
-    test(title, async () => {
-      const spec = findRandomModel(fx.model);
-      const bytes = buildRandomGGUF(spec);
-      expectRecordedModel(fx, sha256Hex(bytes), fx.sha256);
-      if (fx.f32_twin) expectRecordedModel(fx, sha256Hex(buildRandomGGUF(spec, { f32Twin: true })), fx.f32_twin.sha256);
-      const path = join(workDir, `${fx.model}.gguf`);
-      writeFileSync(path, bytes);
-      const file = openModel(path);
-      const model = await loadModel(device, file);
-      try {
-        // Teacher-forced: our logits along llama.cpp's sequence, one step at a time.
-        const logits: Float32Array[] = [];
-        model.reset();
-        for (let s = 0; s < fx.steps.length; s++) {
-          logits.push(await model.evalLogits(s === 0 ? fx.prompt_ids : [fx.greedy_ids[s - 1]]));
-          expect(logits[s].length).toBe(model.nVocab);
-        }
-        const problems = compareSteps(`${fx.model}`, logits, fx.steps, tol);
-        if (fx.f32_twin) problems.push(...compareSteps(`${fx.model} (F32 twin)`, logits, fx.f32_twin.steps, TWIN_TOLERANCE));
-        expect(problems).toEqual([]);
-
-        // Free-running greedy.
-        const ids = await greedy(model, fx.prompt_ids, fx.greedy_ids.length);
-        const at = ids.findIndex((id, k) => id !== fx.greedy_ids[k]);
-        if (at >= 0) {
-          const { top_ids, top_logits } = fx.steps[at];
-          const msg = `${fx.model}: greedy diverges at step ${at}: ours ${ids[at]}, llama.cpp ${fx.greedy_ids[at]}, llama.cpp margin ${top_logits[0] - top_logits[1]}`;
-          console.log(msg);
-          expect(ids[at]).toBe(top_ids[1]);
-          expect(top_logits[0] - top_logits[1]).toBeLessThanOrEqual(2 * tol);
-          // Up to here the sequence is the one the twin was forced along: its choice is exact.
-          const twin = fx.f32_twin?.steps[at];
-          if (twin && twin.top_logits[0] - twin.top_logits[1] > 2 * TWIN_TOLERANCE) expect(ids[at]).toBe(twin.top_ids[0]);
-        }
-        expect(ids.length).toBe(fx.greedy_ids.length);
-      } finally {
-        model.dispose();
-        file.close();
-      }
-    });
+    test(title, () => checkRandomModel(fx, {}));
   }
 });
+
+/** Models whose formats have a separate kernel path without shader-f16 / subgroups. */
+const FALLBACK_MODELS = ["llama-f16", "llama-bf16", "llama-q8_0", "llama-q4_k", "qwen3-f32"];
+
+describe("random-weight models vs llama.cpp, fallback kernels (no shader-f16, no subgroups)", () => {
+  for (const fx of randomFixtures.filter((f) => FALLBACK_MODELS.includes(f.model))) {
+    test(`${fx.model}: same checks without shader-f16 and subgroups`, () =>
+      checkRandomModel(fx, { features: { shaderF16: false, subgroups: false } }));
+  }
+});
+
+async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
+  const tol = LOGIT_TOLERANCE[fx.weights];
+  const spec = findRandomModel(fx.model);
+  const bytes = buildRandomGGUF(spec);
+  expectRecordedModel(fx, sha256Hex(bytes), fx.sha256);
+  if (fx.f32_twin) expectRecordedModel(fx, sha256Hex(buildRandomGGUF(spec, { f32Twin: true })), fx.f32_twin.sha256);
+  const path = join(workDir, `${fx.model}.gguf`);
+  writeFileSync(path, bytes);
+  const file = openModel(path);
+  const model = await loadModel(device, file, loadOpts);
+  try {
+    // Teacher-forced: our logits along llama.cpp's sequence, one step at a time.
+    const logits: Float32Array[] = [];
+    model.reset();
+    for (let s = 0; s < fx.steps.length; s++) {
+      logits.push(await model.evalLogits(s === 0 ? fx.prompt_ids : [fx.greedy_ids[s - 1]]));
+      expect(logits[s].length).toBe(model.nVocab);
+    }
+    const problems = compareSteps(`${fx.model}`, logits, fx.steps, tol);
+    if (fx.f32_twin) problems.push(...compareSteps(`${fx.model} (F32 twin)`, logits, fx.f32_twin.steps, TWIN_TOLERANCE));
+    expect(problems).toEqual([]);
+
+    // Free-running greedy.
+    const ids = await greedy(model, fx.prompt_ids, fx.greedy_ids.length);
+    const at = ids.findIndex((id, k) => id !== fx.greedy_ids[k]);
+    if (at >= 0) {
+      const { top_ids, top_logits } = fx.steps[at];
+      const msg = `${fx.model}: greedy diverges at step ${at}: ours ${ids[at]}, llama.cpp ${fx.greedy_ids[at]}, llama.cpp margin ${top_logits[0] - top_logits[1]}`;
+      console.log(msg);
+      expect(ids[at]).toBe(top_ids[1]);
+      expect(top_logits[0] - top_logits[1]).toBeLessThanOrEqual(2 * tol);
+      // Up to here the sequence is the one the twin was forced along: its choice is exact.
+      const twin = fx.f32_twin?.steps[at];
+      if (twin && twin.top_logits[0] - twin.top_logits[1] > 2 * TWIN_TOLERANCE) expect(ids[at]).toBe(twin.top_ids[0]);
+    }
+    expect(ids.length).toBe(fx.greedy_ids.length);
+  } finally {
+    model.dispose();
+    file.close();
+  }
+}
 
 function expectRecordedModel(fx: RandomFixture, sha: string, recorded: string) {
   if (sha !== recorded) {
