@@ -50,31 +50,31 @@ fn main(@builtin(local_invocation_index) li: u32,
   var acc: array<f32, TT>;
   var acc2: array<f32, TT>;
   if (row < P.N) {
-    if (TT == 1u && MODE != 2u) {
+    if (TT == 1u) {
       // decode: one token, each chunk dotted straight from the weights
-      let xb = (xt0 + t0) * P.x_stride;
-      for (var c = lane; c < nch; c += TPR) { acc[0] += chunk_dot(row * P.row_bytes, c, xb + c * 32u, P.K); }
+      let xb = xt0 * P.x_stride;
+      for (var c = lane; c < nch; c += TPR) {
+        acc[0] += chunk_dot(row * P.row_bytes, c, xb + c * 32u, P.K);
+        if (MODE == 2u) { acc2[0] += chunk_dot((row + P.N) * P.row_bytes, c, xb + c * 32u, P.K); }
+      }
     } else {
-    for (var c = lane; c < nch; c += TPR) {
-      let w = load_chunk(row * P.row_bytes, c, P.K);
-      var u: array<f32, 32>;
-      if (MODE == 2u) { u = load_chunk((row + P.N) * P.row_bytes, c, P.K); }
-      for (var t = 0u; t < TT; t++) {
-        if (t0 + t < M) {
-          let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
-          var s = 0.0;
-          var s2 = 0.0;
-          // A full 32 even in a ragged last chunk: the weights there are 0 and X is finite.
-          for (var i = 0u; i < 32u; i++) {
-            let xv = X[xb + i];
-            s += w[i] * xv;
-            if (MODE == 2u) { s2 += u[i] * xv; }
+      // prefill: gate and up rows in turn, so only one dequantized chunk is live (two made
+      // lavapipe's compiler take minutes on the K-quant formats)
+      for (var h = 0u; h < NACC; h++) {
+        let rb = (row + h * P.N) * P.row_bytes;
+        for (var c = lane; c < nch; c += TPR) {
+          let w = load_chunk(rb, c, P.K);
+          for (var t = 0u; t < TT; t++) {
+            if (t0 + t < M) {
+              let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
+              var s = 0.0;
+              // A full 32 even in a ragged last chunk: the weights there are 0 and X is finite.
+              for (var i = 0u; i < 32u; i++) { s += w[i] * X[xb + i]; }
+              if (h == 0u) { acc[t] += s; } else { acc2[t] += s; }
+            }
           }
-          acc[t] += s;
-          if (MODE == 2u) { acc2[t] += s2; }
         }
       }
-    }
     }
   }
   for (var t = 0u; t < TT; t++) {
