@@ -69,8 +69,20 @@ export class WeightUploader {
     return ts.every((t) => t.type === ts[0].type && t.dims[0] === ts[0].dims[0]) && bytes + 16 <= this.maxBinding;
   }
 
-  /** One matrix, or several stacked by rows (in order). */
+  private matrices = new Map<string, Matrix>();
+
+  /** One matrix, or several stacked by rows (in order); uploaded once however often asked for. */
   matrix(names: string[]): Matrix {
+    const key = names.join("|");
+    let m = this.matrices.get(key);
+    if (!m) {
+      m = this.uploadMatrix(names);
+      this.matrices.set(key, m);
+    }
+    return m;
+  }
+
+  private uploadMatrix(names: string[]): Matrix {
     const ts = names.map((n) => this.info(n));
     const type = ts[0].type;
     const k = ts[0].dims[0];
