@@ -8,6 +8,11 @@ import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { MODEL_ID, envelope, post, startTestServer, type TestServer } from "./e2e-harness.ts";
 import { ToolCallHoldback, parseToolCalls, toolCallFormatFor } from "../src/tool-calls.ts";
+import { acquireDevice, loadModel } from "../src/engine/index.ts";
+import { openModel } from "../src/engine/model/open.ts";
+import { createTokenizer } from "../src/engine/tokenizer/index.ts";
+import { applyTokenBitmask, createGrammarFactory, maskWords, type OutputConstraint } from "../src/engine/grammar/index.ts";
+import { MODEL_PATH } from "./e2e-harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -97,6 +102,53 @@ describe("tool-call parser (data-driven formats)", () => {
     expect(plain.push("a <")).toBe("a ");
     expect(plain.push("b> c")).toBe("<b> c");
     expect(plain.rest()).toBe("");
+  });
+});
+
+describe("the GPU mask in the engine", () => {
+  test("masked sampling on the GPU picks what host-side masking of the same logits picks (greedy), ids and all", async () => {
+    const file = openModel(MODEL_PATH);
+    const tok = createTokenizer(file);
+    const model = await loadModel(await acquireDevice(), file);
+    try {
+      const factory = await createGrammarFactory(tok, model.nVocab);
+      const prompt = tok.encode("Once upon a time, a girl named Lily had a pet. Her details:", { addBos: true });
+      // (One schema keeps this quick; forced tool calls go through the same mask path, below over HTTP.)
+      const constraints: OutputConstraint[] = [{ type: "json_schema", schema: PERSON, strict: true }];
+      for (const c of constraints) {
+        // The engine's path: mask uploaded each step, logits masked and sampled on the GPU.
+        const gpu: number[] = [];
+        const m1 = (await factory.compile(c)).matcher();
+        const gen = model.generate(prompt, { maxTokens: 80, sampling: { temperature: 0, topP: 1 }, stopIds: tok.stopIds }, m1);
+        let done = await gen.next();
+        for (; !done.done; done = await gen.next()) gpu.push(done.value.id);
+        expect(done.value.finishReason).toBe("stop");
+        expect(m1.isTerminated()).toBe(true);
+        m1.dispose();
+        // The reference: full logits read back, masked on the host, argmax (lowest id on ties).
+        const host: number[] = [];
+        const m2 = (await factory.compile(c)).matcher();
+        const mask = new Uint32Array(maskWords(model.nVocab));
+        model.reset();
+        let logits = await model.evalLogits(prompt);
+        for (;;) {
+          m2.fillNextTokenBitmask(mask);
+          expect(applyTokenBitmask(logits, mask)).toBeGreaterThan(0);
+          let best = 0;
+          for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+          expect(m2.acceptToken(best)).toBe(true);
+          if (tok.stopIds.includes(best)) break;
+          host.push(best);
+          logits = await model.evalLogits([best]);
+        }
+        m2.dispose();
+        expect(gpu).toEqual(host);
+        checkPerson(tok.decode(gpu));
+      }
+    } finally {
+      model.dispose();
+      file.close();
+    }
   });
 });
 
