@@ -228,6 +228,22 @@ describe("over HTTP with the official SDKs (stories15M-q8_0)", () => {
       expect(err).toMatchObject({ type: "invalid_request_error", param });
       if (param.endsWith("schema")) expect(err.message).toContain("nope");
     }
+    // Odd shapes of the new parameters: 400, never 500.
+    const odd: [string, unknown][] = [
+      ["/v1/chat/completions", { model: MODEL_ID, messages, response_format: { type: "json_schema" } }],
+      ["/v1/chat/completions", { model: MODEL_ID, messages, response_format: { type: "json_schema", json_schema: { name: "x", schema: "str" } } }],
+      ["/v1/chat/completions", { model: MODEL_ID, messages, tools: [{ type: "function", function: { name: "f" } }], tool_choice: { type: "function" } }],
+      ["/v1/chat/completions", { model: MODEL_ID, messages, tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }, { type: "function", function: { name: "f" } }], tool_choice: "required" }],
+      ["/v1/responses", { model: MODEL_ID, input: "hi", text: { format: { type: "json_schema", name: "x" } } }],
+      ["/v1/responses", { model: MODEL_ID, input: "hi", tools: [{ type: "function", name: "f" }], tool_choice: { type: "function" } }],
+      ["/v1/messages", { model: MODEL_ID, max_tokens: 8, messages, output_config: { format: { type: "json_schema" } } }],
+      ["/v1/messages", { model: MODEL_ID, max_tokens: 8, messages, output_config: { format: { type: "json_object" } } }],
+    ];
+    for (const [path, body] of odd) {
+      const res = await post(`${server.url}${path}`, body);
+      expect([path, res.status]).toEqual([path, 400]);
+      envelope(res.json);
+    }
     expect(rows()).toBe(before);
   });
 
