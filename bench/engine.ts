@@ -89,6 +89,48 @@ function oursOnce(model: LoadedModel, prompt: number[]) {
   };
 }
 
+const STORAGE = 0x80, COPY_SRC = 0x4, COPY_DST = 0x8, MAP_READ = 0x1;
+
+/**
+ * Fixed costs of one decode step on this device, to say what limits decode: a submit with an
+ * 8-byte readback, and `n` trivial dispatches in one pass (per-dispatch overhead). Medians.
+ */
+async function overheadProbe(device: GPUDevice, n: number): Promise<{ readbackMs: number; dispatchesMs: number }> {
+  const buf = device.createBuffer({ size: 4096, usage: STORAGE | COPY_SRC });
+  const dst = device.createBuffer({ size: 8, usage: COPY_DST | MAP_READ });
+  const module = device.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read_write> b: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < 1024u) { b[g.x] = b[g.x] + 1.0; } }`,
+  });
+  const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] });
+  const time = async (dispatches: number) => {
+    const ts: number[] = [];
+    for (let r = 0; r < 15; r++) {
+      const t = performance.now();
+      const enc = device.createCommandEncoder();
+      if (dispatches) {
+        const pass = enc.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        for (let i = 0; i < dispatches; i++) pass.dispatchWorkgroups(16);
+        pass.end();
+      }
+      enc.copyBufferToBuffer(buf, 0, dst, 0, 8);
+      device.queue.submit([enc.finish()]);
+      await dst.mapAsync(MAP_READ);
+      dst.unmap();
+      ts.push(performance.now() - t);
+    }
+    return median(ts);
+  };
+  const readbackMs = await time(0);
+  const dispatchesMs = (await time(n)) - readbackMs;
+  buf.destroy();
+  dst.destroy();
+  return { readbackMs, dispatchesMs };
+}
+
 const tps = (tokens: number, ms: number) => (tokens * 1000) / ms;
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
@@ -102,9 +144,13 @@ console.log(`ours: WebGPU on ${adapterInfo ? `${adapterInfo.vendor} ${adapterInf
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
 console.log(`load average at start: ${load()} (the machine may be shared: both sides run alternately)`);
 if (loadavg()[0] > Math.max(1, cpus().length - THREADS) + 0.5) {
-  console.log(`warning: other processes are using the CPUs; llama.cpp's spinning thread barriers slow down sharply when its ${THREADS} threads cannot all run (try BENCH_THREADS=1 or an idle machine)`);
+  console.log(
+    "warning: other processes are using the CPUs, both sides are slowed" +
+      (THREADS > 1 ? `; llama.cpp's spinning thread barriers slow down sharply when its ${THREADS} threads cannot all run (try BENCH_THREADS=1 or an idle machine)` : ""),
+  );
 }
 const rows: string[][] = [];
+const limits: string[] = [];
 for (const type of types) {
   const path = `${MODELS_DIR}stories15M-${type}.gguf`;
   const file = openModel(path);
@@ -125,6 +171,12 @@ for (const type of types) {
       await ref.close();
     }
     const bytes = weightBytesPerToken(file);
+    const probe = await overheadProbe(device, dispatches);
+    const stepMs = oursS.decodeMs / oursS.decodeTokens;
+    limits.push(
+      `${type}: decode step ${stepMs.toFixed(1)} ms = submit + 8-byte readback ${probe.readbackMs.toFixed(2)} ms` +
+        ` + ${dispatches} dispatches' fixed cost ${probe.dispatchesMs.toFixed(2)} ms + kernel work ~${(stepMs - probe.readbackMs - probe.dispatchesMs).toFixed(1)} ms`,
+    );
     const oursPre = tps(PROMPT_TOKENS, oursS.prefillMs), refPre = tps(PROMPT_TOKENS, refS.prefillMs);
     const oursDec = tps(oursS.decodeTokens, oursS.decodeMs), refDec = tps(refS.decodeTokens, refS.decodeMs);
     rows.push([
@@ -146,5 +198,7 @@ const header = [
 console.log(`| ${header.join(" | ")} |`);
 console.log(`|${header.map(() => "---").join("|")}|`);
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+console.log(`\nwhere our decode time goes (fixed costs measured with trivial kernels on this device):`);
+for (const l of limits) console.log(`  ${l}`);
 console.log(`\nload average at end: ${load()}`);
 process.exit(0);
