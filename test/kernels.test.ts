@@ -88,8 +88,10 @@ describe("matvec", () => {
         const bias = randn(n, rand);
         for (const mode of [0, 1]) {
           const yBuf = uploadF32(device, y0);
-          const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0 } });
-          const [gx, gy] = foldGroups(Math.ceil(n / 8));
+          // the engine's configuration (2 lanes x 32 rows) and a wider one (8 x 8)
+          const [tpr, rpw] = mode === 0 ? [2, 32] : [8, 8];
+          const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
+          const [gx, gy] = foldGroups(Math.ceil(n / rpw));
           const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
           run(host, k_, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
           const ref = refMatvec(w, x, n, k, m);

@@ -16,8 +16,8 @@ export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
 /** Rows per matvec workgroup and threads per row (measured best on lavapipe). */
-const RPW = 16;
-const TPR = 4;
+const RPW = 32;
+const TPR = 2;
 export const RNG_LEN = 256;
 
 interface Site {
