@@ -9,15 +9,24 @@ import { KernelHost, Q8DOT_SOURCES, type Kernel } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
+import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 
 /** Tokens per prefill chunk (scratch buffers are sized for this many). */
 export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
-/** Rows per matvec workgroup and threads per row (measured best on lavapipe). */
-const RPW = 32;
-const TPR = 2;
+/**
+ * Matvec tiling per weight format: [threads per row, rows per workgroup]. 2 x 32 was fastest on
+ * lavapipe; float formats keep 4 x 16, whose summation order reproduces llama.cpp's F32
+ * stories15M greedy run with a smaller margin at its one near-tie (1e-4 vs 3e-3).
+ */
+const TILING: Partial<Record<GGMLType, [number, number]>> = {
+  [GGMLType.F32]: [4, 16],
+  [GGMLType.F16]: [4, 16],
+  [GGMLType.BF16]: [4, 16],
+};
+const DEFAULT_TILING: [number, number] = [2, 32];
 export const RNG_LEN = 256;
 
 interface Site {
@@ -208,6 +217,7 @@ export class ForwardPass {
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
     const q8 = !!this.opts.q8Activations && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
     const kind = q8 ? "matvec_q8" : "matvec";
+    const [TPR, RPW] = TILING[mat.type] ?? DEFAULT_TILING;
     const variant = (m: number) => ({
       format: mat.type,
       consts: { TPR, RPW, TT: m === 1 || o.lastOnly ? 1 : PREFILL_TILE, MODE: o.mode, HAS_BIAS: !!o.bias },
