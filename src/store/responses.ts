@@ -71,6 +71,8 @@ const SETTLE_POLL_MS = 1000;
 export class ResponseStore {
   private readonly hooks: TerminalHooks[] = [];
   private readonly waiters = new Map<string, Set<(rec: ResponseRecord) => void>>();
+  /** Creation times are strictly increasing, so "oldest first" (recovery order) has no ties. */
+  private lastCreatedAt = 0;
 
   constructor(private readonly db: Db) {}
 
@@ -81,11 +83,12 @@ export class ResponseStore {
 
   /** Inserts the record (status queued). `tx` lets a caller insert it with other rows atomically. */
   create(rec: NewRecord, tx: Executor = this.db): ResponseRecord {
+    this.lastCreatedAt = Math.max(Date.now(), this.lastCreatedAt + 1);
     const row = {
       id: rec.id, surface: rec.surface, organizationId: rec.principal.organizationId,
       apiKeyId: rec.principal.apiKeyId, model: rec.generation.model, status: "queued" as const,
       background: rec.background ?? false, window: rec.generation.window, request: rec.request,
-      generation: rec.generation, createdAt: Date.now(),
+      generation: rec.generation, createdAt: this.lastCreatedAt,
     };
     tx.insert(responses).values(row).run();
     return this.get(rec.id, undefined, tx)!;
