@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { SchedulerObserver } from "../scheduler/queue.ts";
 import type { AttemptOutcome, WebhookObserver } from "../webhooks/dispatcher.ts";
 import type { GenerationResult } from "../generation.ts";
+import type { EngineStats } from "../engine/protocol.ts";
 
 export class Metrics implements SchedulerObserver, WebhookObserver {
   readonly registry = new Registry();
@@ -35,6 +36,14 @@ export class Metrics implements SchedulerObserver, WebhookObserver {
     name: "valar_webhook_attempts_total", help: "Completion-webhook delivery attempts by outcome (delivered, retry, failed).",
     labelNames: ["outcome"] as const, registers: [this.registry],
   });
+  private readonly kvTokens = new Gauge({
+    name: "valar_kv_cache_tokens", help: "KV-cache positions holding a model's current (or last) sequence.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly kvUse = new Gauge({
+    name: "valar_kv_cache_usage_ratio", help: "KV-cache positions in use over the model's context length.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "valar_process_" });
   }
@@ -53,6 +62,14 @@ export class Metrics implements SchedulerObserver, WebhookObserver {
     if (result.timeToFirstTokenMs !== null) this.ttft.observe({ model }, result.timeToFirstTokenMs / 1000);
     if (result.usage.outputTokens > 1 && result.decodeMs > 0) {
       this.tps.observe({ model }, result.usage.outputTokens / (result.decodeMs / 1000));
+    }
+  }
+
+  /** KV-cache gauges from the engine's stats, read when /metrics is scraped. */
+  kvCache(stats: EngineStats): void {
+    for (const m of stats.models) {
+      this.kvTokens.set({ model: m.id }, m.kvTokens);
+      this.kvUse.set({ model: m.id }, m.nCtx > 0 ? m.kvTokens / m.nCtx : 0);
     }
   }
 

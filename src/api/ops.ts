@@ -4,10 +4,11 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
+import type { EngineStats } from "../engine/protocol.ts";
 
 const ENGINE_PROBE_MS = 5000;
 
-async function engineAnswers(ctx: AppContext): Promise<unknown> {
+async function engineAnswers(ctx: AppContext): Promise<EngineStats> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ENGINE_PROBE_MS} ms`)), ENGINE_PROBE_MS);
@@ -32,7 +33,9 @@ export function opsRoutes(ctx: AppContext) {
       }
       return { status: "ready", models, queue_depth: ctx.scheduler.totalDepth() };
     })
-    .get("/metrics", async () => new Response(await ctx.metrics.text(), {
-      headers: { "content-type": ctx.metrics.registry.contentType },
-    }));
+    .get("/metrics", async () => {
+      // An engine that does not answer must not take the scrape down with it: KV gauges keep their last values.
+      await engineAnswers(ctx).then((stats) => ctx.metrics.kvCache(stats), () => {});
+      return new Response(await ctx.metrics.text(), { headers: { "content-type": ctx.metrics.registry.contentType } });
+    });
 }

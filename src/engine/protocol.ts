@@ -12,7 +12,11 @@ export interface ModelSummary {
 
 export interface EngineStats {
   device: { description: string; features: { shaderF16: boolean; subgroups: boolean } } | null;
-  models: (ModelSummary & { busy: boolean; path: string; weightBytes: number; dispatchesPerToken: number })[];
+  models: (ModelSummary & {
+    busy: boolean; path: string; weightBytes: number; dispatchesPerToken: number;
+    /** Positions of the KV cache holding the current (or last) sequence, out of nCtx. */
+    kvTokens: number;
+  })[];
   generations: { started: number; finished: number; cancelled: number; failed: number; tokens: number };
 }
 

@@ -113,7 +113,7 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
         device: deviceInfo,
         models: [...models.entries()].map(([id, r]) => ({
           id, arch: r.model.arch, nVocab: r.model.nVocab, nCtx: r.model.nCtx, busy: r.busy, path: r.file.path,
-          weightBytes: r.model.weightBytes, dispatchesPerToken: r.model.dispatchesPerToken,
+          weightBytes: r.model.weightBytes, dispatchesPerToken: r.model.dispatchesPerToken, kvTokens: r.model.position,
         })),
         generations: { ...counters },
       },

@@ -2,6 +2,7 @@
 // (src/engine/client.ts), named here so the scheduler depends on a contract, not a module.
 
 import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings } from "../engine/types.ts";
+import type { EngineStats } from "../engine/protocol.ts";
 
 export interface LoadedModelInfo {
   id: string;
@@ -20,6 +21,6 @@ export interface Engine {
     signal?: AbortSignal,
   ): Promise<{ finishReason: FinishReason; timings: GenerationTimings }>;
   unload(id: string): Promise<void>;
-  stats(): Promise<unknown>;
+  stats(): Promise<EngineStats>;
   close(): Promise<void>;
 }
