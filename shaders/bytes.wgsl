@@ -1,5 +1,6 @@
-// Byte access to weights kept in their GGUF block layout inside a u32 array. Blocks of 34, 18 or
-// 210 bytes do not start on word boundaries, so reads funnel-shift across two words.
+// Byte access to weights inside a u32 array. Blocks kept in their GGUF layout (Q6_K's 210 bytes)
+// do not start on word boundaries, so reads funnel-shift across two words; Q8_0 and Q4_0 are
+// regrouped at upload so their quants are aligned (only their f16 scales come through here).
 
 fn w_u32(off: u32) -> u32 {
   let i = off >> 2u;

@@ -36,6 +36,16 @@ var<workgroup> partial: array<f32, TPR * RPW * TT * NACC>;
 
 fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 
+// Row `row` of token `t`: the dot product `s` (and the up row's `s2` in MODE 2) into Y.
+fn store(row: u32, t: u32, s: f32, s2: f32) {
+  var v = s;
+  if (HAS_BIAS) { v += BIAS[row]; }
+  let yi = t * P.y_stride + P.y_off + row;
+  if (MODE == 0u) { Y[yi] = v; }
+  if (MODE == 1u) { Y[yi] = Y[yi] + v; }
+  if (MODE == 2u) { Y[yi] = silu(v) * s2; }
+}
+
 @compute @workgroup_size(TPR * RPW)
 fn main(@builtin(local_invocation_index) li: u32,
         @builtin(workgroup_id) wg: vec3<u32>) {
@@ -77,6 +87,14 @@ fn main(@builtin(local_invocation_index) li: u32,
       }
     }
   }
+  if (TPR == 1u) {
+    // a row per invocation: no partial sums to combine, so no workgroup memory or barrier
+    // (a barrier makes lavapipe run the workgroup's invocations as coroutines)
+    for (var t = 0u; t < TT; t++) {
+      if (row < P.N && t0 + t < M) { store(row, t0 + t, acc[t], acc2[t]); }
+    }
+    return;
+  }
   for (var t = 0u; t < TT; t++) {
     partial[((rl * TT + t) * NACC) * TPR + lane] = acc[t];
     if (MODE == 2u) { partial[((rl * TT + t) * NACC + 1u) * TPR + lane] = acc2[t]; }
@@ -91,12 +109,7 @@ fn main(@builtin(local_invocation_index) li: u32,
         s += partial[((rl * TT + t) * NACC) * TPR + i];
         if (MODE == 2u) { s2 += partial[((rl * TT + t) * NACC + 1u) * TPR + i]; }
       }
-      if (HAS_BIAS) { s += BIAS[row]; }
-      let yi = (t0 + t) * P.y_stride + P.y_off + row;
-      if (MODE == 0u) { Y[yi] = s; }
-      if (MODE == 1u) { Y[yi] = Y[yi] + s; }
-      if (MODE == 2u) { Y[yi] = silu(s) * s2; }
+      store(row, t0 + t, s, s2);
     }
   }
-
 }

@@ -49,8 +49,8 @@ fn main(@builtin(local_invocation_index) li: u32,
       for (var t = 0u; t < TT; t++) {
         if (t0 + t < M) {
           let xb = ((xt0 + t0 + t) * nb + c) * 10u;
-          acc[t] += dot_q8(row * P.row_bytes, c, xb);
-          if (MODE == 2u) { acc2[t] += dot_q8((row + P.N) * P.row_bytes, c, xb); }
+          acc[t] += dot_q8(row * P.row_bytes, c, xb, P.K);
+          if (MODE == 2u) { acc2[t] += dot_q8((row + P.N) * P.row_bytes, c, xb, P.K); }
         }
       }
     }

@@ -8,8 +8,8 @@ import { KernelHost, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
-import { ropeTable } from "../src/engine/forward.ts";
-import { dequantizeRows, formatOf, halfToFloat, floatToHalf, mulberry32, randomWeights } from "../src/engine/quant.ts";
+import { matvecTiling, ropeTable } from "../src/engine/forward.ts";
+import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
 
 let device: GPUDevice;
 let host: KernelHost;
@@ -83,17 +83,18 @@ describe("matvec", () => {
         const wBytes = randomWeights(type, n, k, rand);
         const w = dequantizeRows(type, wBytes, n, k);
         const x = randn(m * k, rand);
-        const rb = wBytes.byteLength / n;
+        const rb = gpuRowBytes(type, k);
+        const gpuW = toGpuRows(type, wBytes, n, k);
         const y0 = randn(m * n, rand);
         const bias = randn(n, rand);
         for (const mode of [0, 1]) {
           const yBuf = uploadF32(device, y0);
-          // the engine's configuration (2 lanes x 32 rows) and a wider one (8 x 8)
-          const [tpr, rpw] = mode === 0 ? [2, 32] : [8, 8];
+          // the engine's configuration for this format and a wider one (8 lanes x 8 rows)
+          const [tpr, rpw] = mode === 0 ? matvecTiling(type) : [8, 8];
           const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
           const [gx, gy] = foldGroups(Math.ceil(n / rpw));
           const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
-          run(host, k_, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
+          run(host, k_, [uploadBytes(device, gpuW), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
           const ref = refMatvec(w, x, n, k, m);
           const want = ref.map((v, i) => (mode === 0 ? v + bias[i % n] : v + y0[i]));
           expectClose(await readF32(device, yBuf, m * n), want, 2e-4);
@@ -102,16 +103,16 @@ describe("matvec", () => {
     }
   }
 
-  test("gate/up SiLU fused (MODE 2) on Q8_0, several tokens", async () => {
+  for (const [tpr, rpw] of [[8, 8], matvecTiling(GGMLType.Q8_0)]) test(`gate/up SiLU fused (MODE 2) on Q8_0, several tokens, ${tpr} lanes x ${rpw} rows`, async () => {
     const rand = mulberry32(7);
     const n = 45, k = 64, m = 3;
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
     const w = dequantizeRows(GGMLType.Q8_0, wBytes, 2 * n, k);
     const x = randn(m * k, rand);
     const yBuf = storageBuffer(device, 4 * m * n);
-    const kern = host.get("matvec", { format: GGMLType.Q8_0, consts: { TT: 8, MODE: 2 } });
-    const p = uniformBuffer(device, [k, n, wBytes.byteLength / (2 * n), k, n, 0, Math.ceil(n / 8), 0]);
-    run(host, kern, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [Math.ceil(n / 8), 1, 1]);
+    const kern = host.get("matvec", { format: GGMLType.Q8_0, consts: { TT: 8, MODE: 2, TPR: tpr, RPW: rpw } });
+    const p = uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, Math.ceil(n / rpw), 0]);
+    run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [Math.ceil(n / rpw), 1, 1]);
     const ref = refMatvec(w, x, 2 * n, k, m);
     const want: number[] = [];
     for (let t = 0; t < m; t++) for (let r = 0; r < n; r++) {
@@ -155,8 +156,8 @@ function q8Activations(x: Float32Array): Float32Array {
 
 describe("matvec on Q8_0 activations (integer dot)", () => {
   for (const [type, n, k] of [[GGMLType.Q8_0, 37, 96], [GGMLType.Q8_0, 301, 288], [GGMLType.Q4_0, 37, 96], [GGMLType.Q4_0, 65, 288]] as [GGMLType, number, number][]) {
-    for (const tt of [1, 8]) {
-      test(`${formatOf(type).name} ${n}x${k} tokens/tile ${tt}`, async () => {
+    for (const [tt, [tpr, rpw]] of [[1, [4, 16]], [8, [4, 16]], [1, matvecTiling(type)]] as [number, [number, number]][]) {
+      test(`${formatOf(type).name} ${n}x${k} tokens/tile ${tt}, ${tpr} lanes x ${rpw} rows`, async () => {
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
@@ -166,9 +167,9 @@ describe("matvec on Q8_0 activations (integer dot)", () => {
         const qk = host.get("quantize_q8");
         run(host, qk, [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
-        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, TPR: 4, RPW: 16 } });
-        const [gx, gy] = foldGroups(Math.ceil(n / 16));
-        run(host, kern, [uploadBytes(device, wBytes), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, wBytes.byteLength / n, k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
+        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, TPR: tpr, RPW: rpw } });
+        const [gx, gy] = foldGroups(Math.ceil(n / rpw));
+        run(host, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
         expectClose(await readF32(device, yBuf, m * n), refMatvec(w, q8Activations(x), n, k, m), 1e-5);
       });
     }
@@ -182,14 +183,15 @@ describe("embedding lookup", () => {
       const rows = 23;
       const wBytes = randomWeights(type, rows, k, rand);
       const w = dequantizeRows(type, wBytes, rows, k);
-      const rb = wBytes.byteLength / rows;
+      const rb = gpuRowBytes(type, k);
+      const gpuW = toGpuRows(type, wBytes, rows, k);
       const ids = [0, 22, 5, 11, 12];
       const xBuf = storageBuffer(device, 4 * ids.length * k);
       const kern = host.get("embed", { format: type });
       const idBuf = uploadU32(device, new Uint32Array(ids));
       for (const [r0, nr] of [[0, 12], [12, 11]]) {
         const p = uniformBuffer(device, [k, rb, r0, nr, k]);
-        run(host, kern, [uploadBytes(device, wBytes.subarray(r0 * rb, (r0 + nr) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
+        run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + nr) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
       }
       const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)]);
       expectClose(await readF32(device, xBuf, ids.length * k), want, 1e-6);

@@ -1,11 +1,16 @@
-// Q8_0: block { f16 d; i8 qs[32]; } = 34 bytes, one block per chunk.
+// Q8_0 in the engine's row layout (quant.ts `toGpuRows`): a row of K elements is K int8 quants
+// (block c = words 8c..8c+8 of the row), then K/32 f16 scales, so every quant word is aligned.
+fn q8_0_scale(rb: u32, c: u32, K: u32) -> f32 {
+  return w_f16(rb + K + 2u * c);
+}
+
 fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   var o: array<f32, 32>;
-  let off = rb + c * 34u;
-  let d = w_f16(off);
+  let d = q8_0_scale(rb, c, K);
+  let a = (rb >> 2u) + 8u * c;
   for (var j = 0u; j < 8u; j++) {
-    let w = w_u32(off + 2u + 4u * j);
-    for (var k = 0u; k < 4u; k++) { o[4u * j + k] = d * sbyte(w, k); }
+    let q = vec4<f32>(unpack4xI8(W[a + j]));
+    for (var k = 0u; k < 4u; k++) { o[4u * j + k] = d * q[k]; }
   }
   return o;
 }
@@ -13,20 +18,12 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
 // Decode path: unpack four quants at a time and scale once per block (d * sum(q x), which
 // differs from sum((d q) x) only by float rounding).
 fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
-  let off = rb + c * 34u;
-  let d = w_f16(off);
-  let a = (off + 2u) >> 2u;
-  let s = ((off + 2u) & 3u) * 8u;
-  var lo = W[a];
+  let a = (rb >> 2u) + 8u * c;
   var acc = 0.0;
   for (var j = 0u; j < 8u; j++) {
-    let hi = W[a + j + 1u];
-    // funnel shift without a branch: (hi << 1) << (31 - s) is hi << (32 - s), and 0 for s = 0
-    let w = (lo >> s) | ((hi << 1u) << (31u - s));
-    let q = vec4<f32>(unpack4xI8(w));
+    let q = vec4<f32>(unpack4xI8(W[a + j]));
     let x = xb + 4u * j;
     acc += dot(q, vec4<f32>(X[x], X[x + 1u], X[x + 2u], X[x + 3u]));
-    lo = hi;
   }
-  return acc * d;
+  return acc * q8_0_scale(rb, c, K);
 }

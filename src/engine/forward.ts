@@ -17,16 +17,25 @@ export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
 /**
- * Matvec tiling per weight format: [threads per row, rows per workgroup]. 2 x 32 was fastest on
- * lavapipe; float formats keep 4 x 16, whose summation order reproduces llama.cpp's F32
+ * Matvec tiling per weight format: [threads per row, rows per workgroup]. Q8_0 and Q4_0, whose
+ * rows are word aligned (quant.ts `toGpuRows`), run a row per invocation with no workgroup
+ * reduction (1.5-2x faster than 2 x 32 on lavapipe); 2 x 32 was fastest for the K-quants read in
+ * place; float formats keep 4 x 16, whose summation order reproduces llama.cpp's F32
  * stories15M greedy run with a smaller margin at its one near-tie (1e-4 vs 3e-3).
  */
 const TILING: Partial<Record<GGMLType, [number, number]>> = {
   [GGMLType.F32]: [4, 16],
   [GGMLType.F16]: [4, 16],
   [GGMLType.BF16]: [4, 16],
+  [GGMLType.Q8_0]: [1, 64],
+  [GGMLType.Q4_0]: [1, 64],
 };
 const DEFAULT_TILING: [number, number] = [2, 32];
+
+/** The matvec tiling the engine runs for a weight format: [threads per row, rows per workgroup]. */
+export function matvecTiling(type: GGMLType): [number, number] {
+  return TILING[type] ?? DEFAULT_TILING;
+}
 export const RNG_LEN = 256;
 
 interface Site {
@@ -217,7 +226,7 @@ export class ForwardPass {
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
     const q8 = !!this.opts.q8Activations && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
     const kind = q8 ? "matvec_q8" : "matvec";
-    const [TPR, RPW] = TILING[mat.type] ?? DEFAULT_TILING;
+    const [TPR, RPW] = matvecTiling(mat.type);
     const variant = (m: number) => ({
       format: mat.type,
       consts: { TPR, RPW, TT: m === 1 || o.lastOnly ? 1 : PREFILL_TILE, MODE: o.mode, HAS_BIAS: !!o.bias },

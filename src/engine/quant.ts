@@ -275,3 +275,48 @@ export function randomWeights(type: GGMLType, rows: number, k: number, rand: () 
   }
   return out;
 }
+
+// ---- GPU row layout -------------------------------------------------------------------------
+
+/**
+ * Formats whose blocks the engine regroups at upload so every row is word aligned: a row of K
+ * elements becomes its quant plane (Q8_0: K int8 bytes; Q4_0: K/2 bytes, 16 per block with the
+ * low nibble element j and the high one j + 16, as stored), then its K/32 f16 scales, padded to
+ * a word. The values and scales are the stored ones; only where the bytes sit changes (the
+ * GGUF's 34- and 18-byte blocks straddle words, which cost the kernels funnel shifts). Like
+ * llama.cpp's CPU backend repacking Q4_0 for its own kernels.
+ */
+const ROW_PLANES: Partial<Record<GGMLType, { quantBytes: number }>> = {
+  [GGMLType.Q8_0]: { quantBytes: 32 },
+  [GGMLType.Q4_0]: { quantBytes: 16 },
+};
+
+/** Bytes of one row of `k` elements as the GPU kernels read it. */
+export function gpuRowBytes(type: GGMLType, k: number): number {
+  const planes = ROW_PLANES[type];
+  if (!planes) return rowBytes(type, k);
+  const nb = rowBytes(type, k) / formatOf(type).blockBytes;
+  return nb * planes.quantBytes + 4 * Math.ceil(nb / 2);
+}
+
+/** `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read. */
+export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: number): Uint8Array {
+  const planes = ROW_PLANES[type];
+  if (!planes) return src;
+  const f = formatOf(type);
+  const nb = rowBytes(type, k) / f.blockBytes;
+  const rb = gpuRowBytes(type, k);
+  const q = planes.quantBytes;
+  if (src.byteLength !== rows * nb * f.blockBytes) throw new Error(`${f.name}: ${src.byteLength} bytes is not ${rows} rows of ${k}`);
+  const out = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) {
+    const o = r * rb;
+    for (let b = 0; b < nb; b++) {
+      const s = (r * nb + b) * f.blockBytes;
+      out[o + nb * q + 2 * b] = src[s];
+      out[o + nb * q + 2 * b + 1] = src[s + 1];
+      out.set(src.subarray(s + 2, s + 2 + q), o + b * q);
+    }
+  }
+  return out;
+}

@@ -1,10 +1,11 @@
 // Uploading a model's tensors to the GPU once, in their stored format. Matrices keep their GGUF
-// bytes; small float vectors (norms, biases) become f32. Matrices that share a format and input
+// values (Q8_0 / Q4_0 rows regrouped into word-aligned quant and scale planes, see
+// `toGpuRows`); small float vectors (norms, biases) become f32. Matrices that share a format and input
 // length can be stacked (q|k|v, gate|up) so one dispatch computes them; a matrix larger than the
 // storage binding limit is split by rows into parts.
 
 import { GGMLType, type ModelFile, type TensorInfo } from "./model/types.ts";
-import { dequantize, formatOf } from "./quant.ts";
+import { dequantize, formatOf, gpuRowBytes, rowBytes, toGpuRows } from "./quant.ts";
 import { uploadBytes, uploadF32 } from "./gpu/buffers.ts";
 
 export interface MatrixPart {
@@ -21,6 +22,7 @@ export interface Matrix {
   k: number;
   /** Output rows. */
   n: number;
+  /** Bytes of one row as uploaded (the kernels' layout, `gpuRowBytes`). */
   rowBytes: number;
   parts: MatrixPart[];
 }
@@ -65,8 +67,11 @@ export class WeightUploader {
   /** Whether these matrices can be stacked into one (same format and input length, fits a binding). */
   stackable(names: string[]): boolean {
     const ts = names.map((n) => this.info(n));
-    const bytes = ts.reduce((a, t) => a + t.nbytes, 0);
-    return ts.every((t) => t.type === ts[0].type && t.dims[0] === ts[0].dims[0]) && bytes + 16 <= this.maxBinding;
+    const same = ts.every((t) => t.type === ts[0].type && t.dims[0] === ts[0].dims[0]);
+    if (!same) return false;
+    const k = ts[0].dims[0];
+    const bytes = ts.reduce((a, t) => a + (t.nbytes / rowBytes(t.type, k)) * gpuRowBytes(t.type, k), 0);
+    return bytes + 16 <= this.maxBinding;
   }
 
   private matrices = new Map<string, Matrix>();
@@ -91,9 +96,11 @@ export class WeightUploader {
       if (t.type !== type || t.dims[0] !== k) throw new Error(`cannot stack ${names.join(", ")}: formats or shapes differ`);
       if (t.dims[0] % f.blockElems !== 0) throw new Error(`${t.name}: row length ${t.dims[0]} is not a multiple of the ${f.name} block size`);
     }
-    const rowBytes = (k / f.blockElems) * f.blockBytes;
-    const n = ts.reduce((a, t) => a + t.nbytes / rowBytes, 0);
-    const bytes = ts.length === 1 ? this.file.read(names[0]) : concat(ts.map((t) => this.file.read(t.name)));
+    const storedRowBytes = (k / f.blockElems) * f.blockBytes;
+    const n = ts.reduce((a, t) => a + t.nbytes / storedRowBytes, 0);
+    const stored = ts.length === 1 ? this.file.read(names[0]) : concat(ts.map((t) => this.file.read(t.name)));
+    const bytes = toGpuRows(type, stored, n, k);
+    const rowBytes = gpuRowBytes(type, k);
     const rowsPerPart = Math.max(1, Math.floor((this.maxBinding - 16) / rowBytes));
     const parts: MatrixPart[] = [];
     for (let row0 = 0; row0 < n; row0 += rowsPerPart) {
