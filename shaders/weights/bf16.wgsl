@@ -8,11 +8,3 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   }
   return o;
 }
-
-// One chunk's dot product with X[xb..xb+32) (the decode path).
-fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
-  let w = load_chunk(rb, c, K);
-  var s = 0.0;
-  for (var i = 0u; i < 32u; i++) { s += w[i] * X[xb + i]; }
-  return s;
-}

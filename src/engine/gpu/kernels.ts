@@ -11,6 +11,7 @@ import q4_kSrc from "../../../shaders/weights/q4_k.wgsl" with { type: "text" };
 import q6_kSrc from "../../../shaders/weights/q6_k.wgsl" with { type: "text" };
 import q8_0DotSrc from "../../../shaders/weights/q8_0_dot.wgsl" with { type: "text" };
 import q4_0DotSrc from "../../../shaders/weights/q4_0_dot.wgsl" with { type: "text" };
+import chunkDotSrc from "../../../shaders/weights/chunk_dot.wgsl" with { type: "text" };
 import matvecSrc from "../../../shaders/matvec.wgsl" with { type: "text" };
 import matvecQ8Src from "../../../shaders/matvec_q8.wgsl" with { type: "text" };
 import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text" };
@@ -69,7 +70,7 @@ export const KERNELS = {
 
 export type KernelName = keyof typeof KERNELS;
 
-/** load_chunk implementations per stored weight format. */
+/** load_chunk (and, where specialised, chunk_dot) implementations per stored weight format. */
 export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.F32]: f32Src,
   [GGMLType.F16]: f16Src,
@@ -143,6 +144,8 @@ export class KernelHost {
       const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
       parts.push(bytesSrc, w);
+      // The generic decode dot, unless the format brings its own.
+      if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
     if (spec.reduce) parts.push(String(values.REDUCE));
     // `enable` directives must precede everything else in a module.

@@ -1,0 +1,8 @@
+// The decode path's dot of one 32-element chunk with X[xb..xb+32), for formats without a
+// specialised one (Q8_0 and Q4_0 scale once per block instead): dequantize, then multiply-add.
+fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
+  let w = load_chunk(rb, c, K);
+  var s = 0.0;
+  for (var i = 0u; i < 32u; i++) { s += w[i] * X[xb + i]; }
+  return s;
+}
