@@ -3,11 +3,11 @@
 // names, each word is spelled in GPT-2's byte alphabet and merged pair by pair in merge-rank order.
 
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
-import { detokenize, streamDecoder, type PieceSource } from "./detokenize.ts";
+import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
 import { codePointsToString, llamaRegex, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
-import { TokenType, TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
+import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { LLAMA3_PRES, type Vocab } from "./vocab.ts";
 
 interface PreTokenizer {
@@ -134,7 +134,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
     for (const id of ids) out.push(id);
   };
 
-  const pieces: PieceSource = bpePieces(vocab);
+  const pieces: PieceSource = vocabPieces(vocab, byteLevelDecode);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: pre.cleanSpaces };
   return {
     kind: "gpt2",
@@ -159,25 +159,6 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
     decode: (ids: number[], opts?: DecodeOptions) => detokenize(pieces, ids, rules, opts),
     decoder: (opts?: DecodeOptions) => streamDecoder(pieces, opts),
     tokenText: (id: number) => vocab.tokens[id] ?? "",
-  };
-}
-
-function bpePieces(vocab: Vocab): PieceSource {
-  const cache: ({ bytes: Uint8Array; special: boolean } | undefined)[] = new Array(vocab.tokens.length);
-  return {
-    piece(id) {
-      const hit = cache[id];
-      if (hit) return hit;
-      if (!(id >= 0 && id < vocab.tokens.length)) throw new TokenizerError(`token id ${id} is out of range (vocabulary of ${vocab.tokens.length})`);
-      const text = vocab.tokens[id];
-      const type = vocab.types[id];
-      const special = type === TokenType.CONTROL || type === TokenType.UNKNOWN;
-      let bytes: Uint8Array = new Uint8Array(0);
-      if (special || type === TokenType.USER_DEFINED) bytes = utf8.encode(text);
-      else if (type === TokenType.NORMAL) bytes = byteLevelDecode(text);
-      else if (type === TokenType.BYTE) bytes = Uint8Array.of(parseInt(text.slice(3, 5), 16));
-      return (cache[id] = { bytes, special });
-    },
   };
 }
 

@@ -3,11 +3,37 @@
 // bytes are joined and only then read as UTF-8. The stream decoder does the same incrementally,
 // holding back the bytes of a character not yet complete.
 
-import type { DecodeOptions, StreamDecoder } from "./types.ts";
+import { TokenType, TokenizerError, type DecodeOptions, type StreamDecoder } from "./types.ts";
+import type { Vocab } from "./vocab.ts";
 
 export interface PieceSource {
   /** The bytes a token stands for, and whether it is a control/unknown token (skippable). */
   piece(id: number): { bytes: Uint8Array; special: boolean };
+}
+
+/**
+ * A vocabulary's pieces, cached per id. Control, unknown and user-defined tokens are their own
+ * text; byte tokens `<0xXX>` one byte; UNUSED and UNDEFINED nothing (as in llama.cpp); NORMAL
+ * tokens are the one thing tokenizer kinds spell differently (`normalBytes`).
+ */
+export function vocabPieces(vocab: Vocab, normalBytes: (text: string) => Uint8Array): PieceSource {
+  const encoder = new TextEncoder();
+  const cache: ({ bytes: Uint8Array; special: boolean } | undefined)[] = new Array(vocab.tokens.length);
+  return {
+    piece(id) {
+      const hit = cache[id];
+      if (hit) return hit;
+      if (!(id >= 0 && id < vocab.tokens.length)) throw new TokenizerError(`token id ${id} is out of range (vocabulary of ${vocab.tokens.length})`);
+      const text = vocab.tokens[id];
+      const type = vocab.types[id];
+      const special = type === TokenType.CONTROL || type === TokenType.UNKNOWN;
+      let bytes: Uint8Array = new Uint8Array(0);
+      if (special || type === TokenType.USER_DEFINED) bytes = encoder.encode(text);
+      else if (type === TokenType.NORMAL) bytes = normalBytes(text);
+      else if (type === TokenType.BYTE) bytes = Uint8Array.of(parseInt(text.slice(3, 5), 16));
+      return (cache[id] = { bytes, special });
+    },
+  };
 }
 
 export interface DetokenizeRules {

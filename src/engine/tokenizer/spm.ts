@@ -3,10 +3,10 @@
 // then adjacent symbols are merged greedily by the score of the token they form (best score
 // first, leftmost on ties) and symbols that are no token fall back to <0xXX> byte tokens.
 
-import { detokenize, streamDecoder, type PieceSource } from "./detokenize.ts";
+import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
-import { TokenType, TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
+import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import type { Vocab } from "./vocab.ts";
 
 interface Bigram { left: number; right: number; score: number; size: number }
@@ -73,23 +73,7 @@ function spmSegment(vocab: Vocab, text: string, out: number[]): void {
 }
 
 export function spmPieces(vocab: Vocab): PieceSource {
-  const cache: ({ bytes: Uint8Array; special: boolean } | undefined)[] = new Array(vocab.tokens.length);
-  return {
-    piece(id) {
-      const hit = cache[id];
-      if (hit) return hit;
-      if (!(id >= 0 && id < vocab.tokens.length)) throw new TokenizerError(`token id ${id} is out of range (vocabulary of ${vocab.tokens.length})`);
-      const text = vocab.tokens[id];
-      const type = vocab.types[id];
-      let bytes: Uint8Array = new Uint8Array(0);
-      const special = type === TokenType.CONTROL || type === TokenType.UNKNOWN;
-      if (special || type === TokenType.USER_DEFINED) bytes = utf8.encode(text);
-      else if (type === TokenType.NORMAL) bytes = utf8.encode(text.replaceAll(SPACE_MARK, " "));
-      else if (type === TokenType.BYTE) bytes = Uint8Array.of(parseInt(text.slice(3, 5), 16));
-      // UNUSED and UNDEFINED render as nothing, as in llama.cpp.
-      return (cache[id] = { bytes, special });
-    },
-  };
+  return vocabPieces(vocab, (text) => utf8.encode(text.replaceAll(SPACE_MARK, " ")));
 }
 
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
