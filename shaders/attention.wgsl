@@ -1,7 +1,11 @@
-// Causal attention of each new token's query heads over the KV cache, grouped-query heads
-// sharing a KV head. One workgroup per (head, token). Keys are visited in chunks of CH
-// positions with an online softmax (running max and sum), so any context length fits in a
-// fixed amount of workgroup memory.
+// Causal attention of each new token's query heads over the KV cache (grouped-query heads share
+// a KV head), computed the way llama.cpp's CPU flash attention (its default) computes it, so that
+// our numbers are its numbers: q rounded to f16; each key's score the f16·f16 dot in the order of
+// its AVX-512 build, times the scale; keys visited in order with a running max M and sum S in f32
+// (expf as the C library rounds it); the V accumulator held in f16: rescaled on a new max
+// (f16(acc * ms)), then acc = f16(fma(v, vs, acc)); out = acc * (1 / S).
+// One workgroup per (head, token). Keys go in tiles of CH: scores in parallel (a key per thread),
+// the softmax chain in key order (one thread), then the accumulator (a head dimension per thread).
 {{ENABLE_F16}}
 
 struct Params {
@@ -25,73 +29,88 @@ const WG: u32 = 64u;
 const CH: u32 = 256u;
 const MAX_HD: u32 = 256u;
 const DPT: u32 = MAX_HD / WG;  // head dims per thread
+const NO_MAX: f32 = -3.0e38;   // M before the first key (expf of anything below it is 0)
 
 var<workgroup> qv: array<f32, MAX_HD>;
-var<workgroup> sc: array<f32, CH>;
+var<workgroup> weight: array<f32, CH>;   // scores, then vs = expf(s - M)
+var<workgroup> rescale: array<f32, CH>;  // ms = expf(M_old - M) where a key raised the max, else 1
+var<workgroup> chain: vec2<f32>;         // (M, S) carried from tile to tile
 
-// Round to the nearest f16 value, ties to even (pack2x16float may truncate). Normal range only:
-// tiny values keep extra precision, which only matters far below the softmax's resolution.
-fn round_f16(v: f32) -> f32 {
-  let b = bitcast<u32>(v);
-  return bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u);
+/**
+ * ggml_vec_dot_f16 of q with the key at kb, as an AVX-512 build runs it: 64-element steps into
+ * four 16-lane f32 accumulators (products of halves are exact), folded x0+x2, x1+x3, x0+x1, then
+ * _mm512_reduce_add_ps's order (halves of 8, of 4, then (0+2) + (1+3)); the elements after the
+ * last full step are added one by one in double precision, and the double rounded to f32.
+ */
+fn score(kb: u32, hd: u32) -> f32 {
+  let np = hd & ~63u;
+  var total = vec2<f32>(0.0, 0.0);
+  if (np > 0u) {
+    var lanes: array<f32, 64>;
+    for (var i = 0u; i < np; i += 64u) {
+      for (var j = 0u; j < 64u; j++) { lanes[j] = lanes[j] + qv[i + j] * f32(KC[kb + i + j]); }
+    }
+    var x: array<f32, 16>;
+    for (var l = 0u; l < 16u; l++) {
+      x[l] = opaque(opaque(lanes[l] + lanes[32u + l]) + opaque(lanes[16u + l] + lanes[48u + l]));
+    }
+    var u: array<f32, 8>;
+    for (var k = 0u; k < 8u; k++) { u[k] = opaque(x[k + 8u] + x[k]); }
+    var v: array<f32, 4>;
+    for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
+    total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
+  }
+  for (var i = np; i < hd; i++) { total = dsum_add(total, qv[i] * f32(KC[kb + i])); }
+  return total.x;
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32> {{SG_ARGS}}) {
-  {{SG_INIT}}
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let h = wg.x;
   let t = wg.y;
   let hd = P.head_dim;
   let n = S[0] + t + 1u;  // causal: positions 0..pos
-  let kvh = h / (P.n_head / P.n_head_kv);
-  let kvo = kvh * hd;
-  // q is rounded to f16 as llama.cpp does before its f16 K·q products.
+  let kvo = (h / (P.n_head / P.n_head_kv)) * hd;
   for (var d = li; d < hd; d += WG) { qv[d] = round_f16(QKV[t * P.qkv_stride + h * hd + d]); }
+  if (li == 0u) { chain = vec2<f32>(NO_MAX, 0.0); }
   workgroupBarrier();
 
-  var m = -3.0e38;
-  var l = 0.0;
   var acc: array<f32, DPT>;
   for (var c0 = 0u; c0 < n; c0 += CH) {
     let cn = min(CH, n - c0);
-    var lmax = -3.0e38;
-    for (var p = li; p < cn; p += WG) {
-      let kb = (c0 + p) * P.kv_dim + kvo;
-      var s = 0.0;
-      for (var d = 0u; d < hd; d++) { s += qv[d] * f32(KC[kb + d]); }
-      s *= P.scale;
-      sc[p] = s;
-      lmax = max(lmax, s);
+    for (var p = li; p < cn; p += WG) { weight[p] = score((c0 + p) * P.kv_dim + kvo, hd) * P.scale; }
+    workgroupBarrier();
+    if (li == 0u) {
+      var m = chain.x;
+      var sum = chain.y;
+      for (var p = 0u; p < cn; p++) {
+        let s = weight[p];
+        var ms = 1.0;
+        var vs = 1.0;
+        if (s > m) { ms = expf_libc(m - s); m = s; } else { vs = expf_libc(s - m); }
+        rescale[p] = ms;
+        weight[p] = vs;
+        sum = opaque(sum * ms) + vs;
+      }
+      chain = vec2<f32>(m, sum);
     }
-    let cmax = wg_max(lmax, li);
-    let mnew = max(m, cmax);
-    var lsum = 0.0;
-    for (var p = li; p < cn; p += WG) { let e = exp(sc[p] - mnew); sc[p] = e; lsum += e; }
-    let csum = wg_sum(lsum, li);
-    let alpha = exp(m - mnew);
-    l = l * alpha + csum;
-    // When everything fits one chunk, weights are normalized and rounded to f16 before the
-    // products with V, as llama.cpp's f16 V·softmax does; l is then 1.
-    let single = n <= CH;
-    let inv = select(1.0, 1.0 / csum, single);
-    if (single) { l = 1.0; }
+    workgroupBarrier();
     for (var i = 0u; i < DPT; i++) {
       let d = li + i * WG;
       if (d < hd) {
-        var a = acc[i] * alpha;
+        var a = acc[i];
         for (var p = 0u; p < cn; p++) {
-          var pw = sc[p];
-          if (single) { pw = round_f16(pw * inv); }
-          a += pw * f32(VC[(c0 + p) * P.kv_dim + kvo + d]);
+          if (rescale[p] != 1.0) { a = round_f16(a * rescale[p]); }
+          a = round_f16(fma_exact(f32(VC[(c0 + p) * P.kv_dim + kvo + d]), weight[p], a));
         }
         acc[i] = a;
       }
     }
-    m = mnew;
     workgroupBarrier();
   }
+  let inv = 1.0 / chain.y;
   for (var i = 0u; i < DPT; i++) {
     let d = li + i * WG;
-    if (d < hd) { O[t * P.out_stride + h * hd + d] = acc[i] / l; }
+    if (d < hd) { O[t * P.out_stride + h * hd + d] = acc[i] * inv; }
   }
 }

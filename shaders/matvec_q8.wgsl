@@ -1,6 +1,15 @@
-// Matvec on Q8_0-quantized activations (see quantize_q8.wgsl) with integer dot products, for
-// weight formats whose llama.cpp kernels do the same (Q8_0, Q4_0). The format's `dot_q8`
-// returns one 32-element block's contribution. Same parameters, modes and tiling as matvec.wgsl.
+// Matrix-vector products on Q8_0-quantized activations (quantize_q8.wgsl) with integer dots,
+// rounded exactly as llama.cpp's CPU kernels round them, for the weight formats whose kernels
+// work that way (Q8_0, Q4_0; `dot_lanes` per format gives a block's eight 4-product integer
+// sums). ORDER picks the kernel reproduced:
+//   0: ggml_vec_dot_q8_0_q8_0 and tinyBLAS (AVX2 / AVX-512 builds): eight f32 lanes, lane j
+//      doing lane = fma(d_w * d_x, sum of products 4j..4j+3, lane) block after block, then
+//      ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
+//   1: the repacked Q4_0 kernels (matrices with rows in groups of 8): one accumulator,
+//      acc = fma(the block's integer dot, d_w * d_x, acc) block after block.
+// Decode and prefill round alike there, so one thread computes one row for up to TT tokens.
+// MODE 0 stores, 1 adds into Y (the residual add), 2 runs the gate and up rows (row, row + N)
+// and stores silu(gate) * up with ggml's vectorized silu.
 
 struct Params {
   K: u32,
@@ -20,61 +29,62 @@ struct Params {
 @group(0) @binding(4) var<storage, read> S: array<u32>;
 @group(0) @binding(5) var<uniform> P: Params;
 
-const TPR: u32 = {{TPR}}u;
 const RPW: u32 = {{RPW}}u;
 const TT: u32 = {{TT}}u;
 const MODE: u32 = {{MODE}}u;
+const ORDER: u32 = {{ORDER}}u;
 const HAS_BIAS: bool = {{HAS_BIAS}};
-const NACC: u32 = select(1u, 2u, MODE == 2u);
 
-var<workgroup> partial: array<f32, TPR * RPW * TT * NACC>;
+fn accumulate(acc: ptr<function, array<f32, 8>>, d: f32, lanes: array<i32, 8>) {
+  let ds = split12(d);
+  if (ORDER == 0u) {
+    for (var j = 0u; j < 8u; j++) { (*acc)[j] = fma_int(d, ds, lanes[j], (*acc)[j]); }
+  } else {
+    var isum = 0i;
+    for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
+    (*acc)[0] = fma_int(d, ds, isum, (*acc)[0]);
+  }
+}
 
-fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn total(acc: array<f32, 8>) -> f32 {
+  if (ORDER == 1u) { return acc[0]; }
+  return opaque(opaque(acc[0] + acc[4]) + opaque(acc[2] + acc[6])) + opaque(opaque(acc[1] + acc[5]) + opaque(acc[3] + acc[7]));
+}
 
-@compute @workgroup_size(TPR * RPW)
-fn main(@builtin(local_invocation_index) li: u32,
-        @builtin(workgroup_id) wg: vec3<u32>) {
-  let lane = li % TPR;
-  let rl = li / TPR;
-  let row = (wg.y * P.groups_x + wg.x) * RPW + rl;
+@compute @workgroup_size(RPW)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let row = (wg.y * P.groups_x + wg.x) * RPW + li;
+  if (row >= P.N) { return; }
   let M = select(S[1], 1u, P.last_only == 1u);
   let t0 = wg.z * TT;
   let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
   let nb = P.K / 32u;
+  let rb = row * P.row_bytes;
+  let rb2 = (row + P.N) * P.row_bytes;
 
-  var acc: array<f32, TT>;
-  var acc2: array<f32, TT>;
-  if (row < P.N) {
-    for (var c = lane; c < nb; c += TPR) {
-      for (var t = 0u; t < TT; t++) {
-        if (t0 + t < M) {
-          let xb = ((xt0 + t0 + t) * nb + c) * 10u;
-          acc[t] += dot_q8(row * P.row_bytes, c, xb, P.K);
-          if (MODE == 2u) { acc2[t] += dot_q8((row + P.N) * P.row_bytes, c, xb, P.K); }
-        }
+  var acc: array<array<f32, 8>, TT>;
+  var acc2: array<array<f32, 8>, TT>;
+  for (var c = 0u; c < nb; c++) {
+    let dw = dot_scale(rb, c, P.K);
+    var dw2 = 0.0;
+    if (MODE == 2u) { dw2 = dot_scale(rb2, c, P.K); }
+    for (var t = 0u; t < TT; t++) {
+      if (t0 + t < M) {
+        let xb = ((xt0 + t0 + t) * nb + c) * 10u;
+        let dx = bitcast<f32>(XQ[xb + 8u]);
+        accumulate(&acc[t], dw * dx, dot_lanes(rb, c, xb));
+        if (MODE == 2u) { accumulate(&acc2[t], dw2 * dx, dot_lanes(rb2, c, xb)); }
       }
     }
   }
   for (var t = 0u; t < TT; t++) {
-    partial[((rl * TT + t) * NACC) * TPR + lane] = acc[t];
-    if (MODE == 2u) { partial[((rl * TT + t) * NACC + 1u) * TPR + lane] = acc2[t]; }
-  }
-  workgroupBarrier();
-  // Each lane finishes tokens lane, lane + TPR, ... of its row.
-  for (var t = lane; t < TT; t += TPR) {
-    if (row < P.N && t0 + t < M) {
-      var s = 0.0;
-      var s2 = 0.0;
-      for (var i = 0u; i < TPR; i++) {
-        s += partial[((rl * TT + t) * NACC) * TPR + i];
-        if (MODE == 2u) { s2 += partial[((rl * TT + t) * NACC + 1u) * TPR + i]; }
-      }
+    if (t0 + t < M) {
+      var s = total(acc[t]);
       if (HAS_BIAS) { s += BIAS[row]; }
       let yi = (t0 + t) * P.y_stride + P.y_off + row;
       if (MODE == 0u) { Y[yi] = s; }
-      if (MODE == 1u) { Y[yi] = Y[yi] + s; }
-      if (MODE == 2u) { Y[yi] = silu(s) * s2; }
+      if (MODE == 1u) { Y[yi] = s + Y[yi]; }
+      if (MODE == 2u) { Y[yi] = silu_ggml(s) * total(acc2[t]); }
     }
   }
-
 }

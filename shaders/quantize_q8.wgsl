@@ -1,7 +1,7 @@
 // Activations to Q8_0 blocks, as llama.cpp quantizes the input of every Q8_0 / Q4_0 matrix
-// product (its AVX2 path: scale amax/127 kept as f16, q = round-half-even(x * 127/amax)). Our
-// integer-dot matvec then reproduces its numbers. Per block of 32: 8 words of packed int8, the
-// scale (f32 of the f16 value) and the sum of the quants (for Q4_0's -8 offset).
+// product (quantize_row_q8_0: scale amax/127 kept as f16, q = round-half-even(x * (127/amax)),
+// both divisions rounded once). Our integer-dot matvec then reproduces its numbers. Per block of
+// 32: 8 words of packed int8, the scale (f32 of the f16 value) and the sum of the quants.
 
 struct Params {
   K: u32,        // floats per token (a multiple of 32)
@@ -34,8 +34,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     XQ[o + j] = w;
   }
-  // the scale as stored: rounded to f16, ties to even
-  let db = bitcast<u32>(d);
-  XQ[o + 8u] = (db + 0xFFFu + ((db >> 13u) & 1u)) & 0xFFFFE000u;
+  XQ[o + 8u] = bitcast<u32>(round_f16(d));  // the scale as stored
   XQ[o + 9u] = bitcast<u32>(sum);
 }

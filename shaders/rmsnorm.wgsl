@@ -1,4 +1,6 @@
-// RMSNorm over groups of `n` floats: Y = X / sqrt(mean(X^2) + eps) * weight. One workgroup per
+// RMSNorm over groups of `n` floats: Y = X * (1 / sqrt(mean(X^2) + eps)) * weight, rounded as
+// llama.cpp's CPU kernel rounds it: the squares (each rounded to f32) summed in double precision
+// (here an exact pair sum), the mean rounded to f32, then (x * scale) * w. One workgroup per
 // (group, token). Groups let the same kernel normalize whole rows (n = n_embd, 1 group) or each
 // head of q and k in place (qwen3). The kernel host picks SRC = X (out of place) or Y (in place).
 
@@ -20,16 +22,35 @@ struct Params {
 
 const WG: u32 = 64u;
 
+var<workgroup> partial: array<vec2<f32>, WG>;
+
+/** The sum of two pair sums, renormalized. */
+fn pair_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = two_sum(a.x, b.x);
+  return two_sum(s.x, opaque(s.y + opaque(a.y + b.y)));
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32> {{SG_ARGS}}) {
-  {{SG_INIT}}
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
   let t_out = select(wg.y, 0u, P.last_only == 1u);
   let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;
   let dst = t_out * P.y_stride + P.off + wg.x * P.group_stride;
-  var ss = 0.0;
-  for (var i = li; i < P.n; i += WG) { let v = {{SRC}}[src + i]; ss += v * v; }
-  let total = wg_sum(ss, li);
-  let scale = 1.0 / sqrt(total / f32(P.n) + P.eps);
-  for (var i = li; i < P.n; i += WG) { Y[dst + i] = {{SRC}}[src + i] * scale * NW[i]; }
+  var ss = vec2<f32>(0.0, 0.0);
+  for (var i = li; i < P.n; i += WG) { let v = {{SRC}}[src + i]; ss = dsum_add(ss, v * v); }
+  partial[li] = ss;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { partial[li] = pair_add(partial[li], partial[li + s]); }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  // mean = the double total / n rounded once: q, then its correction from the exact remainder
+  let nf = f32(P.n);
+  let q = total.x / nf;
+  let r = opaque(fma_exact(-q, nf, total.x) + total.y);
+  let mean = q + r / nf;
+  let scale = 1.0 / sqrt(mean + P.eps);
+  workgroupBarrier();
+  for (var i = li; i < P.n; i += WG) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }
 }

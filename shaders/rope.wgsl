@@ -3,6 +3,8 @@
 // cos and sin per (position, pair), computed on the host in double precision from the scaled
 // frequencies (GPU sin/cos are only accurate near zero; positions reach thousands of radians).
 // Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + d/2) for NeoX.
+// The rotation rounds like llama.cpp's compiled C (x0*cos - x1*sin contracted to one fused
+// multiply-add over the rounded x1*sin), and the cache holds f16 values like its default cache.
 {{ENABLE_F16}}
 
 struct Params {
@@ -21,13 +23,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> S: array<u32>;
 @group(0) @binding(5) var<uniform> P: Params;
 
-fn kv_store(v: f32) -> {{KV}} {
-  // f32 caches still round through f16 so both paths compute the same numbers (llama.cpp's
-  // default cache is f16 too).
-  // (round to nearest even at f16 precision; pack2x16float may truncate)
-  let b = bitcast<u32>(v);
-  return {{KV}}(bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u));
-}
+// f32 caches still round through f16, so both storages hold the same numbers.
+fn kv_store(v: f32) -> {{KV}} { return {{KV}}(round_f16(v)); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -50,8 +47,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = row + h * P.head_dim;  // k heads follow q heads in QKV
     let x0 = QKV[base + a];
     let x1 = QKV[base + b];
-    let y0 = x0 * cs - x1 * sn;
-    let y1 = x0 * sn + x1 * cs;
+    let y0 = fma_exact(x0, cs, -(x1 * sn));
+    let y1 = fma_exact(x0, sn, x1 * cs);
     if (h < P.n_head) {
       QKV[base + a] = y0;
       QKV[base + b] = y1;

@@ -10,6 +10,7 @@ import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { matvecTiling, ropeTable } from "../src/engine/forward.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
+import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, siluGgml } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
 let host: KernelHost;
@@ -137,43 +138,70 @@ describe("matvec", () => {
   });
 });
 
-/** llama.cpp's Q8_0 activation quantization (AVX2 path), dequantized again. */
-function q8Activations(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[b * 32 + i]));
-    const d = round16(Math.fround(amax / 127));
-    const id = amax ? Math.fround(127 / amax) : 0;
-    for (let i = 0; i < 32; i++) {
-      const v = Math.fround(x[b * 32 + i] * id);
-      const r = Math.round(v) - (Math.abs(v % 1) === 0.5 && Math.round(v) % 2 !== 0 ? 1 : 0); // ties to even
-      out[b * 32 + i] = r * d;
-    }
-  }
+/** The first few elements that differ bit for bit (none when the kernel rounds like the reference). */
+function bitDiffs(got: Float32Array, want: ArrayLike<number>): string[] {
+  expect(got.length).toBe(want.length);
+  const out: string[] = [];
+  for (let i = 0; i < want.length && out.length < 3; i++) if (!Object.is(got[i], Math.fround(want[i]))) out.push(`#${i}: got ${got[i]}, want ${want[i]}`);
   return out;
 }
 
-describe("matvec on Q8_0 activations (integer dot)", () => {
-  for (const [type, n, k] of [[GGMLType.Q8_0, 37, 96], [GGMLType.Q8_0, 301, 288], [GGMLType.Q4_0, 37, 96], [GGMLType.Q4_0, 65, 288]] as [GGMLType, number, number][]) {
-    for (const [tt, [tpr, rpw]] of [[1, [4, 16]], [8, [4, 16]], [1, matvecTiling(type)]] as [number, [number, number]][]) {
-      test(`${formatOf(type).name} ${n}x${k} tokens/tile ${tt}, ${tpr} lanes x ${rpw} rows`, async () => {
+// Bit for bit against llama.cpp's arithmetic (test/support/cpu-arith.ts): activations quantized
+// by quantize_row_q8_0, then its eight-lane (order 0) or repacked block-by-block (order 1) dot.
+describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () => {
+  const CASES: [GGMLType, number, number, 0 | 1][] = [
+    [GGMLType.Q8_0, 37, 96, 0], [GGMLType.Q8_0, 301, 288, 0],
+    [GGMLType.Q4_0, 37, 96, 0], [GGMLType.Q4_0, 64, 288, 1], [GGMLType.Q4_0, 65, 96, 1],
+  ];
+  for (const [type, n, k, order] of CASES) {
+    for (const tt of [1, 8]) {
+      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile`, async () => {
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
-        const w = dequantizeRows(type, wBytes, n, k);
+        const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
         const x = randn(m * k, rand);
         const xq = storageBuffer(device, 4 * 10 * m * k / 32);
-        const qk = host.get("quantize_q8");
-        run(host, qk, [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+        run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
-        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, TPR: tpr, RPW: rpw } });
+        const rpw = 64;
+        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, RPW: rpw, ORDER: order } });
         const [gx, gy] = foldGroups(Math.ceil(n / rpw));
         run(host, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
-        expectClose(await readF32(device, yBuf, m * n), refMatvec(w, q8Activations(x), n, k, m), 1e-5);
+        const want: number[] = [];
+        for (let t = 0; t < m; t++) {
+          const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));
+          for (let r = 0; r < n; r++) want.push(dotQ8Row(order, wq, r, a));
+        }
+        expect(bitDiffs(await readF32(device, yBuf, m * n), want)).toEqual([]);
       });
     }
   }
+
+  test("gate|up rows with ggml's silu, and the residual add", async () => {
+    const rand = mulberry32(99);
+    const n = 40, k = 64, m = 3;
+    const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
+    const wq = blockQuants(false, wBytes, 2 * n, k);
+    const x = randn(m * k, rand, 3);
+    const xq = storageBuffer(device, 4 * 10 * m * k / 32);
+    run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+    const y0 = randn(m * n, rand);
+    for (const mode of [1, 2]) {
+      const yBuf = uploadF32(device, y0);
+      const kern = host.get("matvec_q8", { format: GGMLType.Q8_0, consts: { TT: 8, RPW: 64, MODE: mode } });
+      run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, 1, 0])], [1, 1, 1]);
+      const want: number[] = [];
+      for (let t = 0; t < m; t++) {
+        const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));
+        for (let r = 0; r < n; r++) {
+          const g = dotQ8Row(0, wq, r, a);
+          want.push(mode === 1 ? Math.fround(g + y0[t * n + r]) : Math.fround(siluGgml(g) * dotQ8Row(0, wq, r + n, a)));
+        }
+      }
+      expect(bitDiffs(await readF32(device, yBuf, m * n), want)).toEqual([]);
+    }
+  });
 });
 
 describe("embedding lookup", () => {
@@ -283,10 +311,10 @@ describe("rope + kv write, attention", () => {
   }
 
   for (const [label, h] of [["f16 cache, subgroups", () => host], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
-    for (const [ctx0, m] of [[0, 1], [300, 3], [40, 5]]) {
-      test(`attention GQA 8 heads / 2 kv heads, ${ctx0} cached + ${m} new (${label})`, async () => {
+    for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [70, 2, 80]]) {
+      test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new (${label})`, async () => {
         const rand = mulberry32(ctx0 + m);
-        const nh = 8, nkv = 2, hd = 20, nctx = 512;
+        const nh = 8, nkv = 2, nctx = 512;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
         const f16 = h().features.shaderF16;
         const kv = (n: number) => randn(n, rand).map(round16);
@@ -301,24 +329,10 @@ describe("rope + kv write, attention", () => {
         for (let t = 0; t < m; t++) for (let hh = 0; hh < nh; hh++) {
           const kvh = Math.floor(hh / (nh / nkv));
           const n = ctx0 + t + 1;
-          const s = new Float64Array(n);
-          for (let p = 0; p < n; p++) {
-            let d = 0;
-            for (let i = 0; i < hd; i++) d += round16(qkv[t * stride + hh * hd + i]) * kAll[p * kvd + kvh * hd + i];
-            s[p] = d * scale;
-          }
-          const mx = Math.max(...s);
-          let z = 0;
-          for (let p = 0; p < n; p++) { s[p] = Math.exp(s[p] - mx); z += s[p]; }
-          // q and (within one 256-key chunk) the normalized weights are rounded to f16, as llama.cpp does
-          const single = n <= 256;
-          for (let i = 0; i < hd; i++) {
-            let a = 0;
-            for (let p = 0; p < n; p++) a += (single ? round16(s[p] / z) : s[p]) * vAll[p * kvd + kvh * hd + i];
-            want[t * qd + hh * hd + i] = single ? a : a / z;
-          }
+          const rows = (all: Float32Array) => Array.from({ length: n }, (_, p) => all.subarray(p * kvd + kvh * hd, p * kvd + (kvh + 1) * hd));
+          want.set(flashAttentionHead(qkv.subarray(t * stride + hh * hd, t * stride + (hh + 1) * hd), rows(kAll), rows(vAll), Math.fround(scale)), t * qd + hh * hd);
         }
-        expectClose(await readF32(device, out, qd * m), want, 1e-5);
+        expect(bitDiffs(await readF32(device, out, qd * m), want)).toEqual([]);
       });
     }
   }

@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, type Kernel } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -38,6 +38,17 @@ export function matvecTiling(type: GGMLType): [number, number] {
 }
 export const RNG_LEN = 256;
 
+/**
+ * Which of llama.cpp's CPU kernels a Q8_0-activation product reproduces (matvec_q8.wgsl ORDER):
+ * its x86 backend repacks Q4_0 matrices whose rows come in groups of 8 (all but the token
+ * embedding, which it also looks rows up in) and runs them block by block (1); everything else
+ * goes through the eight-lane vec_dot / tinyBLAS order (0).
+ */
+export function q8DotOrder(mat: Pick<Matrix, "type" | "n" | "name">): 0 | 1 {
+  const repacked = mat.type === GGMLType.Q4_0 && mat.n % 8 === 0 && !mat.name.includes("token_embd");
+  return repacked ? 1 : 0;
+}
+
 interface Site {
   label: string;
   /** The activation buffer this site quantized or consumed as Q8_0 (to skip re-quantizing). */
@@ -61,10 +72,9 @@ export interface ForwardOptions {
   /** Encode each dispatch in its own compute pass (cheaper on lavapipe) or all in one. */
   passPerDispatch?: boolean;
   /**
-   * Quantize activations to Q8_0 for Q8_0/Q4_0 matrices and use integer dot products, as
-   * llama.cpp's CPU backend does (2-4x faster here). Off by default: the f32 path computes
-   * exactly the dequantized model's products (llama.cpp on the F32 twin within 0.01) and
-   * matches llama.cpp's greedy stories15M-q8_0 output longer.
+   * Quantize activations to Q8_0 for Q8_0/Q4_0 matrices and use integer dot products rounded
+   * exactly as llama.cpp's CPU backend rounds them (the default). Off: dequantized weights times
+   * f32 activations (the model's exact products, but not llama.cpp's numbers).
    */
   q8Activations?: boolean;
 }
@@ -186,7 +196,8 @@ export class ForwardPass {
     if (ropeFreqsTensor) factors = w.vectorF32(ropeFreqsTensor);
     else if (ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
     if (ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
-    return ropeTable(Math.pow(ropeTheta, -2 / headDim), factors, this.opts.nCtx);
+    // powf(base, -2.0f / n_dims), as llama.cpp's rope cache starts from
+    return ropeTable(Math.fround(Math.pow(ropeTheta, Math.fround(-2 / headDim))), factors, this.opts.nCtx);
   }
 
   private params(fields: Field[]): GPUBuffer {
@@ -224,12 +235,15 @@ export class ForwardPass {
   ): Site[] {
     const host = this.host;
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
-    const q8 = !!this.opts.q8Activations && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
+    const q8 = (this.opts.q8Activations ?? true) && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = matvecTiling(mat.type);
-    const variant = (m: number) => ({
+    const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
+    const variant = (m: number): KernelVariant => ({
       format: mat.type,
-      consts: { TPR, RPW, TT: m === 1 || o.lastOnly ? 1 : PREFILL_TILE, MODE: o.mode, HAS_BIAS: !!o.bias },
+      consts: q8
+        ? { RPW, TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias }
+        : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {

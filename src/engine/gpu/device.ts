@@ -1,9 +1,13 @@
 // Getting a GPUDevice: on Bun through Dawn (bun-webgpu), on Deno and in browsers from the
 // built-in navigator.gpu. The engine itself only ever receives the device.
 
+import { hasFusedFma, probeFusedFma } from "./exact.ts";
+
 export interface GpuFeatures {
   shaderF16: boolean;
   subgroups: boolean;
+  /** fma() rounds once (probed; otherwise shaders/exact.wgsl rebuilds it from exact products). */
+  fusedFma: boolean;
 }
 
 const NO_ADAPTER_HELP =
@@ -23,6 +27,12 @@ async function gpuEntry(): Promise<GPU> {
 
 /** Requests a device with all of the adapter's limits and the optional features we can use. */
 export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] } = {}): Promise<GPUDevice> {
+  const device = await requestDevice(opts);
+  await probeFusedFma(device);
+  return device;
+}
+
+async function requestDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] }): Promise<GPUDevice> {
   const gpu = await gpuEntry();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
@@ -32,7 +42,7 @@ export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures
     const v = (adapter.limits as unknown as Record<string, unknown>)[key];
     if (typeof v === "number" && !key.startsWith("__")) requiredLimits[key] = v;
   }
-  const wanted: [GPUFeatureName, keyof GpuFeatures][] = [["shader-f16", "shaderF16"], ["subgroups" as GPUFeatureName, "subgroups"]];
+  const wanted: [GPUFeatureName, "shaderF16" | "subgroups"][] = [["shader-f16", "shaderF16"], ["subgroups" as GPUFeatureName, "subgroups"]];
   const requiredFeatures = wanted
     .filter(([f, k]) => adapter.features.has(f) && !opts.disableFeatures?.includes(k))
     .map(([f]) => f);
@@ -40,5 +50,5 @@ export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures
 }
 
 export function featuresOf(device: GPUDevice): GpuFeatures {
-  return { shaderF16: device.features.has("shader-f16"), subgroups: device.features.has("subgroups") };
+  return { shaderF16: device.features.has("shader-f16"), subgroups: device.features.has("subgroups"), fusedFma: hasFusedFma(device) };
 }

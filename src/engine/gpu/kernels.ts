@@ -24,8 +24,10 @@ import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
 import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
 import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { type: "text" };
+import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
+import { EXACT_CONSTANTS } from "./exact.ts";
 
 /** How a kernel sees each binding, in binding order. */
 type Binding = "read" | "rw" | "uniform";
@@ -43,6 +45,8 @@ interface KernelSpec {
   reduce?: boolean;
   /** Reads/writes the KV cache (f16 storage when shader-f16 is on). */
   kv?: boolean;
+  /** Uses the exact-arithmetic helpers (shaders/exact.wgsl). */
+  exact?: boolean;
   /** Template constants and their defaults. */
   defaults?: Record<string, string | number | boolean>;
 }
@@ -54,15 +58,15 @@ export const KERNELS = {
     defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
   },
   matvec_q8: {
-    source: matvecQ8Src, weights: "q8dot",
+    source: matvecQ8Src, weights: "q8dot", exact: true,
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
-    defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
+    defaults: { RPW: 64, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false },
   },
-  quantize_q8: { source: quantizeQ8Src, bindings: ["read", "rw", "uniform"] },
+  quantize_q8: { source: quantizeQ8Src, exact: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
-  rmsnorm: { source: rmsnormSrc, reduce: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
-  rope: { source: ropeSrc, kv: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
-  attention: { source: attentionSrc, kv: true, reduce: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
+  rmsnorm: { source: rmsnormSrc, exact: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
+  rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
+  attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
   sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform"] },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
@@ -99,6 +103,11 @@ const FEATURE_TEMPLATES = {
   },
 } as const;
 
+/** shaders/exact.wgsl with its constants filled in (exported for tests of the helpers alone). */
+export function exactSource(fusedFma: boolean): string {
+  return fill(exactSrc, { ...EXACT_CONSTANTS, FUSED_FMA: fusedFma });
+}
+
 export interface KernelVariant {
   format?: GGMLType;
   consts?: Record<string, string | number | boolean>;
@@ -126,6 +135,7 @@ export class KernelHost {
     this.features = {
       shaderF16: has.shaderF16 && (features?.shaderF16 ?? true),
       subgroups: has.subgroups && (features?.subgroups ?? true),
+      fusedFma: has.fusedFma && (features?.fusedFma ?? true),
     };
   }
 
@@ -148,6 +158,7 @@ export class KernelHost {
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
     if (spec.reduce) parts.push(String(values.REDUCE));
+    if (spec.exact) parts.push(exactSource(this.features.fusedFma));
     // `enable` directives must precede everything else in a module.
     const all = parts.join("\n");
     const enables = [...new Set(all.match(/^enable [^;]*;/gm) ?? [])];

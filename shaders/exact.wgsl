@@ -1,0 +1,137 @@
+// Exact f32 building blocks, for kernels that reproduce a CPU reference's roundings one by one
+// (llama.cpp's fused multiply-adds, its f16 accumulators, its double-precision sums).
+//
+// FUSED_FMA says whether this device's fma() rounds once (probed when the device is acquired:
+// lavapipe, for one, lowers it to a multiply and an add). Without it, a fused multiply-add is
+// rebuilt from Dekker's exact product and an exact sum, which needs the compiler to keep each
+// f32 operation as written (no contraction, no reassociation), as the probe also checks.
+
+const FUSED_FMA: bool = {{FUSED_FMA}};
+
+// Zero, but not known to the compiler (workgroup memory starts zeroed at run time). OR-ing it into
+// a value's bits makes a copy the compiler cannot relate to the original, so `s - (s - a)` in the
+// error terms below is not folded to `a` by algebraic rules meant for inexact arithmetic.
+var<workgroup> OPAQUE_ZERO: u32;
+fn opaque(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | OPAQUE_ZERO); }
+
+/** a = hi + lo, each half with at most 12 significant bits (Veltkamp). */
+fn split12(a: f32) -> vec2<f32> {
+  let c = opaque(4097.0 * a);
+  let hi = opaque(c - opaque(c - a));
+  return vec2<f32>(hi, a - hi);
+}
+
+/** a * b = p + e exactly. */
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+  let p = opaque(a * b);
+  if (FUSED_FMA) { return vec2<f32>(p, fma(a, b, -p)); }
+  let x = split12(a);
+  let y = split12(b);
+  return vec2<f32>(p, dekker_err(x, y, p));
+}
+
+/** Dekker's error term of p = fl(x * y), from exact partial products, summed in this order. */
+fn dekker_err(x: vec2<f32>, y: vec2<f32>, p: f32) -> f32 {
+  let t = opaque(opaque(opaque(x.x * y.x - p) + x.x * y.y) + x.y * y.x);
+  return t + x.y * y.y;
+}
+
+/** a + b = s + e exactly. */
+fn two_sum(a: f32, b: f32) -> vec2<f32> {
+  let s = opaque(a + b);
+  let bb = opaque(s - a);
+  let aa = opaque(s - bb);
+  return vec2<f32>(s, (a - aa) + (b - bb));
+}
+
+/** a * b + c with one rounding. */
+fn fma_exact(a: f32, b: f32, c: f32) -> f32 {
+  if (FUSED_FMA) { return fma(a, b, c); }
+  let p = two_prod(a, b);
+  let s = two_sum(p.x, c);
+  return s.x + opaque(s.y + p.y);
+}
+
+/**
+ * d * i + c with one rounding, for an integer i (|i| < 2^24) and a d already split by split12:
+ * i is split with integer operations, which is cheaper than a second Veltkamp split.
+ */
+fn fma_int(d: f32, ds: vec2<f32>, i: i32, c: f32) -> f32 {
+  let fi = f32(i);
+  if (FUSED_FMA) { return fma(d, fi, c); }
+  // balanced, as Dekker's proof wants: i = ih + il, |il| <= 2^11, ih a multiple of 2^12
+  let li = ((i + 2048) & 0xFFF) - 2048;
+  let p = opaque(d * fi);
+  let e = dekker_err(ds, vec2<f32>(f32(i - li), f32(li)), p);
+  let s = two_sum(p, c);
+  return s.x + opaque(s.y + e);
+}
+
+/** x rounded to the nearest binary16 value (ties to even), kept in an f32. */
+fn round_f16(x: f32) -> f32 {
+  let a = abs(x);
+  // below the smallest normal half the quantum is fixed at 2^-24: scale, round, scale back
+  if (a < 6.103515625e-05) { return round(x * 16777216.0) * 5.9604644775390625e-08; }
+  if (a >= 65520.0) { return bitcast<f32>((bitcast<u32>(x) & 0x80000000u) | 0x7F800000u); }
+  let b = bitcast<u32>(x);
+  return bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u);
+}
+
+// glibc's expf (the C library llama.cpp's CPU kernels call), its double-precision steps carried
+// in pairs of f32: x / ln2 * 32 = k + r, exp(x) = 2^(k/32) * (1 + C2 r + C1 r^2 + C0 r^3), one
+// final rounding. The table holds 2^(i/32) as (hi, lo).
+const EXP2_32 = array<vec2<f32>, 32>({{EXP2_TABLE}});
+const INV_LN2_32 = vec2<f32>({{INV_LN2_32}});
+const EXPF_C2 = vec2<f32>({{EXPF_C2}});
+const EXPF_C1: f32 = {{EXPF_C1}};
+const EXPF_C0: f32 = {{EXPF_C0}};
+
+fn expf_libc(x: f32) -> f32 {
+  if (x < -103.97208404541015625) { return 0.0; }
+  if (x > 88.72283172607421875) { return x * 3.0e38; }  // overflows to +inf at run time
+  // z = x * 32/ln2 as a pair; k its nearest integer (ties to even, as the shift trick does)
+  let zh = two_prod(x, INV_LN2_32.x);
+  let z = two_sum(zh.x, opaque(zh.y + x * INV_LN2_32.y));
+  let k = round(z.x);
+  let r = two_sum(opaque(z.x - k), z.y);  // z.x - k is exact
+  // 1 + C2 r + (C1 + C0 r) r^2, the first two terms as a pair
+  let c2r = two_prod(EXPF_C2.x, r.x);
+  let c2r_lo = opaque(opaque(c2r.y + EXPF_C2.x * r.y) + EXPF_C2.y * r.x);
+  // (C1 + C0 r) r^2 with its leading part C1 r^2 as a pair: it reaches 2^-14 of the result
+  let r2 = two_prod(r.x, r.x);
+  let c1r2 = two_prod(EXPF_C1, r2.x);
+  let tail_lo = opaque(opaque(c1r2.y + EXPF_C1 * r2.y) + EXPF_C0 * r.x * r2.x);
+  let p = two_sum(1.0, c2r.x);
+  let q = two_sum(p.x, c1r2.x);
+  let p_lo = opaque(opaque(opaque(p.y + q.y) + c2r_lo) + tail_lo);
+  // times 2^(i/32), then 2^(k div 32)
+  let ki = i32(k);
+  let t = EXP2_32[u32(ki & 31)];
+  let m = two_prod(t.x, q.x);
+  let y = m.x + opaque(opaque(m.y + t.x * p_lo) + t.y * q.x);
+  return ldexp(y, ki >> 5u);
+}
+
+/** A double-precision running sum, carried as (hi, lo). */
+fn dsum_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
+  let s = two_sum(acc.x, x);
+  return two_sum(s.x, opaque(s.y + acc.y));
+}
+
+// ggml's vectorized expf and silu as an AVX-512 build runs them (x / (1 + exp(-x)), the exp a
+// polynomial in fused multiply-adds scaled by 2^n), for the SwiGLU of the feed-forward block.
+fn expf_ggml(x: f32) -> f32 {
+  let z = fma_exact(x, 0x1.715476p+0, 0x1.8p23);
+  let n = z - 0x1.8p23;
+  let b = fma_exact(-n, 0x1.7f7d1cp-20, fma_exact(-n, 0x1.62e4p-1, x));
+  let u = b * b;
+  let j = fma_exact(fma_exact(fma_exact(0x1.0e4020p-7, b, 0x1.573e2ep-5), u, fma_exact(0x1.555e66p-3, b, 0x1.fffdb6p-2)),
+                    u, fma_exact(0x1.ffffecp-1, b, 1.0));
+  if (n > 128.0) { return abs(x) * 3.0e38; }  // +inf at run time
+  if (n < -150.0) { return 0.0; }
+  return ldexp(j, i32(n));
+}
+
+fn silu_ggml(x: f32) -> f32 {
+  return x / (1.0 + expf_ggml(0.0 - x));
+}

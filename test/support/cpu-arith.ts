@@ -1,0 +1,167 @@
+// Bit-exact TypeScript references for the arithmetic llama.cpp's CPU backend does in single
+// precision: a fused multiply-add, binary16 rounding, and glibc's expf algorithm (the C library
+// is the reference where it can be loaded; this port stands in for it elsewhere).
+import { floatToHalf, halfToFloat } from "../../src/engine/quant.ts";
+
+const f32 = Math.fround;
+
+const f32buf = new Float32Array(1);
+const u32buf = new Int32Array(f32buf.buffer);
+/** The f32 next to x (x itself an f32) in the direction of `toward`. */
+function nextF32(x: number, toward: number): number {
+  if (x === 0) return toward > 0 ? 2 ** -149 : -(2 ** -149);
+  f32buf[0] = x;
+  u32buf[0] += (toward > x) === (x > 0) ? 1 : -1;
+  return f32buf[0];
+}
+
+/** a * b + c with one rounding (the product of two f32 is exact in a double). */
+export function fmaF32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const bb = s - p;
+  const err = (p - (s - bb)) + (c - bb); // p + c = s + err exactly
+  const r = f32(s);
+  if (err === 0 || r === s) return r;
+  // s + err rounds like s, unless s lies exactly halfway between two f32: then err decides
+  const other = nextF32(r, s);
+  if ((r + other) / 2 !== s) return r;
+  return (err > 0) === (other > r) ? other : r;
+}
+
+export const roundF16 = (x: number) => halfToFloat(floatToHalf(x));
+
+/** glibc's expf (EXP2F_TABLE_BITS = 5), evaluated in doubles exactly as the C code does. */
+const N = 32;
+const view = new DataView(new ArrayBuffer(8));
+const bits = (d: number) => { view.setFloat64(0, d); return view.getBigUint64(0); };
+const fromBits = (u: bigint) => { view.setBigUint64(0, BigInt.asUintN(64, u)); return view.getFloat64(0); };
+const TABLE = Array.from({ length: N }, (_, i) => bits(Math.pow(2, i / N)) - ((BigInt(i) << 52n) / BigInt(N)));
+const SHIFT = 6755399441055744; // 0x1.8p52
+const C = [0.05550361559341535 / N ** 3, 0.2402284522445722 / N ** 2, 0.6931471806916203 / N];
+export function expfGlibc(x: number): number {
+  x = f32(x);
+  if (x < -103.97208404541015625) return 0;
+  if (x > 88.72283172607421875) return Infinity;
+  const z = 1.4426950408889634 * N * x;
+  let kd = z + SHIFT;
+  const ki = bits(kd);
+  kd -= SHIFT;
+  const r = z - kd;
+  const s = fromBits(TABLE[Number(ki % BigInt(N))] + (ki << 47n));
+  const y = ((C[0] * r + C[1]) * (r * r) + (C[2] * r + 1)) * s;
+  return f32(y);
+}
+
+// ---- llama.cpp's CPU kernels, step by step (x86 AVX2 / AVX-512 builds) ----------------------
+
+const rne = (x: number) => {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** quantize_row_q8_0: per block of 32, d = amax/127 stored as f16, q = rne(x * (127/amax)). */
+export function quantizeRowQ8(x: ArrayLike<number>): { qs: Int8Array; d: Float32Array } {
+  const nb = x.length / 32;
+  const qs = new Int8Array(x.length), d = new Float32Array(nb);
+  for (let b = 0; b < nb; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
+    d[b] = roundF16(f32(amax / 127));
+    const id = amax !== 0 ? f32(127 / amax) : 0;
+    for (let j = 0; j < 32; j++) qs[b * 32 + j] = rne(f32(x[b * 32 + j] * id));
+  }
+  return { qs, d };
+}
+
+/** Signed integer quants and f32 scales of GGUF Q8_0 / Q4_0 rows. */
+export function blockQuants(q4: boolean, bytes: Uint8Array, rows: number, k: number): { qs: Int8Array; d: Float32Array } {
+  const nb = k / 32, bs = q4 ? 18 : 34;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const qs = new Int8Array(rows * k), d = new Float32Array(rows * nb);
+  for (let blk = 0; blk < rows * nb; blk++) {
+    const o = blk * bs;
+    d[blk] = halfToFloat(dv.getUint16(o, true));
+    for (let j = 0; j < 32; j++) {
+      qs[blk * 32 + j] = q4 ? ((j < 16 ? bytes[o + 2 + j] & 15 : bytes[o + 2 + j - 16] >> 4) - 8) : dv.getInt8(o + 2 + j);
+    }
+  }
+  return { qs, d };
+}
+
+const hsum8 = (l: number[]) => f32(f32(f32(l[0] + l[4]) + f32(l[2] + l[6])) + f32(f32(l[1] + l[5]) + f32(l[3] + l[7])));
+
+/**
+ * One row of a Q8_0-activation product. order 0: ggml_vec_dot_q8_0_q8_0 / tinyBLAS (eight
+ * lanes of 4-product sums, fused multiply-adds block after block, then the lanes summed);
+ * order 1: the repacked Q4_0 kernels (one fused multiply-add of each block's integer dot).
+ */
+export function dotQ8Row(order: 0 | 1, w: { qs: Int8Array; d: Float32Array }, row: number, x: { qs: Int8Array; d: Float32Array }): number {
+  const k = x.qs.length, nb = k / 32;
+  const lanes = [0, 0, 0, 0, 0, 0, 0, 0];
+  let acc = 0;
+  for (let b = 0; b < nb; b++) {
+    const d = f32(w.d[row * nb + b] * x.d[b]);
+    let isum = 0;
+    for (let j = 0; j < 8; j++) {
+      let s = 0;
+      for (let e = 0; e < 4; e++) s += w.qs[row * k + b * 32 + 4 * j + e] * x.qs[b * 32 + 4 * j + e];
+      lanes[j] = fmaF32(d, s, lanes[j]);
+      isum += s;
+    }
+    acc = fmaF32(isum, d, acc);
+  }
+  return order === 0 ? hsum8(lanes) : acc;
+}
+
+/** ggml_v_expf / ggml_v_silu of an AVX-512 build. */
+export function siluGgml(x: number): number {
+  const xm = f32(-x);
+  const z = fmaF32(xm, 1.4426950216293335, 12582912);
+  const n = f32(z - 12582912);
+  const b = fmaF32(-n, 1.428606765330187e-6, fmaF32(-n, 0.693145751953125, xm));
+  const u = f32(b * b);
+  const j = fmaF32(fmaF32(fmaF32(0.008247390389442444, b, 0.04189976677298546), u, fmaF32(0.16668395698070526, b, 0.4999912679195404)), u, fmaF32(0.9999994039535522, b, 1));
+  const e = Math.abs(n) > 192 ? (n > 0 ? Infinity : 0) : f32(j * 2 ** n);
+  return f32(x / f32(1 + e));
+}
+
+/**
+ * One query head of llama.cpp's CPU flash attention (f16 K/V, AVX-512 build): q to f16, the
+ * score as ggml_vec_dot_f16 orders it, online softmax with glibc's expf, the V accumulator in
+ * f16. keys/values: f16 values per position.
+ */
+export function flashAttentionHead(q: ArrayLike<number>, keys: ArrayLike<number>[], values: ArrayLike<number>[], scale: number): Float32Array {
+  const hd = q.length;
+  const qh = Array.from(q, roundF16);
+  let M = -Infinity, S = 0;
+  const acc = new Array<number>(hd).fill(0);
+  for (let ic = 0; ic < keys.length; ic++) {
+    const k = keys[ic];
+    const np = hd & ~63;
+    let sumf = 0;
+    if (np > 0) {
+      const lanes = new Array<number>(64).fill(0);
+      for (let i = 0; i < np; i += 64) for (let j = 0; j < 64; j++) lanes[j] = f32(lanes[j] + f32(qh[i + j] * k[i + j]));
+      const x = Array.from({ length: 16 }, (_, l) => f32(f32(lanes[l] + lanes[32 + l]) + f32(lanes[16 + l] + lanes[48 + l])));
+      const u = Array.from({ length: 8 }, (_, i) => f32(x[i + 8] + x[i]));
+      const v = Array.from({ length: 4 }, (_, i) => f32(u[i + 4] + u[i]));
+      sumf = f32(f32(v[0] + v[2]) + f32(v[1] + v[3]));
+    }
+    for (let i = np; i < hd; i++) sumf += qh[i] * k[i];
+    const s = f32(f32(sumf) * scale);
+    let ms = 1, vs = 1;
+    if (s > M) {
+      const Mold = M;
+      M = s;
+      ms = expfGlibc(f32(Mold - M));
+      for (let i = 0; i < hd; i++) acc[i] = roundF16(f32(acc[i] * ms));
+    } else {
+      vs = expfGlibc(f32(s - M));
+    }
+    for (let i = 0; i < hd; i++) acc[i] = roundF16(fmaF32(values[ic][i], vs, acc[i]));
+    S = f32(f32(S * ms) + vs);
+  }
+  const inv = f32(1 / S);
+  return Float32Array.from(acc, (a) => f32(a * inv));
+}
