@@ -1,13 +1,10 @@
-// stories15M (real weights) through our engine, greedy, against llama.cpp's recorded outputs.
-// Where a sequence diverges, the logits at the divergence (evalLogits over llama.cpp's own
-// prefix) show how close the two top tokens are.
-//
-// Measured (and asserted as such; see the engine notes): F32 matches for two prompts and flips
-// a near-tie (gap ~1e-4) at token 59 of the third. The quantized files track llama.cpp for 11-50
-// tokens and then flip between tokens whose logits differ by up to ~0.1: both engines quantize
-// activations to Q8_0 per matmul, and one rounding flip upstream moves a product by a whole
-// quantization step, so they are not bit-identical; the issue's < 1e-3 criterion is NOT met for
-// Q8_0 / Q4_0 yet.
+// stories15M (real weights) through our engine, greedy, against llama.cpp's recorded outputs
+// (../shared/models/stories15M/llama.cpp-greedy-*.json: llama.cpp's CPU backend, flash attention
+// on, as it runs by default). The engine reproduces that backend's arithmetic (Q8_0 activation
+// quantization and its dot orders, f16 flash-attention accumulator, its rmsnorm/rope/silu
+// roundings), so all three files match for all 64 tokens of all three prompts. The issue's rule
+// stays the bar: a flip is acceptable only between tokens whose logits differ by < 1e-3, which
+// the test measures (evalLogits over llama.cpp's own prefix) should one ever occur.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { acquireDevice, loadModel } from "../src/engine/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
@@ -16,11 +13,8 @@ import type { LoadedModel } from "../src/engine/types.ts";
 setDefaultTimeout(300_000);
 
 const DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
-/** F32: a flip is acceptable only between near-tied tokens (the issue's criterion). */
+/** A flip is acceptable only between near-tied tokens (the issue's criterion). */
 const NEAR_TIE = 1e-3;
-/** Q8_0 / Q4_0: the divergence we measure today (gap <= 0.11 after >= 11 equal tokens); a regression fails. */
-const QUANT_GAP = 0.15;
-const QUANT_MIN_PREFIX = 10;
 
 interface Case { prompt: string; prompt_ids: number[]; greedy_ids: number[] }
 const cases = (type: string): Case[] => JSON.parse(require("node:fs").readFileSync(`${DIR}llama.cpp-greedy-${type}.json`, "utf8")).cases;
@@ -61,13 +55,7 @@ for (const type of ["f32", "q8_0", "q4_0"]) {
         console.log(`stories15M-${type}: ${msg}`);
         // our top token at the divergence is the one we generated (the replay is consistent)
         expect(g.ours).toBe(ids[at]);
-        if (type === "f32") {
-          if (!(g.gap < NEAR_TIE)) throw new Error(`F32 flip is not a near-tie: ${msg}`);
-          expect(at).toBeGreaterThan(48);
-        } else {
-          if (!(g.gap < QUANT_GAP)) throw new Error(`quantized divergence larger than measured before: ${msg}`);
-          expect(at).toBeGreaterThanOrEqual(QUANT_MIN_PREFIX);
-        }
+        if (!(g.gap < NEAR_TIE)) throw new Error(`flip is not a near-tie: ${msg}`);
       });
     }
   });

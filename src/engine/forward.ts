@@ -11,6 +11,7 @@ import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
+import { MATH_TRIG, type Trig } from "./libc-math.ts";
 
 /** Tokens per prefill chunk (scratch buffers are sized for this many). */
 export const MAX_BATCH = 64;
@@ -77,6 +78,8 @@ export interface ForwardOptions {
    * f32 activations (the model's exact products, but not llama.cpp's numbers).
    */
   q8Activations?: boolean;
+  /** cos/sin for the RoPE table (the C library's where available: `cTrig()`). */
+  trig?: Trig;
 }
 
 /**
@@ -84,7 +87,7 @@ export interface ForwardOptions {
  * recurrence (theta = pos, then theta *= base^(-2/d) per pair), divided by the pair's
  * frequency factor (Llama-3 / linear scaling), so the rotations match its rope cache.
  */
-export function ropeTable(scale: number, factors: Float32Array, nCtx: number): Float32Array {
+export function ropeTable(scale: number, factors: Float32Array, nCtx: number, trig: Trig = MATH_TRIG): Float32Array {
   const half = factors.length;
   const s = Math.fround(scale);
   const out = new Float32Array(nCtx * half * 2);
@@ -92,8 +95,8 @@ export function ropeTable(scale: number, factors: Float32Array, nCtx: number): F
     let theta = Math.fround(p);
     for (let j = 0; j < half; j++) {
       const a = factors[j] === 1 ? theta : Math.fround(theta / factors[j]);
-      out[2 * (p * half + j)] = Math.cos(a);
-      out[2 * (p * half + j) + 1] = Math.sin(a);
+      out[2 * (p * half + j)] = trig.cos(a);
+      out[2 * (p * half + j) + 1] = trig.sin(a);
       theta = Math.fround(theta * s);
     }
   }
@@ -197,7 +200,7 @@ export class ForwardPass {
     else if (ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
     if (ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
     // powf(base, -2.0f / n_dims), as llama.cpp's rope cache starts from
-    return ropeTable(Math.fround(Math.pow(ropeTheta, Math.fround(-2 / headDim))), factors, this.opts.nCtx);
+    return ropeTable(Math.fround(Math.pow(ropeTheta, Math.fround(-2 / headDim))), factors, this.opts.nCtx, this.opts.trig);
   }
 
   private params(fields: Field[]): GPUBuffer {

@@ -7,6 +7,7 @@ import type { GpuFeatures } from "./gpu/device.ts";
 import { ForwardPass } from "./forward.ts";
 import { ModelRunner } from "./runner.ts";
 import { WeightUploader, destroyAll } from "./weights.ts";
+import { cTrig } from "./libc-math.ts";
 import type { LoadedModel } from "./types.ts";
 
 export { acquireDevice, featuresOf, type GpuFeatures } from "./gpu/device.ts";
@@ -35,10 +36,11 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   }
   const nCtx = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, hp.nCtx, maxByBinding);
   const uploader = new WeightUploader(device, file);
+  const trig = await cTrig();
   device.pushErrorScope("validation");
   let fwd: ForwardPass;
   try {
-    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations });
+    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations, trig });
   } catch (e) {
     await device.popErrorScope();
     destroyAll(uploader.buffers);
