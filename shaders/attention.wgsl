@@ -33,6 +33,7 @@ const NO_MAX: f32 = -3.0e38;   // M before the first key (expf of anything below
 
 var<workgroup> qv: array<f32, MAX_HD>;
 var<workgroup> weight: array<f32, CH>;   // scores, then vs = expf(s - M)
+var<workgroup> weight_split: array<vec2<f32>, CH>;  // vs split for fma_half
 var<workgroup> rescale: array<f32, CH>;  // ms = expf(M_old - M) where a key raised the max, else 1
 var<workgroup> chain: vec2<f32>;         // (M, S) carried from tile to tile
 
@@ -90,6 +91,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         if (s > m) { ms = expf_libc(m - s); m = s; } else { vs = expf_libc(s - m); }
         rescale[p] = ms;
         weight[p] = vs;
+        weight_split[p] = split12(vs);
         sum = opaque(sum * ms) + vs;
       }
       chain = vec2<f32>(m, sum);
@@ -101,7 +103,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         var a = acc[i];
         for (var p = 0u; p < cn; p++) {
           if (rescale[p] != 1.0) { a = round_f16(a * rescale[p]); }
-          a = round_f16(fma_exact(f32(VC[(c0 + p) * P.kv_dim + kvo + d]), weight[p], a));
+          a = round_f16(fma_half(f32(VC[(c0 + p) * P.kv_dim + kvo + d]), weight[p], weight_split[p], a));
         }
         acc[i] = a;
       }

@@ -67,6 +67,19 @@ fn fma_int(d: f32, ds: vec2<f32>, i: i32, c: f32) -> f32 {
   return s.x + opaque(s.y + e);
 }
 
+/**
+ * h * b + c with one rounding when h has at most 12 significant bits (an f16 value, say) and b
+ * is already split by split12: h needs no split of its own, so Dekker's product costs two
+ * multiplies.
+ */
+fn fma_half(h: f32, b: f32, bs: vec2<f32>, c: f32) -> f32 {
+  if (FUSED_FMA) { return fma(h, b, c); }
+  let p = opaque(h * b);
+  let e = opaque(h * bs.x - p) + h * bs.y;
+  let s = two_sum(p, c);
+  return s.x + opaque(s.y + e);
+}
+
 /** x rounded to the nearest binary16 value (ties to even), kept in an f32. */
 fn round_f16(x: f32) -> f32 {
   let a = abs(x);

@@ -136,3 +136,14 @@ describe("exact f32 helpers", () => {
     expect(fromCorrectRounding).toBeGreaterThan(0);
   });
 });
+
+describe("fma_half", () => {
+  test("h * b + c rounds once for an f16-valued h", async () => {
+    const a = random(13, 4).map(roundF16);
+    const [b, c] = [random(14, 1), random(15, 2)];
+    for (const fused of MODES()) {
+      const got = await evaluate("fma_half(a, b, split12(b), c)", a, b, c, fused);
+      expect(mismatches(got, (i) => fmaF32(a[i], b[i], c[i]))).toEqual({ count: 0, first: undefined });
+    }
+  });
+});
