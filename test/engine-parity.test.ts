@@ -8,8 +8,9 @@
 // Per random model, two checks:
 //  - teacher-forced: feed llama.cpp's prompt and greedy ids one step at a time (evalLogits) and
 //    compare, at each of the 32 steps, our logits of llama.cpp's top-16 tokens within the
-//    tolerance of the weight type, and our argmax against llama.cpp's; for non-F32 models also
-//    against llama.cpp on the model's F32 twin (its dequantized values) at F32 tolerance;
+//    tolerance of the weight type, and our argmax against llama.cpp's; for formats whose
+//    activation rounding we do not reproduce (F16, BF16, K-quants) also against llama.cpp on the
+//    model's F32 twin (its dequantized values) at F32 tolerance;
 //  - free-running: our own greedy generate() for 32 tokens equals llama.cpp's ids, up to the
 //    first step where llama.cpp's top-1 margin is within tolerance (a legitimate near-tie, after
 //    which the sequences may part).
@@ -48,29 +49,33 @@ interface TinyStoriesFixture {
 
 /**
  * Largest allowed |ours - llama.cpp| per logit, by the model's main weight type, for llama.cpp
- * running the file itself. Logits of these models have a standard deviation of ~4.
- *  - F32: llama.cpp (classic attention path, f16 KV cache) rounds K, V, and Q and the softmax
- *    weights to f16 for its attention matmuls; we keep f32 where we can. Measured max 3.6e-3
- *    (over all models and the F32 twins below) -> 1e-2, a quarter of a percent of the logit spread.
+ * running the file itself (its defaults: flash attention with an f16 KV cache). Logits of these
+ * models have a standard deviation of ~4.
+ *  - Q8_0, Q4_0: we reproduce llama.cpp's arithmetic (Q8_0 activations, its dot orders, its
+ *    attention): measured max 5e-6, which is the fixtures' own rounding to 1e-5 -> 1e-4.
+ *  - F32: our matvec sums in another order than llama.cpp's f32 kernels, and its f16 attention
+ *    accumulator amplifies ulp differences. Measured max 5.1e-3 -> 1e-2.
  *  - Other types: llama.cpp's CPU matmul first converts the activations to the weight's
- *    "vec_dot" type, which we do not (our activations stay f32), and the error compounds over
- *    2 layers with residual gain. F16 rounds activations to f16 (relative 2^-11; measured 1.4e-2
- *    -> 3e-2); BF16 to bf16 (2^-8; measured 8.4e-2 -> 0.2); Q8_0 and Q4_0 quantize them to
- *    Q8_0 (int8 per 32; measured 0.27 and 0.36 -> 0.5 and 0.6); Q4_K and Q6_K to Q8_K (int8 per
- *    256 under one scale, coarser; measured up to 0.47 -> 0.75).
- * These loose file-level bounds only catch gross errors. The precise check of every non-F32
- * format is the F32 twin: llama.cpp on the exact dequantized values of the same model (no
- * activation quantization), held to the F32 tolerance along the same sequence.
+ *    "vec_dot" type, which we do not for these (our activations stay f32), and the error
+ *    compounds over 2 layers with residual gain. F16 rounds activations to f16 (measured 1.7e-2
+ *    -> 3e-2); BF16 to bf16 (7.4e-2 -> 0.2); Q4_K and Q6_K to Q8_K (int8 per 256 under one
+ *    scale; measured up to 0.61 -> 0.75).
+ * For those last types the loose file-level bound only catches gross errors; their precise check
+ * is the F32 twin: llama.cpp on the exact dequantized values of the same model (no activation
+ * quantization), held to the F32 tolerance along the same sequence.
  */
 const LOGIT_TOLERANCE: Record<string, number> = {
   F32: 1e-2,
   F16: 3e-2,
   BF16: 0.2,
-  Q8_0: 0.5,
-  Q4_0: 0.6,
+  Q8_0: 1e-4,
+  Q4_0: 1e-4,
   Q4_K: 0.75,
   Q6_K: 0.75,
 };
+
+/** Formats whose llama.cpp arithmetic we reproduce: the file is the precise check, not the twin. */
+const REPRODUCED = new Set(["Q8_0", "Q4_0"]);
 
 /** The F32 twin of a quantized model runs on the same weight values: F32 precision applies. */
 const TWIN_TOLERANCE = LOGIT_TOLERANCE.F32;
@@ -119,7 +124,7 @@ describe("random-weight models vs llama.cpp", () => {
 
   for (const fx of randomFixtures) {
     const tol = LOGIT_TOLERANCE[fx.weights];
-    const title = fx.f32_twin
+    const title = fx.f32_twin && !REPRODUCED.has(fx.weights)
       ? `${fx.model}: 32 steps within ${TWIN_TOLERANCE} of llama.cpp on the F32 twin, within ${tol} and top-1 equal on the file`
       : `${fx.model}: 32 steps, logits within ${tol} and top-1 equal to llama.cpp's`;
     test(title, () => checkRandomModel(fx, {}));
@@ -155,7 +160,7 @@ async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
       expect(logits[s].length).toBe(model.nVocab);
     }
     const problems = compareSteps(`${fx.model}`, logits, fx.steps, tol);
-    if (fx.f32_twin) problems.push(...compareSteps(`${fx.model} (F32 twin)`, logits, fx.f32_twin.steps, TWIN_TOLERANCE));
+    if (fx.f32_twin && !REPRODUCED.has(fx.weights)) problems.push(...compareSteps(`${fx.model} (F32 twin)`, logits, fx.f32_twin.steps, TWIN_TOLERANCE));
     expect(problems).toEqual([]);
 
     // Free-running greedy.
@@ -165,10 +170,11 @@ async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
       const { top_ids, top_logits } = fx.steps[at];
       const msg = `${fx.model}: greedy diverges at step ${at}: ours ${ids[at]}, llama.cpp ${fx.greedy_ids[at]}, llama.cpp margin ${top_logits[0] - top_logits[1]}`;
       console.log(msg);
-      expect(ids[at]).toBe(top_ids[1]);
-      expect(top_logits[0] - top_logits[1]).toBeLessThanOrEqual(2 * tol);
+      // a flip only to a token llama.cpp itself scores within twice the tolerance of its top-1
+      const near = top_ids.filter((_, k) => top_logits[0] - top_logits[k] <= 2 * tol);
+      expect(near.slice(1)).toContain(ids[at]);
       // Up to here the sequence is the one the twin was forced along: its choice is exact.
-      const twin = fx.f32_twin?.steps[at];
+      const twin = REPRODUCED.has(fx.weights) ? undefined : fx.f32_twin?.steps[at];
       if (twin && twin.top_logits[0] - twin.top_logits[1] > 2 * TWIN_TOLERANCE) expect(ids[at]).toBe(twin.top_ids[0]);
     }
     expect(ids.length).toBe(fx.greedy_ids.length);
@@ -186,7 +192,7 @@ function expectRecordedModel(fx: RandomFixture, sha: string, recorded: string) {
 
 /**
  * Compares our logits with llama.cpp's at its top tokens of each step, and our argmax with its
- * top-1 (where its margin is over twice the tolerance; otherwise either of its top two).
+ * top-1 (or, where llama.cpp's top tokens are within twice the tolerance, any of those).
  * Returns the problems found; logs the largest difference.
  */
 function compareSteps(label: string, ours: Float32Array[], ref: RecordedStep[], tol: number): string[] {
@@ -200,10 +206,10 @@ function compareSteps(label: string, ours: Float32Array[], ref: RecordedStep[], 
       if (err > worst) { worst = err; worstAt = `step ${s} token ${id}`; }
       if (!(err <= tol)) problems.push(`${label} step ${s}: logit of token ${id} is ${logits[id]}, llama.cpp ${top_logits[k]}`);
     });
+    // with every logit within tol, our top-1 can only be a token within 2 tol of llama.cpp's
     const top1 = argmax(logits);
-    const margin = top_logits[0] - top_logits[1];
-    const allowed = margin > 2 * tol ? [top_ids[0]] : top_ids.slice(0, 2);
-    if (!allowed.includes(top1)) problems.push(`${label} step ${s}: our top-1 is ${top1}, llama.cpp's ${top_ids[0]} (margin ${margin})`);
+    const allowed = top_ids.filter((_, k) => top_logits[0] - top_logits[k] <= 2 * tol);
+    if (!allowed.includes(top1)) problems.push(`${label} step ${s}: our top-1 is ${top1}, llama.cpp's ${top_ids[0]} (margin ${top_logits[0] - top_logits[1]})`);
   });
   console.log(`${label.padEnd(28)} max |logit diff| ${worst.toExponential(2)} (${worstAt}), tolerance ${tol}`);
   return problems;
