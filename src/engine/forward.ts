@@ -349,16 +349,42 @@ export class ForwardPass {
     }
   }
 
+  /** The sites of one step, in dispatch order: the body, then the head, then the sampler. */
+  private stepSites(what: { logits: boolean; sample: boolean }): Site[] {
+    return [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? [this.sampler] : [])];
+  }
+
   /**
    * Records one forward step over `m` tokens (ids and state already written): the body, then
    * with `logits` the output head, then with `sample` the sampler.
    */
   encode(enc: GPUCommandEncoder, m: number, what: { logits: boolean; sample: boolean }) {
-    const sites = [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? [this.sampler] : [])];
-    const perDispatch = this.opts.passPerDispatch ?? true;
-    let pass = enc.beginComputePass();
+    this.record(enc, m, this.stepSites(what));
+  }
+
+  /**
+   * Profiling hook (bench/profile-step.ts): the step's dispatches as (label, kernel name), and
+   * encoding of a chosen subset of them, each `repeat` times, optionally with a compute-pass
+   * descriptor per dispatch (timestamp writes). The normal path never calls these.
+   */
+  describeStep(m: number, what: { logits: boolean; sample: boolean }): { label: string; kernel: string }[] {
+    return this.stepSites(what).map((s) => ({ label: s.label, kernel: this.host.nameOf(s.kernel(m)) }));
+  }
+
+  encodeSubset(
+    enc: GPUCommandEncoder, m: number, what: { logits: boolean; sample: boolean },
+    indices: number[], repeat = 1, passFor?: (k: number) => GPUComputePassDescriptor,
+  ) {
+    const all = this.stepSites(what);
+    const sites = indices.flatMap((i) => Array<Site>(repeat).fill(all[i]));
+    this.record(enc, m, sites, passFor);
+  }
+
+  private record(enc: GPUCommandEncoder, m: number, sites: Site[], passFor?: (k: number) => GPUComputePassDescriptor) {
+    const perDispatch = (this.opts.passPerDispatch ?? true) || passFor !== undefined;
+    let pass = enc.beginComputePass(passFor?.(0));
     sites.forEach((s, i) => {
-      if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(); }
+      if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(passFor?.(i)); }
       pass.setPipeline(s.kernel(m).pipeline);
       pass.setBindGroup(0, s.bind);
       const [x, y, z] = s.grid(m);

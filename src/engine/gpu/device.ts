@@ -22,7 +22,7 @@ async function gpuEntry(): Promise<GPU> {
 }
 
 /** Requests a device with all of the adapter's limits and the optional features we can use. */
-export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] } = {}): Promise<GPUDevice> {
+export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures)[]; extraFeatures?: GPUFeatureName[] } = {}): Promise<GPUDevice> {
   const gpu = await gpuEntry();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
@@ -35,7 +35,8 @@ export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures
   const wanted: [GPUFeatureName, keyof GpuFeatures][] = [["shader-f16", "shaderF16"], ["subgroups" as GPUFeatureName, "subgroups"]];
   const requiredFeatures = wanted
     .filter(([f, k]) => adapter.features.has(f) && !opts.disableFeatures?.includes(k))
-    .map(([f]) => f);
+    .map(([f]) => f)
+    .concat((opts.extraFeatures ?? []).filter((f) => adapter.features.has(f)));
   return adapter.requestDevice({ requiredLimits, requiredFeatures });
 }
 

@@ -119,6 +119,7 @@ function fill(template: string, values: Record<string, string | number | boolean
 export class KernelHost {
   readonly features: GpuFeatures;
   private cache = new Map<string, Kernel>();
+  private names = new Map<Kernel, KernelName>();
 
   /** `features` may switch off what the device has, to exercise the fallbacks. */
   constructor(readonly device: GPUDevice, features?: Partial<GpuFeatures>) {
@@ -169,7 +170,15 @@ export class KernelHost {
     });
     k = { pipeline, layout };
     this.cache.set(key, k);
+    this.names.set(k, name);
     return k;
+  }
+
+  /** Which kernel a pipeline from `get` runs (profiling tables). */
+  nameOf(kernel: Kernel): KernelName {
+    const name = this.names.get(kernel);
+    if (!name) throw new Error("kernel was not made by this host");
+    return name;
   }
 
   // One layout per binding signature, so bind groups work with every variant of a kernel.
