@@ -9,6 +9,7 @@ import { KernelHost, Q8DOT_SOURCES, type Kernel } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
+import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches, type SamplerBuffers } from "./sampler.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 
@@ -47,13 +48,10 @@ interface Site {
   grid: (m: number) => [number, number, number];
 }
 
-export interface ForwardBuffers {
+export interface ForwardBuffers extends SamplerBuffers {
   ids: GPUBuffer;
   state: GPUBuffer;
   logits: GPUBuffer;
-  out: GPUBuffer;
-  rng: GPUBuffer;
-  sampleParams: GPUBuffer;
 }
 
 export interface ForwardOptions {
@@ -95,7 +93,7 @@ export class ForwardPass {
   readonly dispatchesPerToken: number;
   private body: Site[] = [];
   private head: Site[] = [];
-  private sampler: Site;
+  private sampler: Site[];
   private owned: GPUBuffer[] = [];
   private dummy: GPUBuffer;
   private x: GPUBuffer;
@@ -139,7 +137,8 @@ export class ForwardPass {
       logits: buf(4 * nVocab, "logits"),
       out: buf(8, "out"),
       rng: buf(4 * RNG_LEN, "rng"),
-      sampleParams: uniformBuffer(device, [nVocab, { f: 0 }, { f: 1 }, RNG_LEN], "sample params"),
+      sampleParams: uniformBuffer(device, sampleParamsFields(nVocab, 0, 1, RNG_LEN, true), "sample params"),
+      samplePartials: buf(SAMPLE_PARTIALS_BYTES, "sample partials"),
     };
     this.freq = uploadF32(device, this.ropeCosSin(w), "rope cos/sin");
     this.owned.push(this.freq);
@@ -169,14 +168,13 @@ export class ForwardPass {
     this.addNorm(w.vector("output_norm.weight"), "output_norm");
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
     this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }, this.head));
-    const sk = host.get("sample");
-    this.sampler = {
-      label: "sample",
-      kernel: () => host.get("sample"),
-      bind: this.bindGroup(sk, [this.buffers.logits, this.buffers.out, this.buffers.ids, this.buffers.state, this.buffers.rng, this.buffers.sampleParams]),
-      grid: () => [1, 1, 1],
-    };
-    this.dispatchesPerToken = this.body.length + this.head.length + 1;
+    this.sampler = samplerDispatches(host, this.buffers).map((d) => ({
+      label: d.label,
+      kernel: () => d.kernel,
+      bind: d.bind,
+      grid: () => d.grid,
+    }));
+    this.dispatchesPerToken = this.body.length + this.head.length + this.sampler.length;
   }
 
   /** The RoPE cos/sin table with the model's frequency scaling. */
@@ -351,7 +349,7 @@ export class ForwardPass {
 
   /** The sites of one step, in dispatch order: the body, then the head, then the sampler. */
   private stepSites(what: { logits: boolean; sample: boolean }): Site[] {
-    return [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? [this.sampler] : [])];
+    return [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? this.sampler : [])];
   }
 
   /**

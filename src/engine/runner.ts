@@ -6,6 +6,7 @@ import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings, 
 import type { HParams } from "./model/hparams.ts";
 import { ForwardPass, MAX_BATCH, RNG_LEN } from "./forward.ts";
 import { encodeFields, readF32 } from "./gpu/buffers.ts";
+import { sampleParamsFields } from "./sampler.ts";
 import { mulberry32 } from "./quant.ts";
 import { LogitMask } from "./logit-mask.ts";
 import type { GrammarMatcher } from "./grammar/index.ts";
@@ -146,7 +147,7 @@ export class ModelRunner implements LoadedModel {
     const stop = new Set(opts.stopIds ?? []);
     const rand = mulberry32(opts.sampling.seed ?? Math.floor(Math.random() * 2 ** 32));
     const q = this.device.queue;
-    q.writeBuffer(this.fwd.buffers.sampleParams, 0, encodeFields([this.nVocab, { f: temperature }, { f: topP }, RNG_LEN]));
+    q.writeBuffer(this.fwd.buffers.sampleParams, 0, encodeFields(sampleParamsFields(this.nVocab, temperature, topP, RNG_LEN, !!opts.logprobs)));
     const timings: GenerationTimings = { promptTokens: promptIds.length, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
     const t0 = performance.now();
     let finishReason: FinishReason = "length";

@@ -20,6 +20,7 @@ import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
 import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
+import samplePartialSrc from "../../../shaders/sample_partial.wgsl" with { type: "text" };
 import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
 import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
@@ -47,6 +48,12 @@ interface KernelSpec {
   defaults?: Record<string, string | number | boolean>;
 }
 
+/**
+ * Workgroups (of 256 threads) in the sampler's first pass: 2048 partials, 16 logits per thread
+ * for a 32000-token vocabulary; the final pass reads 8 partials per thread.
+ */
+export const SAMPLE_GROUPS = 8;
+
 export const KERNELS = {
   matvec: {
     source: matvecSrc, weights: "float",
@@ -63,7 +70,8 @@ export const KERNELS = {
   rmsnorm: { source: rmsnormSrc, reduce: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
   rope: { source: ropeSrc, kv: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, reduce: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
-  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform"] },
+  sample_partial: { source: samplePartialSrc, reduce: true, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
+  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS, WG: 256 } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
 } satisfies Record<string, KernelSpec>;
