@@ -13,6 +13,9 @@
 //   kind's dispatches, alternating, at a fixed position. Needs no timestamps; gives each kind's
 //   marginal cost in context, its dispatch overhead included.
 //
+// Both submit one step and wait for it. Last, the same steps through the runner's own decode
+// loop (which keeps a step in flight), for comparison.
+//
 //   bun bench/profile-step.ts            # q8_0
 //   bun bench/profile-step.ts f32 --leave-out-only
 
@@ -52,7 +55,9 @@ const runner = new ModelRunner(device, hp, fwd, CONTEXT, () => destroyAll(upload
 
 // Prefill a real prompt and decode greedily up to CONTEXT_AT through the runner.
 const prompt: number[] = JSON.parse(readFileSync(`${DIR}llama.cpp-greedy-${type}.json`, "utf8")).cases[0].prompt_ids;
-for await (const _ of runner.generate(prompt, { maxTokens: CONTEXT_AT - prompt.length, sampling: { temperature: 0, topP: 1 } }));
+const upTo128 = [...prompt];
+for await (const t of runner.generate(prompt, { maxTokens: CONTEXT_AT - prompt.length, sampling: { temperature: 0, topP: 1 } })) upTo128.push(t.id);
+upTo128.length = CONTEXT_AT;
 // The sampler advanced the GPU-side state: further steps continue from the last sampled token.
 
 const sites = fwd.describeStep(1, GREEDY);
@@ -178,6 +183,13 @@ const hasTimestamps = device.features.has("timestamp-query");
 if (!hasTimestamps) console.log("this adapter has no timestamp-query: leave-one-kind-out only");
 if (hasTimestamps && !leaveOutOnly) await profileTimestamps();
 await profileLeaveOut();
+// The same steps as the runner decodes them (its own submit/readback loop), for comparison with
+// the wall step above, which submits and waits one step at a time.
+const gen = runner.generate(upTo128, { maxTokens: STEPS + 1, sampling: { temperature: 0, topP: 1 } });
+let r = await gen.next();
+while (!r.done) r = await gen.next();
+const t = r.value.timings;
+console.log(`\nrunner.generate from position ${CONTEXT_AT}: ${(t.decodeMs / (t.outputTokens - 1)).toFixed(2)} ms per decode step (${t.outputTokens - 1} steps)`);
 runner.dispose();
 file.close();
 process.exit(0);
