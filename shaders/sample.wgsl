@@ -26,7 +26,7 @@ struct Params {  // shared with sample_partial.wgsl
 @group(0) @binding(5) var<uniform> P: Params;
 @group(0) @binding(6) var<storage, read> PART: array<vec4<u32>>;
 
-const WG: u32 = {{WG}}u;
+const WG: u32 = 256u;
 const PARTS: u32 = {{GROUPS}}u * 256u;  // sample_partial.wgsl's threads
 
 var<workgroup> best_v: array<f32, WG>;

@@ -70,8 +70,8 @@ export const KERNELS = {
   rmsnorm: { source: rmsnormSrc, reduce: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
   rope: { source: ropeSrc, kv: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, reduce: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
-  sample_partial: { source: samplePartialSrc, reduce: true, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
-  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS, WG: 256 } },
+  sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
+  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
 } satisfies Record<string, KernelSpec>;
