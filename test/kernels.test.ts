@@ -428,6 +428,7 @@ describe("sampling", () => {
       expect(keep.has(r.id)).toBe(true);
       expect(r.id).toBe(want);
       expect(Math.abs(r.logprob - logSoftmax(l, r.id))).toBeLessThan(1e-4);
+      expect((await sample(host, l, temperature, topP, u, false)).id).toBe(want); // no exp-sum pass
     }
   });
 });
