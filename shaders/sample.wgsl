@@ -2,14 +2,20 @@
 // greedy argmax (lowest id on ties), or temperature + top-p sampling with one uniform draw per
 // step (RNG[step], written by the host from a seeded stream). The nucleus threshold is found by
 // bisection on the scaled logit, so nothing is sorted. Also reports the token's log-probability
-// under the unscaled distribution, feeds the id to the next step's embedding lookup and
-// advances the sequence state (pos += tokens, tokens = 1, step += 1).
+// under the unscaled distribution (when P.want_logprob), feeds the id to the next step's
+// embedding lookup and advances the sequence state (pos += tokens, tokens = 1, step += 1).
+//
+// Second pass: sample_partial.wgsl has left PARTS partials (max, lowest id of the max, sum of
+// exp(L - max)) over strided shares of the logits in PART; greedy only combines those (the
+// lowest id among the shares' maxima), and the log-sum-exp is max + log(sum_g z_g * exp(max_g -
+// max)).
 
-struct Params {
+struct Params {  // shared with sample_partial.wgsl
   n_vocab: u32,
   temperature: f32,  // 0: greedy
   top_p: f32,
   rng_len: u32,
+  want_logprob: u32,
 }
 
 @group(0) @binding(0) var<storage, read> L: array<f32>;
@@ -18,8 +24,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> S: array<u32>;
 @group(0) @binding(4) var<storage, read> RNG: array<f32>;
 @group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(6) var<storage, read> PART: array<vec4<u32>>;
 
 const WG: u32 = 256u;
+const PARTS: u32 = {{GROUPS}}u * 256u;  // sample_partial.wgsl's threads
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
@@ -30,12 +38,13 @@ var<workgroup> picked: u32;
 fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
   {{SG_INIT}}
   let n = P.n_vocab;
-  // argmax: strided scan, then a tree that keeps the lower id on ties
+  // argmax over the partials, the lower id winning ties
   var bv = -3.4e38;
   var bi = 0xFFFFFFFFu;
-  for (var i = li; i < n; i += WG) {
-    let v = L[i];
-    if (v > bv) { bv = v; bi = i; }
+  for (var g = li; g < PARTS; g += WG) {
+    let v = bitcast<f32>(PART[g].x);
+    let i = PART[g].y;
+    if (v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
   }
   best_v[li] = bv;
   best_i[li] = bi;
@@ -53,7 +62,7 @@ fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
   workgroupBarrier();
 
   var z1 = 0.0;
-  for (var i = li; i < n; i += WG) { z1 += exp(L[i] - mx); }
+  for (var g = li; g < PARTS; g += WG) { z1 += bitcast<f32>(PART[g].z) * exp(bitcast<f32>(PART[g].x) - mx); }
   let lse = mx + log(wg_sum(z1, li));
 
   var id = argmax;
@@ -116,7 +125,7 @@ fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
   }
   if (li == 0u) {
     OUT[0] = id;
-    OUT[1] = bitcast<u32>(L[id] - lse);
+    OUT[1] = select(0u, bitcast<u32>(L[id] - lse), P.want_logprob != 0u);
     IDS[0] = id;
     S[0] = S[0] + S[1];
     S[1] = 1u;

@@ -9,6 +9,7 @@ import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { matvecTiling, ropeTable } from "../src/engine/forward.ts";
+import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches } from "../src/engine/sampler.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, siluGgml } from "./support/cpu-arith.ts";
 
@@ -339,16 +340,30 @@ describe("rope + kv write, attention", () => {
 });
 
 describe("sampling", () => {
-  async function sample(h: KernelHost, logits: Float32Array, temperature: number, topP: number, u: number) {
-    const outBuf = storageBuffer(device, 8), ids = storageBuffer(device, 4), st = state(5, 3);
-    const k = h.get("sample");
-    run(h, k, [uploadF32(device, logits), outBuf, ids, st, uploadF32(device, new Float32Array([u])), uniformBuffer(device, [logits.length, { f: temperature }, { f: topP }, 1])], [1]);
-    const o = new Uint32Array(await readBuffer(device, outBuf, 8));
-    const s = new Uint32Array(await readBuffer(device, st, 12));
-    return { id: o[0], logprob: new Float32Array(o.buffer)[1], next: new Uint32Array(await readBuffer(device, ids, 4))[0], state: [...s] };
+  /** Both sampler passes (per-chunk partials, then the pick) as the engine records them. */
+  async function sample(h: KernelHost, logits: Float32Array, temperature: number, topP: number, u: number, wantLogprob = true) {
+    const n = logits.length;
+    const b = {
+      logits: uploadF32(device, logits), out: storageBuffer(device, 8), ids: storageBuffer(device, 4), state: state(5, 3),
+      rng: uploadF32(device, new Float32Array([u])),
+      sampleParams: uniformBuffer(device, sampleParamsFields(n, temperature, topP, 1, wantLogprob)),
+      samplePartials: storageBuffer(device, SAMPLE_PARTIALS_BYTES),
+    };
+    const enc = device.createCommandEncoder();
+    for (const d of samplerDispatches(h, b)) {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(d.kernel.pipeline);
+      pass.setBindGroup(0, d.bind);
+      pass.dispatchWorkgroups(...d.grid);
+      pass.end();
+    }
+    device.queue.submit([enc.finish()]);
+    const o = new Uint32Array(await readBuffer(device, b.out, 8));
+    const s = new Uint32Array(await readBuffer(device, b.state, 12));
+    return { id: o[0], logprob: new Float32Array(o.buffer)[1], next: new Uint32Array(await readBuffer(device, b.ids, 4))[0], state: [...s] };
   }
   function logSoftmax(l: Float32Array, i: number) {
-    const mx = Math.max(...l);
+    const mx = l.reduce((a, b) => Math.max(a, b), -Infinity);
     let z = 0;
     for (const v of l) z += Math.exp(v - mx);
     return l[i] - mx - Math.log(z);
@@ -366,6 +381,45 @@ describe("sampling", () => {
       expect(Math.abs(r.logprob - logSoftmax(l, 777))).toBeLessThan(1e-4);
     });
   }
+
+  // [vocabulary, ids set to the maximum, the lowest of them]: ties within one thread's strided
+  // share of the first pass (ids 2048 apart), between adjacent threads, between partials far
+  // apart, and a vocabulary far larger than the first pass's threads.
+  const TIES: [number, number[], number][] = [
+    [32000, [6148, 4100, 30000, 4101], 4100],
+    [32000, [4096, 2048], 2048],
+    [32000, [2048, 2047], 2047],
+    [5000, [4999], 4999],
+    [530001, [530000, 270000, 269999], 269999],
+  ];
+  for (const [n, at, want] of TIES) {
+    test(`greedy over ${n} logits with the maximum at ${at.join(", ")} picks ${want}`, async () => {
+      const rand = mulberry32(n + at[0]);
+      const l = randn(n, rand, 5);
+      for (const i of at) l[i] = 7.5;
+      for (const wantLogprob of [true, false]) {
+        const r = await sample(host, l, 0, 1, 0.5, wantLogprob);
+        expect(r.id).toBe(want);
+        expect(r.next).toBe(want);
+        if (wantLogprob) expect(Math.abs(r.logprob - logSoftmax(l, want))).toBeLessThan(1e-4);
+        else expect(r.logprob).toBe(0);
+      }
+    });
+  }
+
+  test("constrained: logits masked to the lowest finite float are never picked or counted", async () => {
+    const rand = mulberry32(21);
+    const n = 9000;
+    const l = randn(n, rand, 2);
+    const allowed = Array.from({ length: n }, (_, i) => i % 3 === 0 && i !== 4095); // 4095: a chunk's last id
+    const masked = Float32Array.from(l, (v, i) => (allowed[i] ? v : -3.4e38));
+    const r = await sample(host, masked, 0, 1, 0.5);
+    const keptIds = [...allowed.keys()].filter((i) => allowed[i]);
+    const best = keptIds.reduce((a, i) => (l[i] > l[a] ? i : a), keptIds[0]);
+    expect(r.id).toBe(best);
+    const kept = Float32Array.from(keptIds, (i) => l[i]);
+    expect(Math.abs(r.logprob - logSoftmax(kept, keptIds.indexOf(best)))).toBeLessThan(1e-4);
+  });
 
   test("temperature + top-p follows the inverse CDF of the nucleus in id order", async () => {
     const rand = mulberry32(12);
@@ -388,6 +442,7 @@ describe("sampling", () => {
       expect(keep.has(r.id)).toBe(true);
       expect(r.id).toBe(want);
       expect(Math.abs(r.logprob - logSoftmax(l, r.id))).toBeLessThan(1e-4);
+      expect((await sample(host, l, temperature, topP, u, false)).id).toBe(want); // no exp-sum pass
     }
   });
 });

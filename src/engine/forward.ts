@@ -9,6 +9,7 @@ import { KernelHost, Q8DOT_SOURCES, type Kernel, type KernelVariant } from "./gp
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
+import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches, type SamplerBuffers } from "./sampler.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
@@ -59,13 +60,10 @@ interface Site {
   grid: (m: number) => [number, number, number];
 }
 
-export interface ForwardBuffers {
+export interface ForwardBuffers extends SamplerBuffers {
   ids: GPUBuffer;
   state: GPUBuffer;
   logits: GPUBuffer;
-  out: GPUBuffer;
-  rng: GPUBuffer;
-  sampleParams: GPUBuffer;
 }
 
 export interface ForwardOptions {
@@ -108,7 +106,7 @@ export class ForwardPass {
   readonly dispatchesPerToken: number;
   private body: Site[] = [];
   private head: Site[] = [];
-  private sampler: Site;
+  private sampler: Site[];
   private owned: GPUBuffer[] = [];
   private dummy: GPUBuffer;
   private x: GPUBuffer;
@@ -152,7 +150,8 @@ export class ForwardPass {
       logits: buf(4 * nVocab, "logits"),
       out: buf(8, "out"),
       rng: buf(4 * RNG_LEN, "rng"),
-      sampleParams: uniformBuffer(device, [nVocab, { f: 0 }, { f: 1 }, RNG_LEN], "sample params"),
+      sampleParams: uniformBuffer(device, sampleParamsFields(nVocab, 0, 1, RNG_LEN, true), "sample params"),
+      samplePartials: buf(SAMPLE_PARTIALS_BYTES, "sample partials"),
     };
     this.freq = uploadF32(device, this.ropeCosSin(w), "rope cos/sin");
     this.owned.push(this.freq);
@@ -182,14 +181,13 @@ export class ForwardPass {
     this.addNorm(w.vector("output_norm.weight"), "output_norm");
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
     this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }, this.head));
-    const sk = host.get("sample");
-    this.sampler = {
-      label: "sample",
-      kernel: () => host.get("sample"),
-      bind: this.bindGroup(sk, [this.buffers.logits, this.buffers.out, this.buffers.ids, this.buffers.state, this.buffers.rng, this.buffers.sampleParams]),
-      grid: () => [1, 1, 1],
-    };
-    this.dispatchesPerToken = this.body.length + this.head.length + 1;
+    this.sampler = samplerDispatches(host, this.buffers).map((d) => ({
+      label: d.label,
+      kernel: () => d.kernel,
+      bind: d.bind,
+      grid: () => d.grid,
+    }));
+    this.dispatchesPerToken = this.body.length + this.head.length + this.sampler.length;
   }
 
   /** The RoPE cos/sin table with the model's frequency scaling. */
@@ -366,16 +364,42 @@ export class ForwardPass {
     }
   }
 
+  /** The sites of one step, in dispatch order: the body, then the head, then the sampler. */
+  private stepSites(what: { logits: boolean; sample: boolean }): Site[] {
+    return [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? this.sampler : [])];
+  }
+
   /**
    * Records one forward step over `m` tokens (ids and state already written): the body, then
    * with `logits` the output head, then with `sample` the sampler.
    */
   encode(enc: GPUCommandEncoder, m: number, what: { logits: boolean; sample: boolean }) {
-    const sites = [...this.body, ...(what.logits || what.sample ? this.head : []), ...(what.sample ? [this.sampler] : [])];
-    const perDispatch = this.opts.passPerDispatch ?? true;
-    let pass = enc.beginComputePass();
+    this.record(enc, m, this.stepSites(what));
+  }
+
+  /**
+   * Profiling hook (bench/profile-step.ts): the step's dispatches as (label, kernel name), and
+   * encoding of a chosen subset of them, each `repeat` times, optionally with a compute-pass
+   * descriptor per dispatch (timestamp writes). The normal path never calls these.
+   */
+  describeStep(m: number, what: { logits: boolean; sample: boolean }): { label: string; kernel: string }[] {
+    return this.stepSites(what).map((s) => ({ label: s.label, kernel: this.host.nameOf(s.kernel(m)) }));
+  }
+
+  encodeSubset(
+    enc: GPUCommandEncoder, m: number, what: { logits: boolean; sample: boolean },
+    indices: number[], repeat = 1, passFor?: (k: number) => GPUComputePassDescriptor,
+  ) {
+    const all = this.stepSites(what);
+    const sites = indices.flatMap((i) => Array<Site>(repeat).fill(all[i]));
+    this.record(enc, m, sites, passFor);
+  }
+
+  private record(enc: GPUCommandEncoder, m: number, sites: Site[], passFor?: (k: number) => GPUComputePassDescriptor) {
+    const perDispatch = (this.opts.passPerDispatch ?? true) || passFor !== undefined;
+    let pass = enc.beginComputePass(passFor?.(0));
     sites.forEach((s, i) => {
-      if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(); }
+      if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(passFor?.(i)); }
       pass.setPipeline(s.kernel(m).pipeline);
       pass.setBindGroup(0, s.bind);
       const [x, y, z] = s.grid(m);

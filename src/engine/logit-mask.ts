@@ -1,11 +1,12 @@
 // GPU side of constrained decoding for one model: the grammar's allowed-token bitmask goes up
-// each step, a small kernel masks the logits in place, and the sampler runs after it. The
-// unconstrained path (ForwardPass's own sampler) is untouched; a constrained step records the
-// forward pass without its sampler and then these two dispatches.
+// each step, a small kernel masks the logits in place, and the sampler (sampler.ts, two
+// dispatches) runs after it. The unconstrained path (ForwardPass's own sampler) is untouched; a
+// constrained step records the forward pass without its sampler and then these dispatches.
 
 import maskSrc from "../../shaders/mask_logits.wgsl" with { type: "text" };
 import type { ForwardBuffers } from "./forward.ts";
-import { KernelHost, type Kernel } from "./gpu/kernels.ts";
+import { KernelHost } from "./gpu/kernels.ts";
+import { samplerDispatches, type SamplerDispatch } from "./sampler.ts";
 import { storageBuffer, uniformBuffer } from "./gpu/buffers.ts";
 
 const WG = 256;
@@ -16,8 +17,7 @@ export class LogitMask {
   private params: GPUBuffer;
   private maskPipeline: GPUComputePipeline;
   private maskBind: GPUBindGroup;
-  private sampler: Kernel;
-  private sampleBind: GPUBindGroup;
+  private sampler: SamplerDispatch[];
 
   constructor(private device: GPUDevice, buffers: ForwardBuffers, private nVocab: number) {
     this.words = Math.ceil(nVocab / 32);
@@ -29,10 +29,9 @@ export class LogitMask {
       layout: this.maskPipeline.getBindGroupLayout(0),
       entries: [buffers.logits, this.maskBuf, this.params].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
-    // The same sampler kernel the forward pass uses, bound to the same buffers.
+    // The same sampler kernels the forward pass uses, bound to the same buffers.
     const host = new KernelHost(device);
-    this.sampler = host.get("sample");
-    this.sampleBind = host.bind(this.sampler, [buffers.logits, buffers.out, buffers.ids, buffers.state, buffers.rng, buffers.sampleParams]);
+    this.sampler = samplerDispatches(host, buffers);
   }
 
   upload(mask: Uint32Array) {
@@ -46,11 +45,13 @@ export class LogitMask {
     pass.setBindGroup(0, this.maskBind);
     pass.dispatchWorkgroups(Math.ceil(this.nVocab / WG));
     pass.end();
-    pass = enc.beginComputePass();
-    pass.setPipeline(this.sampler.pipeline);
-    pass.setBindGroup(0, this.sampleBind);
-    pass.dispatchWorkgroups(1);
-    pass.end();
+    for (const d of this.sampler) {
+      pass = enc.beginComputePass();
+      pass.setPipeline(d.kernel.pipeline);
+      pass.setBindGroup(0, d.bind);
+      pass.dispatchWorkgroups(...d.grid);
+      pass.end();
+    }
   }
 
   dispose() {

@@ -1,11 +1,15 @@
 // A model resident on a device: the LoadedModel contract over a ForwardPass. Prefill runs in
 // chunks of MAX_BATCH tokens; each decode step is one command buffer (forward + sampler) and
-// one 8-byte readback (token id and log-probability).
+// one 8-byte readback (token id and log-probability). Unconstrained decoding keeps one step in
+// flight ahead of the token being read: the sampler leaves its token and the advanced state on
+// the GPU for the next step, so step k + 1 is submitted before step k's token comes back, and
+// discarded if that token ends the generation.
 
 import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings, LoadedModel } from "./types.ts";
 import type { HParams } from "./model/hparams.ts";
 import { ForwardPass, MAX_BATCH, RNG_LEN } from "./forward.ts";
 import { encodeFields, readF32 } from "./gpu/buffers.ts";
+import { sampleParamsFields } from "./sampler.ts";
 import { mulberry32 } from "./quant.ts";
 import { LogitMask } from "./logit-mask.ts";
 import type { GrammarMatcher } from "./grammar/index.ts";
@@ -13,13 +17,21 @@ import type { GrammarMatcher } from "./grammar/index.ts";
 const MAP_READ = 0x1;
 const COPY_DST = 0x8;
 
+/** A submitted step whose token is on its way back. */
+interface InFlight {
+  staging: GPUBuffer;
+  mapped: Promise<void>;
+}
+
 export class ModelRunner implements LoadedModel {
   readonly arch: string;
   readonly nVocab: number;
   readonly nCtx: number;
   private pos = 0;
   private busy = false;
-  private staging: GPUBuffer;
+  /** Two readback buffers: one step's can be pending a map while the next step copies into the other. */
+  private staging: [GPUBuffer, GPUBuffer];
+  private nextStaging = 0;
   /** Built on the first constrained generation. */
   private logitMask: LogitMask | null = null;
 
@@ -35,7 +47,8 @@ export class ModelRunner implements LoadedModel {
     this.arch = hparams.arch;
     this.nVocab = hparams.nVocab;
     this.nCtx = nCtx;
-    this.staging = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST, label: "token readback" });
+    const readback = (i: number) => device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST, label: `token readback ${i}` });
+    this.staging = [readback(0), readback(1)];
   }
 
   get dispatchesPerToken(): number {
@@ -102,24 +115,45 @@ export class ModelRunner implements LoadedModel {
     this.busy = true;
   }
 
-  /** Submits one step (forward over `ids` from the current position + sampling) and reads the token. */
-  private async step(ids: number[], step: number, masked = false): Promise<GeneratedToken> {
-    this.stage(ids, step);
+  /**
+   * Submits one step (forward over `ids` from the current position + sampling) and starts
+   * reading its token back. `ids` null: a decode step whose input token and state the previous
+   * step's sampler wrote on the GPU (nothing to upload).
+   */
+  private submit(ids: number[] | null, step: number, masked = false): InFlight {
+    if (ids) this.stage(ids, step);
     const enc = this.device.createCommandEncoder();
+    const m = ids?.length ?? 1;
     if (masked) {
-      this.fwd.encode(enc, ids.length, { logits: true, sample: false });
+      this.fwd.encode(enc, m, { logits: true, sample: false });
       this.logitMask!.encode(enc);
     } else {
-      this.fwd.encode(enc, ids.length, { logits: true, sample: true });
+      this.fwd.encode(enc, m, { logits: true, sample: true });
     }
-    enc.copyBufferToBuffer(this.fwd.buffers.out, 0, this.staging, 0, 8);
+    const staging = this.staging[this.nextStaging];
+    this.nextStaging ^= 1;
+    enc.copyBufferToBuffer(this.fwd.buffers.out, 0, staging, 0, 8);
     this.device.queue.submit([enc.finish()]);
-    this.pos += ids.length;
-    await this.staging.mapAsync(MAP_READ);
-    const raw = this.staging.getMappedRange(0, 8).slice(0);
-    this.staging.unmap();
-    const id = new Uint32Array(raw)[0];
-    return { id, logprob: new Float32Array(raw)[1] };
+    this.pos += m;
+    return { staging, mapped: staging.mapAsync(MAP_READ) };
+  }
+
+  private async read(f: InFlight): Promise<GeneratedToken> {
+    await f.mapped;
+    const raw = f.staging.getMappedRange(0, 8).slice(0);
+    f.staging.unmap();
+    return { id: new Uint32Array(raw)[0], logprob: new Float32Array(raw)[1] };
+  }
+
+  /** Drops a step submitted ahead that turned out not to be needed (its KV write is past the end). */
+  private async discard(f: InFlight): Promise<void> {
+    this.pos -= 1;
+    try {
+      await f.mapped;
+      f.staging.unmap();
+    } catch {
+      // device lost or destroyed: nothing left to unmap
+    }
   }
 
   /**
@@ -146,10 +180,11 @@ export class ModelRunner implements LoadedModel {
     const stop = new Set(opts.stopIds ?? []);
     const rand = mulberry32(opts.sampling.seed ?? Math.floor(Math.random() * 2 ** 32));
     const q = this.device.queue;
-    q.writeBuffer(this.fwd.buffers.sampleParams, 0, encodeFields([this.nVocab, { f: temperature }, { f: topP }, RNG_LEN]));
+    q.writeBuffer(this.fwd.buffers.sampleParams, 0, encodeFields(sampleParamsFields(this.nVocab, temperature, topP, RNG_LEN, !!opts.logprobs)));
     const timings: GenerationTimings = { promptTokens: promptIds.length, outputTokens: 0, prefillMs: 0, decodeMs: 0 };
     const t0 = performance.now();
     let finishReason: FinishReason = "length";
+    let ahead: InFlight | null = null;
     try {
       if (opts.maxTokens === 0) return { finishReason, timings };
       const draw = (step: number) => q.writeBuffer(this.fwd.buffers.rng, 4 * (step % RNG_LEN), new Float32Array([rand()]));
@@ -160,7 +195,17 @@ export class ModelRunner implements LoadedModel {
         if (matcher && !matcher.acceptToken(id)) throw new Error(`constrained decoding sampled token ${id}, which the grammar rejects (a masking bug)`);
       };
       if (matcher && !this.prepareMask(matcher, mask!)) return { finishReason: "stop", timings };
-      let tok = await this.step(this.prefillHead(promptIds), 0, masked);
+      let cur = this.submit(this.prefillHead(promptIds), 0, masked);
+      // Submits step `step` before the previous step's token is read, where it will be needed
+      // unless that token is a stop token or the caller cancels (constrained steps need the
+      // token's grammar mask first).
+      const submitAhead = (step: number): InFlight | null => {
+        if (masked || step >= opts.maxTokens || this.pos >= this.nCtx || opts.signal?.aborted) return null;
+        draw(step);
+        return this.submit(null, step);
+      };
+      ahead = submitAhead(1);
+      let tok = await this.read(cur);
       accept(tok.id);
       const t1 = performance.now();
       timings.prefillMs = t1 - t0;
@@ -169,16 +214,23 @@ export class ModelRunner implements LoadedModel {
         if (stop.has(tok.id)) { finishReason = "stop"; break; }
         timings.outputTokens++;
         yield opts.logprobs ? tok : { id: tok.id };
-        if (timings.outputTokens >= opts.maxTokens || this.pos >= this.nCtx) break;
+        if (timings.outputTokens >= opts.maxTokens || this.pos - (ahead ? 1 : 0) >= this.nCtx) break;
         if (opts.signal?.aborted) { finishReason = "cancelled"; break; }
-        draw(step);
-        if (matcher && !this.prepareMask(matcher, mask!)) { finishReason = "stop"; break; }
-        tok = await this.step([tok.id], step, masked);
+        if (ahead) {
+          cur = ahead;
+          ahead = submitAhead(step + 1);
+        } else {
+          draw(step);
+          if (matcher && !this.prepareMask(matcher, mask!)) { finishReason = "stop"; break; }
+          cur = this.submit([tok.id], step, masked);
+        }
+        tok = await this.read(cur);
         accept(tok.id);
       }
       timings.decodeMs = performance.now() - t1;
       return { finishReason, timings };
     } finally {
+      if (ahead) await this.discard(ahead);
       this.busy = false;
     }
   }
@@ -186,7 +238,7 @@ export class ModelRunner implements LoadedModel {
   dispose(): void {
     this.fwd.dispose();
     this.logitMask?.dispose();
-    this.staging.destroy();
+    for (const b of this.staging) b.destroy();
     this.onDispose();
   }
 }

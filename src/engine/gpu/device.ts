@@ -26,13 +26,15 @@ async function gpuEntry(): Promise<GPU> {
 }
 
 /** Requests a device with all of the adapter's limits and the optional features we can use. */
-export async function acquireDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] } = {}): Promise<GPUDevice> {
+type DeviceOptions = { disableFeatures?: (keyof GpuFeatures)[]; extraFeatures?: GPUFeatureName[] };
+
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<GPUDevice> {
   const device = await requestDevice(opts);
   await probeFusedFma(device);
   return device;
 }
 
-async function requestDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] }): Promise<GPUDevice> {
+async function requestDevice(opts: DeviceOptions): Promise<GPUDevice> {
   const gpu = await gpuEntry();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
@@ -45,7 +47,8 @@ async function requestDevice(opts: { disableFeatures?: (keyof GpuFeatures)[] }):
   const wanted: [GPUFeatureName, "shaderF16" | "subgroups"][] = [["shader-f16", "shaderF16"], ["subgroups" as GPUFeatureName, "subgroups"]];
   const requiredFeatures = wanted
     .filter(([f, k]) => adapter.features.has(f) && !opts.disableFeatures?.includes(k))
-    .map(([f]) => f);
+    .map(([f]) => f)
+    .concat((opts.extraFeatures ?? []).filter((f) => adapter.features.has(f)));
   return adapter.requestDevice({ requiredLimits, requiredFeatures });
 }
 

@@ -20,6 +20,7 @@ import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
 import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
+import samplePartialSrc from "../../../shaders/sample_partial.wgsl" with { type: "text" };
 import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
 import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
@@ -51,6 +52,12 @@ interface KernelSpec {
   defaults?: Record<string, string | number | boolean>;
 }
 
+/**
+ * Workgroups (of 256 threads) in the sampler's first pass: 2048 partials, 16 logits per thread
+ * for a 32000-token vocabulary; the final pass reads 8 partials per thread.
+ */
+export const SAMPLE_GROUPS = 8;
+
 export const KERNELS = {
   matvec: {
     source: matvecSrc, weights: "float",
@@ -67,7 +74,8 @@ export const KERNELS = {
   rmsnorm: { source: rmsnormSrc, exact: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
-  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform"] },
+  sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
+  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
 } satisfies Record<string, KernelSpec>;
@@ -128,6 +136,7 @@ function fill(template: string, values: Record<string, string | number | boolean
 export class KernelHost {
   readonly features: GpuFeatures;
   private cache = new Map<string, Kernel>();
+  private names = new Map<Kernel, KernelName>();
 
   /** `features` may switch off what the device has, to exercise the fallbacks. */
   constructor(readonly device: GPUDevice, features?: Partial<GpuFeatures>) {
@@ -180,7 +189,15 @@ export class KernelHost {
     });
     k = { pipeline, layout };
     this.cache.set(key, k);
+    this.names.set(k, name);
     return k;
+  }
+
+  /** Which kernel a pipeline from `get` runs (profiling tables). */
+  nameOf(kernel: Kernel): KernelName {
+    const name = this.names.get(kernel);
+    if (!name) throw new Error("kernel was not made by this host");
+    return name;
   }
 
   // One layout per binding signature, so bind groups work with every variant of a kernel.
