@@ -11,7 +11,8 @@
 //   and dispatches makes the means usable, single values are not.
 // - leave-one-kind-out: the wall time of a whole step minus that of the same step without one
 //   kind's dispatches, alternating, at a fixed position. Needs no timestamps; gives each kind's
-//   marginal cost in context, its dispatch overhead included.
+//   marginal cost in context, its dispatch overhead included. It subtracts two wall times of a
+//   whole step, so only an idle machine gives usable rows.
 //
 // Both submit one step and wait for it. Last, the same steps through the runner's own decode
 // loop (which keeps a step in flight), for comparison.
