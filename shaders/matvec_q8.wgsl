@@ -8,6 +8,10 @@
 //   1: the repacked Q4_0 kernels (matrices with rows in groups of 8): one accumulator,
 //      acc = fma(the block's integer dot, d_w * d_x, acc) block after block.
 // Decode and prefill round alike there, so one thread computes one row for up to TT tokens.
+// NATIVE_FMA uses the device's fma() as it is (fused on GPUs, a multiply and an add on lavapipe)
+// instead of the exact emulation: for the output head, whose logits only feed the sampler, where
+// an unfused sum moves a logit by ~1e-6 and the emulation would triple the cost of the largest
+// matrix.
 // MODE 0 stores, 1 adds into Y (the residual add), 2 runs the gate and up rows (row, row + N)
 // and stores silu(gate) * up with ggml's vectorized silu.
 
@@ -34,8 +38,19 @@ const TT: u32 = {{TT}}u;
 const MODE: u32 = {{MODE}}u;
 const ORDER: u32 = {{ORDER}}u;
 const HAS_BIAS: bool = {{HAS_BIAS}};
+const NATIVE_FMA: bool = {{NATIVE_FMA}};
 
 fn accumulate(acc: ptr<function, array<f32, 8>>, d: f32, lanes: array<i32, 8>) {
+  if (NATIVE_FMA) {
+    if (ORDER == 0u) {
+      for (var j = 0u; j < 8u; j++) { (*acc)[j] = fma(d, f32(lanes[j]), (*acc)[j]); }
+    } else {
+      var isum = 0i;
+      for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
+      (*acc)[0] = fma(f32(isum), d, (*acc)[0]);
+    }
+    return;
+  }
   let ds = split12(d);
   if (ORDER == 0u) {
     for (var j = 0u; j < 8u; j++) { (*acc)[j] = fma_int(d, ds, lanes[j], (*acc)[j]); }

@@ -76,6 +76,12 @@ export interface ForwardOptions {
    * f32 activations (the model's exact products, but not llama.cpp's numbers).
    */
   q8Activations?: boolean;
+  /**
+   * Run the output head's Q8_0 products with the exact fused multiply-add emulation too (on
+   * devices whose fma() is not fused). Off by default: its logits only feed the sampler, and the
+   * device's own fma moves them by ~1e-6 at a third of the cost.
+   */
+  exactHead?: boolean;
   /** cos/sin for the RoPE table (the C library's where available: `cTrig()`). */
   trig?: Trig;
 }
@@ -180,7 +186,7 @@ export class ForwardPass {
     // output head: final norm, logits of the last token, sampling
     this.addNorm(w.vector("output_norm.weight"), "output_norm");
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
-    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true }, this.head));
+    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true, nativeFma: !opts.exactHead }, this.head));
     this.sampler = samplerDispatches(host, this.buffers).map((d) => ({
       label: d.label,
       kernel: () => d.kernel,
@@ -231,7 +237,7 @@ export class ForwardPass {
     mat: Matrix,
     src: GPUBuffer,
     dst: GPUBuffer,
-    o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean },
+    o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean; nativeFma?: boolean },
     list: Site[] = this.body,
   ): Site[] {
     const host = this.host;
@@ -243,7 +249,7 @@ export class ForwardPass {
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
-        ? { RPW, TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias }
+        ? { RPW, TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const sites: Site[] = [];
