@@ -26,3 +26,9 @@ fn sbyte(w: u32, k: u32) -> f32 {
 fn ubyte(w: u32, k: u32) -> u32 {
   return (w >> (8u * k)) & 0xFFu;
 }
+
+// The dot of two words of four signed bytes. Written as unpack + integer dot: lavapipe runs this
+// twice as fast as dot4I8Packed (same exact integer).
+fn dot4(a: u32, b: u32) -> i32 {
+  return dot(unpack4xI8(a), unpack4xI8(b));
+}

@@ -12,8 +12,8 @@ fn dot_lanes(rb: u32, c: u32, xb: u32) -> array<i32, 8> {
   var l: array<i32, 8>;
   for (var j = 0u; j < 4u; j++) {
     let w = W[a + j];
-    l[j] = dot4I8Packed(signed_nibbles(w), XQ[xb + j]);
-    l[4u + j] = dot4I8Packed(signed_nibbles(w >> 4u), XQ[xb + 4u + j]);
+    l[j] = dot4(signed_nibbles(w), XQ[xb + j]);
+    l[4u + j] = dot4(signed_nibbles(w >> 4u), XQ[xb + 4u + j]);
   }
   return l;
 }
