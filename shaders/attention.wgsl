@@ -4,8 +4,9 @@
 // its AVX-512 build, times the scale; keys visited in order with a running max M and sum S in f32
 // (expf as the C library rounds it); the V accumulator held in f16: rescaled on a new max
 // (f16(acc * ms)), then acc = f16(fma(v, vs, acc)); out = acc * (1 / S).
-// One workgroup per (head, token). Keys go in tiles of CH: scores in parallel (a key per thread),
-// the softmax chain in key order (one thread), then the accumulator (a head dimension per thread).
+// One workgroup per (head, token). Keys go in tiles of CH: scores in parallel (a key per thread);
+// the running max before each key (a serial scan), which lets every key's expf run in parallel;
+// the sum S in key order (one thread); then the accumulator (a head dimension per thread).
 {{ENABLE_F16}}
 
 struct Params {
@@ -36,6 +37,8 @@ var<workgroup> weight: array<f32, CH>;   // scores, then vs = expf(s - M)
 var<workgroup> weight_split: array<vec2<f32>, CH>;  // vs split for fma_half
 var<workgroup> rescale: array<f32, CH>;  // ms = expf(M_old - M) where a key raised the max, else 1
 var<workgroup> chain: vec2<f32>;         // (M, S) carried from tile to tile
+var<workgroup> prior_max: array<f32, CH>;  // M before each key
+var<workgroup> tile_max: f32;
 
 /**
  * ggml_vec_dot_f16 of q with the key at kb, as an AVX-512 build runs it: 64-element steps into
@@ -61,8 +64,13 @@ fn score(kb: u32, hd: u32) -> f32 {
     for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
     total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
   }
-  for (var i = np; i < hd; i++) { total = dsum_add(total, qv[i] * f32(KC[kb + i])); }
-  return total.x;
+  // the products are exact and the running errors far below the sum's last bit: summing the
+  // errors in f32 on the side keeps the double's value to ~2^-45, enough to round it the same
+  for (var i = np; i < hd; i++) {
+    let s = two_sum(total.x, qv[i] * f32(KC[kb + i]));
+    total = vec2<f32>(s.x, total.y + s.y);
+  }
+  return total.x + total.y;
 }
 
 @compute @workgroup_size(WG)
@@ -81,22 +89,31 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let cn = min(CH, n - c0);
     for (var p = li; p < cn; p += WG) { weight[p] = score((c0 + p) * P.kv_dim + kvo, hd) * P.scale; }
     workgroupBarrier();
+    // the running max before each key (a serial scan, one compare per key)...
     if (li == 0u) {
       var m = chain.x;
-      var sum = chain.y;
-      for (var p = 0u; p < cn; p++) {
-        let s = weight[p];
-        var ms = 1.0;
-        var vs = 1.0;
-        if (s > m) { ms = expf_libc(m - s); m = s; } else { vs = expf_libc(s - m); }
-        rescale[p] = ms;
-        weight[p] = vs;
-        weight_split[p] = split12(vs);
-        sum = opaque(sum * ms) + vs;
-      }
-      chain = vec2<f32>(m, sum);
+      for (var p = 0u; p < cn; p++) { prior_max[p] = m; m = max(m, weight[p]); }
+      tile_max = m;
     }
     workgroupBarrier();
+    // ...makes each key's expf independent: in parallel
+    for (var p = li; p < cn; p += WG) {
+      let s = weight[p];
+      let m = prior_max[p];
+      var ms = 1.0;
+      var vs = 1.0;
+      if (s > m) { ms = expf_libc(m - s); } else { vs = expf_libc(s - m); }
+      rescale[p] = ms;
+      weight[p] = vs;
+      weight_split[p] = split12(vs);
+    }
+    workgroupBarrier();
+    // the sum S = S * ms + vs, in key order
+    if (li == 0u) {
+      var sum = chain.y;
+      for (var p = 0u; p < cn; p++) { sum = opaque(sum * rescale[p]) + weight[p]; }
+      chain = vec2<f32>(tile_max, sum);
+    }
     for (var i = 0u; i < DPT; i++) {
       let d = li + i * WG;
       if (d < hd) {
