@@ -117,3 +117,31 @@ describe("decode with a step in flight (stories15M-q8_0)", () => {
     expect(await greedy(model, c.prompt_ids, 20)).toEqual(want);
   });
 });
+
+// Opt-in (needs llama.cpp through node-llama-cpp, ~1 min per file): our logits along llama.cpp's
+// greedy sequences against its own, for its top 10 tokens at every step. With the output head
+// rounded exactly too, the quantized files' logits are the same floats, bit for bit.
+describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp logits (VALAR_LIVE_LLAMA=1)", () => {
+  for (const type of ["q8_0", "q4_0"]) {
+    test(`stories15M-${type}: 64 steps x 3 prompts, top-10 logits bit-equal`, async () => {
+      const { openReference, greedyWithLogits } = await import("../scripts/llama-cpp-reference.ts");
+      const path = `${DIR}stories15M-${type}.gguf`;
+      const ref = await openReference(path);
+      const model = await loadModel(device, openModel(path), { exactHead: true });
+      try {
+        for (const c of cases(type)) {
+          const { steps } = await greedyWithLogits(ref.sequence, c.prompt_ids, c.greedy_ids.length, 10, c.greedy_ids);
+          for (let s = 0; s < steps.length; s++) {
+            model.reset();
+            const logits = await model.evalLogits([...c.prompt_ids, ...c.greedy_ids.slice(0, s)]);
+            const diffs = steps[s].topIds.filter((id, k) => logits[id] !== steps[s].topLogits[k]);
+            expect({ prompt: c.prompt, step: s, diffs }).toEqual({ prompt: c.prompt, step: s, diffs: [] });
+          }
+        }
+      } finally {
+        model.dispose();
+        await ref.close();
+      }
+    });
+  }
+});

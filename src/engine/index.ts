@@ -23,6 +23,8 @@ export interface LoadOptions {
   passPerDispatch?: boolean;
   /** Q8_0-quantized activations with integer dots for Q8_0/Q4_0 weights (see ForwardOptions). */
   q8Activations?: boolean;
+  /** The output head's products rounded exactly too (see ForwardOptions). */
+  exactHead?: boolean;
 }
 
 export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOptions = {}): Promise<LoadedModel & ModelRunner> {
@@ -40,7 +42,7 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   device.pushErrorScope("validation");
   let fwd: ForwardPass;
   try {
-    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations, trig });
+    fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations, exactHead: opts.exactHead, trig });
   } catch (e) {
     await device.popErrorScope();
     destroyAll(uploader.buffers);
