@@ -3,6 +3,8 @@
 // (here an exact pair sum), the mean rounded to f32, then (x * scale) * w. One workgroup per
 // (group, token). Groups let the same kernel normalize whole rows (n = n_embd, 1 group) or each
 // head of q and k in place (qwen3). The kernel host picks SRC = X (out of place) or Y (in place).
+// With Q8_OUT the normalized row is also quantized to Q8_0 blocks into XQ (q8_block.wgsl) for
+// the integer-dot products that read it, which saves them a quantize dispatch.
 
 struct Params {
   n: u32,
@@ -19,6 +21,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> NW: array<f32>;
 @group(0) @binding(3) var<storage, read> S: array<u32>;
 @group(0) @binding(4) var<uniform> P: Params;
+@group(0) @binding(5) var<storage, read_write> XQ: array<u32>;
+
+const Q8_OUT: bool = {{Q8_OUT}};
 
 const WG: u32 = 64u;
 
@@ -53,4 +58,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let scale = 1.0 / sqrt(mean + P.eps);
   workgroupBarrier();
   for (var i = li; i < P.n; i += WG) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }
+  if (Q8_OUT) {
+    let nb = P.n / 32u;
+    for (var b = li; b < nb; b += WG) {
+      var v: array<f32, 32>;
+      for (var i = 0u; i < 32u; i++) { v[i] = opaque({{SRC}}[src + b * 32u + i] * scale) * NW[b * 32u + i]; }
+      q8_block_store(v, (t_out * nb + b) * 10u);
+    }
+  }
 }

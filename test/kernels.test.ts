@@ -247,17 +247,35 @@ describe("rmsnorm", () => {
       const x = randn(n * m, rand), w = randn(n, rand);
       const y = storageBuffer(device, 4 * n * m);
       const k = h().get("rmsnorm");
-      run(h(), k, [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0])], [1, m]);
+      run(h(), k, [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), storageBuffer(device, 16)], [1, m]);
       expectClose(await readF32(device, y, n * m), refRmsnorm(x, w, n, 1e-5), 1e-5);
     });
   }
+  test("with Q8_OUT, the normalized rows also as Q8_0 blocks, the same as quantize_q8 writes", async () => {
+    const rand = mulberry32(31);
+    const n = 288, m = 3;
+    const x = randn(n * m, rand), w = randn(n, rand);
+    const y = storageBuffer(device, 4 * n * m);
+    const xqNorm = storageBuffer(device, 4 * 10 * m * n / 32), xqSep = storageBuffer(device, 4 * 10 * m * n / 32);
+    run(host, host.get("rmsnorm", { consts: { Q8_OUT: true } }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), xqNorm], [1, m]);
+    run(host, host.get("quantize_q8"), [y, xqSep, uniformBuffer(device, [n, n])], [1, m]);
+    const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, 40 * m * n / 32)), new Uint32Array(await readBuffer(device, xqSep, 40 * m * n / 32))];
+    expect(a.some((v) => v !== 0)).toBe(true);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    // and those blocks are llama.cpp's quantization of the rows
+    const yv = await readF32(device, y, n * m);
+    for (let t = 0; t < m; t++) {
+      const q = quantizeRowQ8(yv.subarray(t * n, (t + 1) * n));
+      for (let blk = 0; blk < n / 32; blk++) expect(new Float32Array(a.buffer, 4 * ((t * n / 32 + blk) * 10 + 8), 1)[0]).toBe(q.d[blk]);
+    }
+  });
   test("per-head in place (qk-norm), heads of 40 inside a wider row", async () => {
     const rand = mulberry32(4);
     const hd = 40, heads = 5, stride = 260, m = 2;
     const x = randn(stride * m, rand), w = randn(hd, rand);
     const y = uploadF32(device, x);
     const k = host.get("rmsnorm", { consts: { SRC: "Y" } });
-    run(host, k, [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0])], [heads, m]);
+    run(host, k, [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0]), storageBuffer(device, 16)], [heads, m]);
     const got = await readF32(device, y, stride * m);
     const want = Float32Array.from(x);
     for (let t = 0; t < m; t++) want.set(refRmsnorm(x.subarray(t * stride, t * stride + hd * heads), w, hd, 1e-6), t * stride);

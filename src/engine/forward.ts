@@ -40,6 +40,9 @@ export function matvecTiling(type: GGMLType): [number, number] {
 }
 export const RNG_LEN = 256;
 
+/** The first matrix that reads each layer norm's output (decides whether the norm also writes Q8_0 blocks). */
+const NORM_CONSUMER: Record<string, string> = { attn_norm: "attn_q", ffn_norm: "ffn_gate" };
+
 /**
  * Which of llama.cpp's CPU kernels a Q8_0-activation product reproduces (matvec_q8.wgsl ORDER):
  * its x86 backend repacks Q4_0 matrices whose rows come in groups of 8 (all but the token
@@ -184,8 +187,8 @@ export class ForwardPass {
     }
 
     // output head: final norm, logits of the last token, sampling
-    this.addNorm(w.vector("output_norm.weight"), "output_norm");
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
+    this.addNorm(w.vector("output_norm.weight"), "output_norm", out);
     this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true, nativeFma: !opts.exactHead }, this.head));
     this.sampler = samplerDispatches(host, this.buffers).map((d) => ({
       label: d.label,
@@ -217,15 +220,26 @@ export class ForwardPass {
     return this.host.bind(k, buffers);
   }
 
-  private addNorm(weight: GPUBuffer, label: string) {
+  /**
+   * RMSNorm of the residual stream into `xn`; when the matrix that reads it (`consumer`) takes
+   * Q8_0 activations, the norm also writes them, and that product skips its own quantize step.
+   */
+  private addNorm(weight: GPUBuffer, label: string, consumer: { type: GGMLType; k: number }) {
     const { nEmbd, rmsEps } = this.hp;
-    const k = this.host.get("rmsnorm");
+    const q8 = this.takesQ8(consumer);
+    const k = this.host.get("rmsnorm", { consts: { Q8_OUT: q8 } });
     (label === "output_norm" ? this.head : this.body).push({
       label,
-      kernel: () => this.host.get("rmsnorm"),
-      bind: this.bindGroup(k, [this.x, this.xn, weight, this.buffers.state, this.params([nEmbd, 0, nEmbd, nEmbd, { f: rmsEps }, 0, 0])]),
+      q8src: q8 ? this.xn : undefined,
+      kernel: () => k,
+      bind: this.bindGroup(k, [this.x, this.xn, weight, this.buffers.state, this.params([nEmbd, 0, nEmbd, nEmbd, { f: rmsEps }, 0, 0]), q8 ? this.xq : this.dummy]),
       grid: (m) => [1, m, 1],
     });
+  }
+
+  /** Whether products with this matrix run on Q8_0-quantized activations. */
+  private takesQ8(mat: { type: GGMLType; k: number }): boolean {
+    return (this.opts.q8Activations ?? true) && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
   }
 
   /**
@@ -242,7 +256,7 @@ export class ForwardPass {
   ): Site[] {
     const host = this.host;
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
-    const q8 = (this.opts.q8Activations ?? true) && Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
+    const q8 = this.takesQ8(mat);
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = matvecTiling(mat.type);
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
@@ -291,9 +305,11 @@ export class ForwardPass {
     const t = (name: string) => `blk.${l}.${name}.weight`;
     const host = this.host;
     switch (step.op) {
-      case "norm":
-        this.addNorm(w.vector(t(step.weight)), `${l}.${step.weight}`);
+      case "norm": {
+        const reader = w.info(t(NORM_CONSUMER[step.weight]));
+        this.addNorm(w.vector(t(step.weight)), `${l}.${step.weight}`, { type: reader.type, k: reader.dims[0] });
         return;
+      }
       case "qkv": {
         const names = ["attn_q", "attn_k", "attn_v"];
         const biases = step.bias ? names.map((n) => w.vectorF32(`blk.${l}.${n}.bias`)) : null;
@@ -315,7 +331,7 @@ export class ForwardPass {
           this.body.push({
             label: `${l}.${name}`,
             kernel: () => k,
-            bind: this.bindGroup(k, [this.dummy, this.qkv, weight, this.buffers.state, this.params([headDim, headDim, this.qkvDim, this.qkvDim, { f: hp.rmsEps }, 0, off])]),
+            bind: this.bindGroup(k, [this.dummy, this.qkv, weight, this.buffers.state, this.params([headDim, headDim, this.qkvDim, this.qkvDim, { f: hp.rmsEps }, 0, off]), this.dummy]),
             grid: (m) => [heads, m, 1],
           });
         }

@@ -26,6 +26,7 @@ import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
 import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { type: "text" };
 import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
+import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
 import { EXACT_CONSTANTS } from "./exact.ts";
@@ -48,6 +49,8 @@ interface KernelSpec {
   kv?: boolean;
   /** Uses the exact-arithmetic helpers (shaders/exact.wgsl). */
   exact?: boolean;
+  /** Writes Q8_0 activation blocks (shaders/q8_block.wgsl). */
+  q8Blocks?: boolean;
   /** Template constants and their defaults. */
   defaults?: Record<string, string | number | boolean>;
 }
@@ -69,9 +72,9 @@ export const KERNELS = {
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { RPW: 64, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false, NATIVE_FMA: false },
   },
-  quantize_q8: { source: quantizeQ8Src, exact: true, bindings: ["read", "rw", "uniform"] },
+  quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
-  rmsnorm: { source: rmsnormSrc, exact: true, bindings: ["read", "rw", "read", "read", "uniform"], defaults: { SRC: "X" } },
+  rmsnorm: { source: rmsnormSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
   sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
@@ -168,6 +171,7 @@ export class KernelHost {
     }
     if (spec.reduce) parts.push(String(values.REDUCE));
     if (spec.exact) parts.push(exactSource(this.features.fusedFma));
+    if (spec.q8Blocks) parts.push(q8BlockSrc);
     // `enable` directives must precede everything else in a module.
     const all = parts.join("\n");
     const enables = [...new Set(all.match(/^enable [^;]*;/gm) ?? [])];
