@@ -331,7 +331,8 @@ export class ForwardPass {
           this.body.push({
             label: `${l}.${name}`,
             kernel: () => k,
-            bind: this.bindGroup(k, [this.dummy, this.qkv, weight, this.buffers.state, this.params([headDim, headDim, this.qkvDim, this.qkvDim, { f: hp.rmsEps }, 0, off]), this.dummy]),
+            // (XQ is bound but not written: Q8_OUT is off; the dummy is already bound read-only)
+            bind: this.bindGroup(k, [this.dummy, this.qkv, weight, this.buffers.state, this.params([headDim, headDim, this.qkvDim, this.qkvDim, { f: hp.rmsEps }, 0, off]), this.xq]),
             grid: (m) => [heads, m, 1],
           });
         }
