@@ -4,7 +4,7 @@ import type { ModelFile } from "./model/types.ts";
 import { readHParams } from "./model/hparams.ts";
 import { KernelHost } from "./gpu/kernels.ts";
 import type { GpuFeatures } from "./gpu/device.ts";
-import { ForwardPass } from "./forward.ts";
+import { ForwardPass, MAX_BATCH } from "./forward.ts";
 import { ModelRunner } from "./runner.ts";
 import { WeightUploader, destroyAll } from "./weights.ts";
 import { cTrig } from "./libc-math.ts";
@@ -43,6 +43,11 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   let fwd: ForwardPass;
   try {
     fwd = new ForwardPass(device, host, hp, uploader, { nCtx, passPerDispatch: opts.passPerDispatch, q8Activations: opts.q8Activations, exactHead: opts.exactHead, trig });
+    // Record (not run) a decode and a prefill step: a dispatch WebGPU rejects (a buffer bound
+    // both read-only and writable, say) shows up here instead of as silent zeros at run time.
+    const enc = device.createCommandEncoder();
+    for (const m of [1, MAX_BATCH]) fwd.encode(enc, m, { logits: true, sample: true });
+    enc.finish();
   } catch (e) {
     await device.popErrorScope();
     destroyAll(uploader.buffers);
