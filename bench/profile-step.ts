@@ -1,7 +1,8 @@
 // Where one decode step's time goes, per kernel kind: `bun bench/profile-step.ts [q8_0|f32|q4_0]`.
 //
 // Loads a stories15M file through the engine's normal path (KernelHost, WeightUploader,
-// ForwardPass, ModelRunner), generates greedily up to position CONTEXT_AT, then measures single-
+// ForwardPass, ModelRunner), generates greedily up to position CONTEXT_AT (PROFILE_AT, default
+// 128), then measures single-
 // token decode steps (forward + greedy sampler) two ways:
 //
 // - timestamps (when the adapter has "timestamp-query", as Dawn on lavapipe does): each dispatch
@@ -33,7 +34,7 @@ import { readFileSync } from "node:fs";
 const DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
 const CONTEXT = 256;
 /** Decode steps start at this position (the bench decodes positions 128-255). */
-const CONTEXT_AT = 128;
+const CONTEXT_AT = Number(process.env.PROFILE_AT ?? 128);
 const WARMUP = 3;
 const STEPS = Number(process.env.PROFILE_STEPS ?? 40);
 const LEAVE_OUT_PAIRS = Number(process.env.PROFILE_PAIRS ?? 15);
