@@ -2,8 +2,7 @@
 //
 // Loads a stories15M file through the engine's normal path (KernelHost, WeightUploader,
 // ForwardPass, ModelRunner), generates greedily up to position CONTEXT_AT (PROFILE_AT, default
-// 128), then measures single-
-// token decode steps (forward + greedy sampler) two ways:
+// 128), then measures single-token decode steps (forward + greedy sampler) two ways:
 //
 // - timestamps (when the adapter has "timestamp-query", as Dawn on lavapipe does): each dispatch
 //   in its own compute pass with begin/end timestamps, over STEPS steps. Gives each kind's kernel
