@@ -64,12 +64,7 @@ fn score(kb: u32, hd: u32) -> f32 {
     for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
     total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
   }
-  // the products are exact and the running errors far below the sum's last bit: summing the
-  // errors in f32 on the side keeps the double's value to ~2^-45, enough to round it the same
-  for (var i = np; i < hd; i++) {
-    let s = two_sum(total.x, qv[i] * f32(KC[kb + i]));
-    total = vec2<f32>(s.x, total.y + s.y);
-  }
+  for (var i = np; i < hd; i++) { total = dsum_add(total, qv[i] * f32(KC[kb + i])); }
   return total.x + total.y;
 }
 

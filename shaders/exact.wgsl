@@ -125,10 +125,14 @@ fn expf_libc(x: f32) -> f32 {
   return ldexp(y, ki >> 5u);
 }
 
-/** A double-precision running sum, carried as (hi, lo). */
+/**
+ * A double-precision running sum of exact f32 terms, carried as (hi, lo): each addition's error
+ * is exact and summed in f32 on the side, which keeps the double's value to ~2^-45, enough to
+ * round it the same way in the end (hi + lo).
+ */
 fn dsum_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
   let s = two_sum(acc.x, x);
-  return two_sum(s.x, opaque(s.y + acc.y));
+  return vec2<f32>(s.x, acc.y + s.y);
 }
 
 // ggml's vectorized expf and silu as an AVX-512 build runs them (x / (1 + exp(-x)), the exp a

@@ -40,25 +40,21 @@ const ORDER: u32 = {{ORDER}}u;
 const HAS_BIAS: bool = {{HAS_BIAS}};
 const NATIVE_FMA: bool = {{NATIVE_FMA}};
 
+/** d * i + acc with the reproduced kernel's one rounding (or the device's own fma). */
+fn madd(d: f32, ds: vec2<f32>, i: i32, acc: f32) -> f32 {
+  if (NATIVE_FMA) { return fma(d, f32(i), acc); }
+  return fma_int(d, ds, i, acc);
+}
+
 fn accumulate(acc: ptr<function, array<f32, 8>>, d: f32, lanes: array<i32, 8>) {
-  if (NATIVE_FMA) {
-    if (ORDER == 0u) {
-      for (var j = 0u; j < 8u; j++) { (*acc)[j] = fma(d, f32(lanes[j]), (*acc)[j]); }
-    } else {
-      var isum = 0i;
-      for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
-      (*acc)[0] = fma(f32(isum), d, (*acc)[0]);
-    }
-    return;
-  }
   let ds = split12(d);
   if (ORDER == 0u) {
-    for (var j = 0u; j < 8u; j++) { (*acc)[j] = fma_int(d, ds, lanes[j], (*acc)[j]); }
-  } else {
-    var isum = 0i;
-    for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
-    (*acc)[0] = fma_int(d, ds, isum, (*acc)[0]);
+    for (var j = 0u; j < 8u; j++) { (*acc)[j] = madd(d, ds, lanes[j], (*acc)[j]); }
+    return;
   }
+  var isum = 0i;
+  for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
+  (*acc)[0] = madd(d, ds, isum, (*acc)[0]);
 }
 
 fn total(acc: array<f32, 8>) -> f32 {
