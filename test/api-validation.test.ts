@@ -83,16 +83,19 @@ const REJECTED: Case[] = [
   ["messages", { messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }] }] }, "messages[0].content[0]", "image"],
 ];
 
+/** The request (the surface's minimal body plus `fields`) is a 400 naming `param` (and `mention`). */
+async function expectRejected(surface: keyof typeof path, fields: Record<string, unknown>, param: string, mention?: string) {
+  const res = await post(server.url + path[surface], { ...base[surface], ...fields });
+  expect(res.status).toBe(400);
+  const err = envelope(res.json);
+  expect(err.type).toBe("invalid_request_error");
+  expect(err.param).toBe(param);
+  if (mention) expect(err.message).toContain(mention);
+}
+
 describe("every rejected parameter of API.md", () => {
   for (const [surface, fields, param, mention] of REJECTED) {
-    test(`${surface} ${JSON.stringify(fields).slice(0, 70)} -> 400 param ${param}`, async () => {
-      const res = await post(server.url + path[surface], { ...base[surface], ...fields });
-      expect(res.status).toBe(400);
-      const err = envelope(res.json);
-      expect(err.type).toBe("invalid_request_error");
-      expect(err.param).toBe(param);
-      if (mention) expect(err.message).toContain(mention);
-    });
+    test(`${surface} ${JSON.stringify(fields).slice(0, 70)} -> 400 param ${param}`, () => expectRejected(surface, fields, param, mention));
   }
 });
 
@@ -148,14 +151,7 @@ const WRONG_TYPES: Case[] = [
 
 describe("out-of-range values and wrong types", () => {
   for (const [surface, fields, param, mention] of [...OUT_OF_RANGE, ...WRONG_TYPES]) {
-    test(`${surface} ${JSON.stringify(fields).slice(0, 70)} -> 400 param ${param.slice(0, 30)}`, async () => {
-      const res = await post(server.url + path[surface], { ...base[surface], ...fields });
-      expect(res.status).toBe(400);
-      const err = envelope(res.json);
-      expect(err.type).toBe("invalid_request_error");
-      expect(err.param).toBe(param);
-      if (mention) expect(err.message).toContain(mention);
-    });
+    test(`${surface} ${JSON.stringify(fields).slice(0, 70)} -> 400 param ${param.slice(0, 30)}`, () => expectRejected(surface, fields, param, mention));
   }
 
   test("missing required fields name them", async () => {

@@ -11,7 +11,7 @@ import { GGMLType } from "../src/engine/model/types.ts";
 import { matvecTiling, ropeTable } from "../src/engine/forward.ts";
 import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches } from "../src/engine/sampler.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
-import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, siluGgml } from "./support/cpu-arith.ts";
+import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
 let host: KernelHost;
@@ -53,7 +53,6 @@ function expectClose(got: Float32Array, want: ArrayLike<number>, tol: number) {
   if (!(worst <= tol)) throw new Error(`max rel error ${worst} at ${at}: got ${got[at]}, want ${want[at]}`);
 }
 
-const round16 = (v: number) => halfToFloat(floatToHalf(v));
 
 // [format, rows, k]: odd row counts everywhere; odd k for the float formats.
 const MATVEC_CASES: [GGMLType, number, number][] = [
@@ -322,8 +321,8 @@ describe("rope + kv write, attention", () => {
           const row = qkv.subarray(t * stride, (t + 1) * stride);
           expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, pos0 + t, freq, neox), 1e-5);
           const p = pos0 + t;
-          expectClose(kGot.subarray(p * kvd, (p + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, p, freq, neox).map(round16), 1e-3);
-          expectClose(vGot.subarray(p * kvd, (p + 1) * kvd), row.subarray(qd + kvd).map(round16), 1e-3);
+          expectClose(kGot.subarray(p * kvd, (p + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, p, freq, neox).map(roundF16), 1e-3);
+          expectClose(vGot.subarray(p * kvd, (p + 1) * kvd), row.subarray(qd + kvd).map(roundF16), 1e-3);
         }
       });
     }
@@ -336,7 +335,7 @@ describe("rope + kv write, attention", () => {
         const nh = 8, nkv = 2, nctx = 512;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
         const f16 = h().features.shaderF16;
-        const kv = (n: number) => randn(n, rand).map(round16);
+        const kv = (n: number) => randn(n, rand).map(roundF16);
         const kAll = kv(nctx * kvd), vAll = kv(nctx * kvd);
         const enc = (a: Float32Array) => f16 ? uploadBytes(device, new Uint8Array(Uint16Array.from(a, floatToHalf).buffer)) : uploadF32(device, a);
         const qkv = randn(stride * m, rand);

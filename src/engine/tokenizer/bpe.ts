@@ -8,7 +8,7 @@ import { Heap } from "./heap.ts";
 import { codePointsToString, llamaRegex, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
-import { LLAMA3_PRES, type Vocab } from "./vocab.ts";
+import { LLAMA3_PRES, vocabIds, type Vocab } from "./vocab.ts";
 
 interface PreTokenizer {
   splitters: Splitter[];
@@ -138,10 +138,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: pre.cleanSpaces };
   return {
     kind: "gpt2",
-    vocabSize: vocab.tokens.length,
-    bosId: vocab.bosId,
-    eosId: vocab.eosId,
-    stopIds: vocab.eogIds,
+    ...vocabIds(vocab),
     encode(text: string, opts: EncodeOptions = {}): number[] {
       const out: number[] = [];
       if ((opts.addBos ?? vocab.addBos) && vocab.bosId !== null) out.push(vocab.bosId);

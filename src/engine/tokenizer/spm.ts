@@ -7,7 +7,7 @@ import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./deto
 import { Heap } from "./heap.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
-import type { Vocab } from "./vocab.ts";
+import { vocabIds, type Vocab } from "./vocab.ts";
 
 interface Bigram { left: number; right: number; score: number; size: number }
 
@@ -82,10 +82,7 @@ export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: false };
   return {
     kind: "llama",
-    vocabSize: vocab.tokens.length,
-    bosId: vocab.bosId,
-    eosId: vocab.eosId,
-    stopIds: vocab.eogIds,
+    ...vocabIds(vocab),
     encode(text: string, opts: EncodeOptions = {}): number[] {
       const out: number[] = [];
       const addBos = opts.addBos ?? vocab.addBos;

@@ -3,7 +3,7 @@
 // the special tokens matched in text, and the end-of-generation set.
 
 import type { GGUFValue } from "../model/types.ts";
-import { TokenType, TokenizerError } from "./types.ts";
+import { TokenType, TokenizerError, type Tokenizer } from "./types.ts";
 
 export interface Vocab {
   model: string;
@@ -44,6 +44,11 @@ function bool(meta: Meta, key: string): boolean | undefined {
   if (typeof v === "boolean") return v;
   if (typeof v === "number" || typeof v === "bigint") return Number(v) !== 0;
   throw new TokenizerError(`metadata ${key} should be a boolean, got ${typeof v}`);
+}
+
+/** The fields of a Tokenizer that come straight from its vocabulary. */
+export function vocabIds(vocab: Vocab): Pick<Tokenizer, "vocabSize" | "bosId" | "eosId" | "stopIds"> {
+  return { vocabSize: vocab.tokens.length, bosId: vocab.bosId, eosId: vocab.eosId, stopIds: vocab.eogIds };
 }
 
 export function metaString(meta: Meta, key: string): string | undefined {
