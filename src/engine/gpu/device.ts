@@ -2,6 +2,7 @@
 // built-in navigator.gpu. The engine itself only ever receives the device.
 
 import { hasFusedFma, probeFusedFma } from "./exact.ts";
+import { pollDawnGently, runSoftwareDispatchesInline } from "./bun-host.ts";
 
 export interface GpuFeatures {
   shaderF16: boolean;
@@ -17,6 +18,7 @@ const NO_ADAPTER_HELP =
 async function gpuEntry(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" && !nav?.gpu) {
+    await runSoftwareDispatchesInline();
     const { setupGlobals } = await import("bun-webgpu");
     setupGlobals();
     pollDawnGently((globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu);
@@ -24,38 +26,6 @@ async function gpuEntry(): Promise<GPU> {
   const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) throw new Error(`WebGPU is not available in this runtime: ${NO_ADAPTER_HELP}`);
   return gpu;
-}
-
-/** How often Dawn's events are processed while a map or a work-done callback is pending. */
-const POLL_MS = 1;
-
-/**
- * bun-webgpu resolves pending maps by calling Dawn's ProcessEvents from a setImmediate loop,
- * which keeps one CPU core busy for as long as the GPU works. On the software Vulkan driver that
- * core is one the driver's own threads need: a decode step ran 20-25% slower beside the loop
- * (stories15M q8_0: 36 -> 44 tok/s without it, prefill 119 -> 188). Polling on a 1 ms timer
- * instead costs at most 1 ms of latency per wait, which the runner hides by keeping the next
- * step queued. Patches the library's ticker (a private object; left alone if its shape changes).
- */
-function pollDawnGently(gpu: unknown): void {
-  type Ticker = {
-    _ticking: boolean;
-    hasWaiting(): boolean;
-    processEvents(): void;
-    scheduleTick(): void;
-  };
-  const ticker = (gpu as { _ticker?: Partial<Ticker> } | undefined)?._ticker;
-  if (!ticker || typeof ticker.scheduleTick !== "function" || typeof ticker.processEvents !== "function" || typeof ticker.hasWaiting !== "function") return;
-  const t = ticker as Ticker;
-  t.scheduleTick = () => {
-    if (t._ticking) return;
-    t._ticking = true;
-    setTimeout(() => {
-      t.processEvents();
-      t._ticking = false;
-      if (t.hasWaiting()) t.scheduleTick();
-    }, POLL_MS);
-  };
 }
 
 /** Requests a device with all of the adapter's limits and the optional features we can use. */
