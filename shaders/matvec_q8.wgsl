@@ -64,6 +64,7 @@ fn total(acc: array<f32, 8>) -> f32 {
 
 @compute @workgroup_size(RPW)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  exact_init();
   let row = (wg.y * P.groups_x + wg.x) * RPW + li;
   if (row >= P.N) { return; }
   let M = select(S[1], 1u, P.last_only == 1u);

@@ -12,6 +12,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  exact_init();
   let b = gid.x;
   let t = gid.y;
   let nb = P.K / 32u;

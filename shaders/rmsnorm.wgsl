@@ -37,6 +37,7 @@ fn pair_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  exact_init();
   let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
   let t_out = select(wg.y, 0u, P.last_only == 1u);
   let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;

@@ -28,6 +28,7 @@ fn kv_store(v: f32) -> {{KV}} { return {{KV}}(round_f16(v)); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  exact_init();
   let t = gid.y;
   let pos = S[0] + t;
   let half = P.head_dim / 2u;

@@ -19,6 +19,7 @@ async function evaluate(expr: string, a: Float32Array<ArrayBuffer>, b: Float32Ar
     @group(0) @binding(2) var<storage, read> C: array<f32>;
     @group(0) @binding(3) var<storage, read_write> O: array<f32>;
     @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+      exact_init();
       let i = g.x;
       if (i >= ${n}u) { return; }
       let a = A[i]; let b = B[i]; let c = C[i];

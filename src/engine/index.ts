@@ -29,6 +29,8 @@ export interface LoadOptions {
 
 export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOptions = {}): Promise<LoadedModel & ModelRunner> {
   const hp = readHParams(file);
+  // attention.wgsl reads the KV cache four elements at a time (every published model's is)
+  if (hp.headDim % 4 !== 0) throw new Error(`unsupported model: head dimension ${hp.headDim} is not a multiple of 4`);
   const host = new KernelHost(device, opts.features);
   const kvBytes = host.features.shaderF16 ? 2 : 4;
   const kvDim = hp.nHeadKv * hp.headDim;

@@ -109,8 +109,8 @@ const FEATURE_TEMPLATES = {
     off: { REDUCE: reduceSharedSrc, SG_ARGS: "", SG_INIT: "" },
   },
   shaderF16: {
-    on: { ENABLE_F16: "enable f16;", KV: "f16" },
-    off: { ENABLE_F16: "", KV: "f32" },
+    on: { ENABLE_F16: "enable f16;", KV: "f16", KV_QUAD: "vec2<u32>", KV_UNPACK: "vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y))" },
+    off: { ENABLE_F16: "", KV: "f32", KV_QUAD: "vec4<f32>", KV_UNPACK: "w" },
   },
 } as const;
 
