@@ -153,9 +153,11 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     [GGMLType.Q8_0, 37, 96, 0], [GGMLType.Q8_0, 301, 288, 0],
     [GGMLType.Q4_0, 37, 96, 0], [GGMLType.Q4_0, 64, 288, 1], [GGMLType.Q4_0, 65, 96, 1],
   ];
+  // [tokens per tile, rows per thread]: decode runs two rows per thread
+  const TILES: [number, number][] = [[1, 1], [1, 2], [8, 1]];
   for (const [type, n, k, order] of CASES) {
-    for (const tt of [1, 8]) {
-      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile`, async () => {
+    for (const [tt, rpt] of TILES) {
+      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread`, async () => {
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
@@ -165,8 +167,8 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
-        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, RPW: rpw, ORDER: order } });
-        const [gx, gy] = foldGroups(Math.ceil(n / rpw));
+        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
+        const [gx, gy] = foldGroups(Math.ceil(n / (rpw * rpt)));
         run(host, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
         const want: number[] = [];
         for (let t = 0; t < m; t++) {
@@ -178,7 +180,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     }
   }
 
-  test("gate|up rows with ggml's silu, and the residual add", async () => {
+  test("gate|up rows with ggml's silu, and the residual add (prefill tile; decode, two rows per thread)", async () => {
     const rand = mulberry32(99);
     const n = 40, k = 64, m = 3;
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
@@ -187,10 +189,10 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const xq = storageBuffer(device, 4 * 10 * m * k / 32);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
     const y0 = randn(m * n, rand);
-    for (const mode of [1, 2]) {
+    for (const [mode, tt, rpt] of [[1, 8, 1], [2, 8, 1], [1, 1, 2], [2, 1, 2]]) {
       const yBuf = uploadF32(device, y0);
-      const kern = host.get("matvec_q8", { format: GGMLType.Q8_0, consts: { TT: 8, RPW: 64, MODE: mode } });
-      run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, 1, 0])], [1, 1, 1]);
+      const kern = host.get("matvec_q8", { format: GGMLType.Q8_0, consts: { TT: tt, RPT: rpt, RPW: 64, MODE: mode } });
+      run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, 1, 0])], [1, 1, Math.ceil(m / tt)]);
       const want: number[] = [];
       for (let t = 0; t < m; t++) {
         const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));

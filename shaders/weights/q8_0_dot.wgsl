@@ -1,10 +1,13 @@
-// Q8_0 weights (row layout as in q8_0.wgsl) against a Q8_0 activation block at XQ[xb..xb+10):
-// the integer sums of the block's eight runs of four products (elements 4j..4j+3), as one
-// dot4 each (bytes.wgsl), and the weight block's scale.
-fn dot_lanes(rb: u32, c: u32, xb: u32) -> array<i32, 8> {
-  let a = (rb >> 2u) + 8u * c;
-  var l: array<i32, 8>;
-  for (var j = 0u; j < 8u; j++) { l[j] = dot4(W[a + j], XQ[xb + j]); }
+// Q8_0 weights (row layout as in q8_0.wgsl) against one Q8_0 activation block's eight words
+// `xw`: for each of a thread's RPT rows, the integer sums of the block's eight runs of four
+// products (elements 4j..4j+3), as one dot4 each (bytes.wgsl); and the weight block's scale.
+// The rows' words are read interleaved: on lavapipe each per-thread load is a loop over the SIMD
+// lanes that the compiler does not move code across, so interleaving is what overlaps them.
+fn dot_rows(rb: array<u32, RPT>, c: u32, xw: array<u32, 8>) -> array<array<i32, 8>, RPT> {
+  var l: array<array<i32, 8>, RPT>;
+  for (var j = 0u; j < 8u; j++) {
+    for (var r = 0u; r < RPT; r++) { l[r][j] = dot4(W[(rb[r] >> 2u) + 8u * c + j], xw[j]); }
+  }
   return l;
 }
 

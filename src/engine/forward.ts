@@ -18,6 +18,8 @@ import { MATH_TRIG, type Trig } from "./libc-math.ts";
 export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
+/** Rows each thread of a decode integer-dot product computes (matvec_q8.wgsl RPT). */
+const DECODE_ROWS_PER_THREAD = 2;
 /**
  * Matvec tiling per weight format: [threads per row, rows per workgroup]. Q8_0 and Q4_0, whose
  * rows are word aligned (quant.ts `toGpuRows`), run a row per invocation with no workgroup
@@ -260,10 +262,12 @@ export class ForwardPass {
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = matvecTiling(mat.type);
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
+    // rows per thread (integer-dot kernel): decode shares each activation load between rows
+    const rpt = (m: number) => (q8 && tile(m) === 1 ? DECODE_ROWS_PER_THREAD : 1);
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
-        ? { RPW, TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
+        ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const sites: Site[] = [];
@@ -291,7 +295,10 @@ export class ForwardPass {
         q8src: q8 ? src : undefined,
         kernel: (m: number) => host.get(kind, variant(m)),
         bind: this.bindGroup(host.get(kind, variant(1)), [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p]),
-        grid: (m: number) => [gx, gy, o.lastOnly ? 1 : Math.ceil(m / (m === 1 ? 1 : PREFILL_TILE))] as [number, number, number],
+        grid: (m: number) => {
+          const [x, y] = rpt(m) === 1 ? [gx, gy] : foldGroups(Math.ceil(rows / (RPW * rpt(m))));
+          return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
+        },
       });
     }
     return sites;

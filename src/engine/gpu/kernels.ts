@@ -70,7 +70,7 @@ export const KERNELS = {
   matvec_q8: {
     source: matvecQ8Src, weights: "q8dot", exact: true,
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
-    defaults: { RPW: 64, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false, NATIVE_FMA: false },
+    defaults: { RPW: 64, RPT: 1, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false, NATIVE_FMA: false },
   },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
