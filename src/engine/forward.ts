@@ -21,16 +21,17 @@ const PREFILL_TILE = 8;
 /** Rows each thread of a decode integer-dot product computes (matvec_q8.wgsl RPT). */
 const DECODE_ROWS_PER_THREAD = 2;
 /**
- * Matvec tiling per weight format: [threads per row, rows per workgroup]. Q8_0 and Q4_0, whose
- * rows are word aligned (quant.ts `toGpuRows`), run a row per invocation with no workgroup
- * reduction (1.5-2x faster than 2 x 32 on lavapipe); 2 x 32 was fastest for the K-quants read in
- * place; float formats keep 4 x 16, whose summation order reproduces llama.cpp's F32
- * stories15M greedy run with a smaller margin at its one near-tie (1e-4 vs 3e-3).
+ * Matvec tiling per weight format: [threads per row, rows per workgroup]. A row per invocation
+ * needs no workgroup reduction and reads each activation at an address all threads share: on
+ * lavapipe Q8_0 and Q4_0 (word-aligned rows, quant.ts `toGpuRows`) ran 1.5-2x faster than 2 x 32
+ * and F32 1.4x faster than 4 x 16 (stories15M decode 11.8 -> 16.8 tok/s; its greedy run still
+ * equals llama.cpp's, the one near-tie flip at the same token with a 4e-4 logit gap). 2 x 32 was
+ * fastest for the K-quants read in place.
  */
 const TILING: Partial<Record<GGMLType, [number, number]>> = {
-  [GGMLType.F32]: [4, 16],
-  [GGMLType.F16]: [4, 16],
-  [GGMLType.BF16]: [4, 16],
+  [GGMLType.F32]: [1, 64],
+  [GGMLType.F16]: [1, 64],
+  [GGMLType.BF16]: [1, 64],
   [GGMLType.Q8_0]: [1, 64],
   [GGMLType.Q4_0]: [1, 64],
 };
