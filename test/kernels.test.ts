@@ -8,7 +8,7 @@ import { KernelHost, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
-import { matvecTiling, ropeTable } from "../src/engine/forward.ts";
+import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
 import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches } from "../src/engine/sampler.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
@@ -91,7 +91,7 @@ describe("matvec", () => {
         for (const mode of [0, 1]) {
           const yBuf = uploadF32(device, y0);
           // the engine's configuration for this format and a wider one (8 lanes x 8 rows)
-          const [tpr, rpw] = mode === 0 ? matvecTiling(type) : [8, 8];
+          const [tpr, rpw] = mode === 0 ? MATVEC_TILING : [8, 8];
           const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
           const [gx, gy] = foldGroups(Math.ceil(n / rpw));
           const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
@@ -104,7 +104,7 @@ describe("matvec", () => {
     }
   }
 
-  for (const [tpr, rpw] of [[8, 8], matvecTiling(GGMLType.Q8_0)]) test(`gate/up SiLU fused (MODE 2) on Q8_0, several tokens, ${tpr} lanes x ${rpw} rows`, async () => {
+  for (const [tpr, rpw] of [[8, 8], MATVEC_TILING]) test(`gate/up SiLU fused (MODE 2) on Q8_0, several tokens, ${tpr} lanes x ${rpw} rows`, async () => {
     const rand = mulberry32(7);
     const n = 45, k = 64, m = 3;
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);

@@ -21,26 +21,14 @@ const PREFILL_TILE = 8;
 /** Rows each thread of a decode integer-dot product computes (matvec_q8.wgsl RPT). */
 const DECODE_ROWS_PER_THREAD = 2;
 /**
- * Matvec tiling per weight format: [threads per row, rows per workgroup]. A row per invocation
+ * Matvec tiling, every weight format: [threads per row, rows per workgroup]. A row per invocation
  * needs no workgroup reduction and reads each activation at an address all threads share: on
  * lavapipe Q8_0 and Q4_0 (word-aligned rows, quant.ts `toGpuRows`) ran 1.5-2x faster than 2 x 32
  * and F32 1.4x faster than 4 x 16 (stories15M decode 11.8 -> 16.8 tok/s; its greedy run still
- * equals llama.cpp's, the one near-tie flip at the same token with a 4e-4 logit gap). 2 x 32 was
- * fastest for the K-quants read in place.
+ * equals llama.cpp's, the one near-tie flip at the same token with a 4e-4 logit gap), and the
+ * K-quants read in place 1.13x faster than 2 x 32 (a 512 x 6-layer Q4_K_M-like model).
  */
-const TILING: Partial<Record<GGMLType, [number, number]>> = {
-  [GGMLType.F32]: [1, 64],
-  [GGMLType.F16]: [1, 64],
-  [GGMLType.BF16]: [1, 64],
-  [GGMLType.Q8_0]: [1, 64],
-  [GGMLType.Q4_0]: [1, 64],
-};
-const DEFAULT_TILING: [number, number] = [2, 32];
-
-/** The matvec tiling the engine runs for a weight format: [threads per row, rows per workgroup]. */
-export function matvecTiling(type: GGMLType): [number, number] {
-  return TILING[type] ?? DEFAULT_TILING;
-}
+export const MATVEC_TILING: [number, number] = [1, 64];
 export const RNG_LEN = 256;
 
 /** The first matrix that reads each layer norm's output (decides whether the norm also writes Q8_0 blocks). */
@@ -261,7 +249,7 @@ export class ForwardPass {
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
     const q8 = this.takesQ8(mat);
     const kind = q8 ? "matvec_q8" : "matvec";
-    const [TPR, RPW] = matvecTiling(mat.type);
+    const [TPR, RPW] = MATVEC_TILING;
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
     // rows per thread (integer-dot kernel): decode shares each activation load between rows
     const rpt = (m: number) => (q8 && tile(m) === 1 ? DECODE_ROWS_PER_THREAD : 1);
