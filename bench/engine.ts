@@ -1,19 +1,21 @@
 // Engine speed beside llama.cpp, in the same process and run: `npm run bench:engine`.
 //
 // For each stories15M file: prefill tokens/s over a 128-token prompt and decode tokens/s over
-// 128 generated tokens (greedy), ours (WebGPU) and llama.cpp's (node-llama-cpp, CPU, same thread
-// count), with the ratio, the bytes of weights one decode step reads and the bandwidth that
-// implies. One warm-up run each, then the median of BENCH_RUNS (default 3) runs. stories15M's
-// context is 256 tokens: exactly 128 + 128.
+// 128 generated tokens (greedy), ours (WebGPU) and llama.cpp's (node-llama-cpp, CPU) at each
+// thread count of BENCH_THREADS (default 1 and 2: on lavapipe our kernels run on one thread, see
+// src/engine/gpu/bun-host.ts), with the ratio, the bytes of weights one decode step reads and the
+// bandwidth that implies. One warm-up run each, then the median of BENCH_RUNS (default 3) runs.
+// stories15M's context is 256 tokens: exactly 128 + 128.
 //
 //   BENCH_RUNS=5 bun bench/engine.ts
-//   BENCH_THREADS=1 bun bench/engine.ts   # llama.cpp threads (default 2)
+//   BENCH_THREADS=2 bun bench/engine.ts   # llama.cpp thread counts, comma-separated (default 1,2)
 //   bun bench/engine.ts q8_0          # only the named files
 //
 // Prefill time covers the prompt's forward pass and the first sampled token (what a client
 // waits for); decode covers the 127 single-token steps after it.
 
 import { acquireDevice, loadModel } from "../src/engine/index.ts";
+import { lavapipeThreads } from "../src/engine/gpu/bun-host.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import type { ModelFile } from "../src/engine/model/types.ts";
 import type { LoadedModel } from "../src/engine/types.ts";
@@ -26,8 +28,8 @@ const PROMPT_TOKENS = 128;
 const GEN_TOKENS = 128;
 const CONTEXT = 256;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-/** llama.cpp's thread count (lavapipe, under our engine, runs its own pool over the same cores). */
-const THREADS = Number(process.env.BENCH_THREADS ?? REFERENCE_THREADS);
+/** llama.cpp's thread counts: one row per count. */
+const THREADS = (process.env.BENCH_THREADS ?? `1,${REFERENCE_THREADS}`).split(",").map(Number);
 
 /** Some story text, tokenized by llama.cpp and cut to PROMPT_TOKENS ids (BOS first). */
 const PROMPT_TEXT =
@@ -139,14 +141,17 @@ const types = wanted.length ? TYPES.filter((t) => wanted.includes(t)) : TYPES;
 const device = await acquireDevice();
 const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
 console.log(`engine bench: stories15M, prompt ${PROMPT_TOKENS} tokens, ${GEN_TOKENS} generated, context ${CONTEXT}; median of ${RUNS} runs after 1 warm-up`);
-console.log(`ours: WebGPU on ${adapterInfo ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim() : "(adapter info unavailable)"}; llama.cpp: node-llama-cpp CPU, ${THREADS} threads\n`);
+const lp = lavapipeThreads();
+const oursThreads = lp === undefined ? "" : lp === "0" ? ", dispatches inline on one thread (LP_NUM_THREADS=0)" : `, LP_NUM_THREADS=${lp}`;
+console.log(`ours: WebGPU on ${adapterInfo ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.description}`.trim() : "(adapter info unavailable)"}${oursThreads}; llama.cpp: node-llama-cpp CPU, ${THREADS.join(" and ")} thread(s)\n`);
 
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+const maxThreads = Math.max(...THREADS);
 console.log(`load average at start: ${load()} (the machine may be shared: both sides run alternately)`);
-if (loadavg()[0] > Math.max(1, cpus().length - THREADS) + 0.5) {
+if (loadavg()[0] > Math.max(1, cpus().length - maxThreads) + 0.5) {
   console.log(
     "warning: other processes are using the CPUs, both sides are slowed" +
-      (THREADS > 1 ? `; llama.cpp's spinning thread barriers slow down sharply when its ${THREADS} threads cannot all run (try BENCH_THREADS=1 or an idle machine)` : ""),
+      (maxThreads > 1 ? "; llama.cpp's spinning thread barriers slow down sharply when its threads cannot all run (try BENCH_THREADS=1 or an idle machine)" : ""),
   );
 }
 const rows: string[][] = [];
@@ -155,44 +160,50 @@ for (const type of types) {
   const path = `${MODELS_DIR}stories15M-${type}.gguf`;
   const file = openModel(path);
   try {
-    // llama.cpp with its defaults (flash attention "auto"), as a user would run it.
-    const ref = await openReference(path, { contextSize: CONTEXT, threads: THREADS, flashAttention: "auto" });
     const model = await loadModel(device, file, { maxContext: CONTEXT });
-    let oursS: Sample, refS: Sample, dispatches: number;
     try {
-      const tokens = [...ref.model.tokenize(PROMPT_TEXT, false)];
-      const bos = ref.model.tokens.bos;
-      const prompt = (bos === null ? tokens : [bos, ...tokens]).slice(0, PROMPT_TOKENS);
-      if (prompt.length < PROMPT_TOKENS) throw new Error(`prompt text gives only ${prompt.length} tokens`);
-      [oursS, refS] = await measurePair(RUNS, oursOnce(model, prompt), () => timePrefillDecode(ref.sequence, prompt, GEN_TOKENS - 1));
-      dispatches = model.dispatchesPerToken;
+      const dispatches = model.dispatchesPerToken;
+      const bytes = weightBytesPerToken(file);
+      let stepMs = 0;
+      for (const threads of THREADS) {
+        // llama.cpp with its defaults (flash attention "auto"), as a user would run it.
+        const ref = await openReference(path, { contextSize: CONTEXT, threads, flashAttention: "auto" });
+        let oursS: Sample, refS: Sample;
+        try {
+          const tokens = [...ref.model.tokenize(PROMPT_TEXT, false)];
+          const bos = ref.model.tokens.bos;
+          const prompt = (bos === null ? tokens : [bos, ...tokens]).slice(0, PROMPT_TOKENS);
+          if (prompt.length < PROMPT_TOKENS) throw new Error(`prompt text gives only ${prompt.length} tokens`);
+          [oursS, refS] = await measurePair(RUNS, oursOnce(model, prompt), () => timePrefillDecode(ref.sequence, prompt, GEN_TOKENS - 1));
+        } finally {
+          await ref.close();
+        }
+        stepMs = oursS.decodeMs / oursS.decodeTokens;
+        const oursPre = tps(PROMPT_TOKENS, oursS.prefillMs), refPre = tps(PROMPT_TOKENS, refS.prefillMs);
+        const oursDec = tps(oursS.decodeTokens, oursS.decodeMs), refDec = tps(refS.decodeTokens, refS.decodeMs);
+        rows.push([
+          type, String(threads),
+          fmt(oursPre), fmt(refPre), fmt(oursPre / refPre, 2),
+          fmt(oursDec), fmt(refDec), fmt(oursDec / refDec, 2),
+          fmt(bytes / 1e6, 2), fmt((bytes * oursDec) / 1e9, 2), fmt((bytes * refDec) / 1e9, 2),
+          String(dispatches),
+        ]);
+      }
+      const probe = await overheadProbe(device, dispatches);
+      limits.push(
+        `${type}: decode step ${stepMs.toFixed(1)} ms = submit + 8-byte readback ${probe.readbackMs.toFixed(2)} ms` +
+          ` + ${dispatches} dispatches' fixed cost ${probe.dispatchesMs.toFixed(2)} ms + kernel work ~${(stepMs - probe.readbackMs - probe.dispatchesMs).toFixed(1)} ms`,
+      );
     } finally {
       model.dispose();
-      await ref.close();
     }
-    const bytes = weightBytesPerToken(file);
-    const probe = await overheadProbe(device, dispatches);
-    const stepMs = oursS.decodeMs / oursS.decodeTokens;
-    limits.push(
-      `${type}: decode step ${stepMs.toFixed(1)} ms = submit + 8-byte readback ${probe.readbackMs.toFixed(2)} ms` +
-        ` + ${dispatches} dispatches' fixed cost ${probe.dispatchesMs.toFixed(2)} ms + kernel work ~${(stepMs - probe.readbackMs - probe.dispatchesMs).toFixed(1)} ms`,
-    );
-    const oursPre = tps(PROMPT_TOKENS, oursS.prefillMs), refPre = tps(PROMPT_TOKENS, refS.prefillMs);
-    const oursDec = tps(oursS.decodeTokens, oursS.decodeMs), refDec = tps(refS.decodeTokens, refS.decodeMs);
-    rows.push([
-      type,
-      fmt(oursPre), fmt(refPre), fmt(oursPre / refPre, 2),
-      fmt(oursDec), fmt(refDec), fmt(oursDec / refDec, 2),
-      fmt(bytes / 1e6, 2), fmt((bytes * oursDec) / 1e9, 2), fmt((bytes * refDec) / 1e9, 2),
-      String(dispatches),
-    ]);
   } finally {
     file.close();
   }
 }
 
 const header = [
-  "file", "prefill tok/s ours", "llama.cpp", "ratio", "decode tok/s ours", "llama.cpp", "ratio",
+  "file", "llama.cpp threads", "prefill tok/s ours", "llama.cpp", "ratio", "decode tok/s ours", "llama.cpp", "ratio",
   "weights MB/token", "GB/s ours", "GB/s llama.cpp", "dispatches/token",
 ];
 console.log(`| ${header.join(" | ")} |`);

@@ -20,10 +20,17 @@ export async function runSoftwareDispatchesInline(): Promise<void> {
     const { dlopen, FFIType, ptr } = await import("bun:ffi");
     const libc = dlopen("libc.so.6", { setenv: { args: [FFIType.cstring, FFIType.cstring, FFIType.i32], returns: FFIType.i32 } });
     const cstr = (s: string) => ptr(new TextEncoder().encode(`${s}\0`));
-    libc.symbols.setenv(cstr(LAVAPIPE_THREADS_ENV), cstr("0"), 0);
+    if (libc.symbols.setenv(cstr(LAVAPIPE_THREADS_ENV), cstr("0"), 0) === 0) inlineSet = true;
   } catch {
     // not glibc: lavapipe keeps its default pool
   }
+}
+
+let inlineSet = false;
+
+/** lavapipe's LP_NUM_THREADS as this process runs it: the user's value, "0" (ours), or unset. */
+export function lavapipeThreads(): string | undefined {
+  return process.env[LAVAPIPE_THREADS_ENV] ?? (inlineSet ? "0" : undefined);
 }
 
 /** How often Dawn's events are processed while a map or a work-done callback is pending. */
