@@ -49,15 +49,18 @@ fn madd(d: f32, ds: vec2<f32>, i: i32, acc: f32) -> f32 {
   return fma_int(d, ds, i, acc);
 }
 
-fn accumulate(acc: ptr<function, array<f32, 8>>, d: f32, lanes: array<i32, 8>) {
+/** The eight lanes after one block (Deno's naga mistranslates a pointer into a nested array: by value). */
+fn accumulate(acc: array<f32, 8>, d: f32, lanes: array<i32, 8>) -> array<f32, 8> {
+  var a = acc;
   let ds = split12(d);
   if (ORDER == 0u) {
-    for (var j = 0u; j < 8u; j++) { (*acc)[j] = madd(d, ds, lanes[j], (*acc)[j]); }
-    return;
+    for (var j = 0u; j < 8u; j++) { a[j] = madd(d, ds, lanes[j], a[j]); }
+    return a;
   }
   var isum = 0i;
   for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
-  (*acc)[0] = madd(d, ds, isum, (*acc)[0]);
+  a[0] = madd(d, ds, isum, a[0]);
+  return a;
 }
 
 fn total(acc: array<f32, 8>) -> f32 {
@@ -99,10 +102,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         var xw: array<u32, 8>;
         for (var j = 0u; j < 8u; j++) { xw[j] = XQ[xb + j]; }
         let l = dot_rows(rb, c, xw);
-        for (var r = 0u; r < RPT; r++) { accumulate(&acc[r][t], dw[r] * dx, l[r]); }
+        for (var r = 0u; r < RPT; r++) { acc[r][t] = accumulate(acc[r][t], dw[r] * dx, l[r]); }
         if (MODE == 2u) {
           let l2 = dot_rows(rb2, c, xw);
-          for (var r = 0u; r < RPT; r++) { accumulate(&acc2[r][t], dw2[r] * dx, l2[r]); }
+          for (var r = 0u; r < RPT; r++) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, l2[r]); }
         }
       }
     }
