@@ -43,7 +43,7 @@ describe("Bun host", () => {
     const { wallMs, cpuMs } = await runTimed(busy, 1);
     expect(wallMs).toBeGreaterThan(50);
     // A polling loop on the JS thread would add a second busy thread: CPU ~2x wall on lavapipe.
-    expect(cpuMs).toBeLessThan(1.4 * wallMs);
+    expect(cpuMs).toBeLessThan(1.6 * wallMs);
   });
 
   test("lavapipe runs dispatches inline unless LP_NUM_THREADS is set", async () => {
