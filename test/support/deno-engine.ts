@@ -4,6 +4,9 @@
 import { acquireDevice, featuresOf, loadModel } from "../../src/engine/index.ts";
 import { openModel } from "../../src/engine/model/open.ts";
 
+// Deno's globals, as much of them as this script uses (the project type-checks against Bun's).
+declare const Deno: { args: string[]; readTextFileSync(path: string): string };
+
 const [modelPath, referencePath] = Deno.args;
 const reference = JSON.parse(Deno.readTextFileSync(referencePath)) as { cases: { prompt_ids: number[]; greedy_ids: number[] }[] };
 const device = await acquireDevice();

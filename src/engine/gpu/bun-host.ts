@@ -17,10 +17,12 @@ const LAVAPIPE_THREADS_ENV = "LP_NUM_THREADS";
 export async function runSoftwareDispatchesInline(): Promise<void> {
   if (process.env[LAVAPIPE_THREADS_ENV] !== undefined || process.platform !== "linux") return;
   try {
-    const { dlopen, FFIType, ptr } = await import("bun:ffi");
-    const libc = dlopen("libc.so.6", { setenv: { args: [FFIType.cstring, FFIType.cstring, FFIType.i32], returns: FFIType.i32 } });
-    const cstr = (s: string) => ptr(new TextEncoder().encode(`${s}\0`));
-    if (libc.symbols.setenv(cstr(LAVAPIPE_THREADS_ENV), cstr("0"), 0) === 0) inlineSet = true;
+    const { dlopen, FFIType } = await import("bun:ffi");
+    const libc = dlopen("libc.so.6", { setenv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 } });
+    // NUL-terminated bytes, passed as arrays so that they stay alive for the call
+    const name = new TextEncoder().encode(`${LAVAPIPE_THREADS_ENV}\0`);
+    const value = new TextEncoder().encode("0\0");
+    if (libc.symbols.setenv(name, value, 0) === 0) inlineSet = true;
   } catch {
     // not glibc: lavapipe keeps its default pool
   }
