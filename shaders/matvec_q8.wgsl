@@ -1,7 +1,7 @@
 // Matrix-vector products on Q8_0-quantized activations (quantize_q8.wgsl) with integer dots,
 // rounded exactly as llama.cpp's CPU kernels round them, for the weight formats whose kernels
-// work that way (Q8_0, Q4_0; `dot_lanes` per format gives a block's eight 4-product integer
-// sums). ORDER picks the kernel reproduced:
+// work that way (Q8_0, Q4_0; `dot_rows` per format gives a block's eight 4-product integer
+// sums per row). ORDER picks the kernel reproduced:
 //   0: ggml_vec_dot_q8_0_q8_0 and tinyBLAS (AVX2 / AVX-512 builds): eight f32 lanes, lane j
 //      doing lane = fma(d_w * d_x, sum of products 4j..4j+3, lane) block after block, then
 //      ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
@@ -21,7 +21,7 @@ struct Params {
   K: u32,
   N: u32,
   row_bytes: u32,
-  x_stride: u32,   // unused: XQ rows are K / 32 blocks of 10 words
+  x_stride: u32,   // unused: XQ rows are K / 32 blocks of Q8_BLOCK_WORDS words
   y_stride: u32,
   y_off: u32,
   groups_x: u32,   // unused: rows are flattened over the grid's x and y (num_workgroups)
@@ -37,6 +37,7 @@ struct Params {
 
 const RPW: u32 = {{RPW}}u;
 const RPT: u32 = {{RPT}}u;
+const Q8_BLOCK_WORDS: u32 = {{Q8_BLOCK_WORDS}}u;  // q8_block.wgsl's layout
 const TT: u32 = {{TT}}u;
 const MODE: u32 = {{MODE}}u;
 const ORDER: u32 = {{ORDER}}u;
@@ -97,7 +98,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     for (var t = 0u; t < TT; t++) {
       if (t0 + t < M) {
-        let xb = ((xt0 + t0 + t) * nb + c) * 10u;
+        let xb = ((xt0 + t0 + t) * nb + c) * Q8_BLOCK_WORDS;
         let dx = bitcast<f32>(XQ[xb + 8u]);
         var xw: array<u32, 8>;
         for (var j = 0u; j < 8u; j++) { xw[j] = XQ[xb + j]; }

@@ -19,5 +19,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (b >= nb) { return; }
   var v: array<f32, 32>;
   for (var i = 0u; i < 32u; i++) { v[i] = X[t * P.x_stride + b * 32u + i]; }
-  q8_block_store(v, (t * nb + b) * 10u);
+  q8_block_store(v, (t * nb + b) * Q8_BLOCK_WORDS);
 }

@@ -58,13 +58,19 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let mean = q + r / nf;
   let scale = 1.0 / sqrt(mean + P.eps);
   workgroupBarrier();
-  for (var i = li; i < P.n; i += WG) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }
   if (Q8_OUT) {
+    // a thread per block of 32 (n is a multiple of 32 here): the block's values, then its Q8_0
     let nb = P.n / 32u;
     for (var b = li; b < nb; b += WG) {
       var v: array<f32, 32>;
-      for (var i = 0u; i < 32u; i++) { v[i] = opaque({{SRC}}[src + b * 32u + i] * scale) * NW[b * 32u + i]; }
-      q8_block_store(v, (t_out * nb + b) * 10u);
+      for (var i = 0u; i < 32u; i++) {
+        let e = b * 32u + i;
+        v[i] = opaque({{SRC}}[src + e] * scale) * NW[e];
+        Y[dst + e] = v[i];
+      }
+      q8_block_store(v, (t_out * nb + b) * Q8_BLOCK_WORDS);
     }
+  } else {
+    for (var i = li; i < P.n; i += WG) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }
   }
 }

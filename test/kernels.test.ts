@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { KernelHost, Q8_BLOCK_WORDS, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -163,7 +163,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const wBytes = randomWeights(type, n, k, rand);
         const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
         const x = randn(m * k, rand);
-        const xq = storageBuffer(device, 4 * 10 * m * k / 32);
+        const xq = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * k / 32);
         run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
@@ -186,7 +186,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
     const wq = blockQuants(false, wBytes, 2 * n, k);
     const x = randn(m * k, rand, 3);
-    const xq = storageBuffer(device, 4 * 10 * m * k / 32);
+    const xq = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * k / 32);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
     const y0 = randn(m * n, rand);
     for (const [mode, tt, rpt] of [[1, 8, 1], [2, 8, 1], [1, 1, 2], [2, 1, 2]]) {
@@ -257,17 +257,19 @@ describe("rmsnorm", () => {
     const n = 288, m = 3;
     const x = randn(n * m, rand), w = randn(n, rand);
     const y = storageBuffer(device, 4 * n * m);
-    const xqNorm = storageBuffer(device, 4 * 10 * m * n / 32), xqSep = storageBuffer(device, 4 * 10 * m * n / 32);
+    const xqNorm = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32), xqSep = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32);
     run(host, host.get("rmsnorm", { consts: { Q8_OUT: true } }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), xqNorm], [1, m]);
     run(host, host.get("quantize_q8"), [y, xqSep, uniformBuffer(device, [n, n])], [1, m]);
-    const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, 40 * m * n / 32)), new Uint32Array(await readBuffer(device, xqSep, 40 * m * n / 32))];
+    const xqBytes = 4 * Q8_BLOCK_WORDS * m * n / 32;
+    const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, xqBytes)), new Uint32Array(await readBuffer(device, xqSep, xqBytes))];
     expect(a.some((v) => v !== 0)).toBe(true);
     expect(Array.from(a)).toEqual(Array.from(b));
-    // and those blocks are llama.cpp's quantization of the rows
+    // the rows themselves are the norm's, and those blocks are llama.cpp's quantization of them
     const yv = await readF32(device, y, n * m);
+    expectClose(yv, refRmsnorm(x, w, n, 1e-5), 1e-5);
     for (let t = 0; t < m; t++) {
       const q = quantizeRowQ8(yv.subarray(t * n, (t + 1) * n));
-      for (let blk = 0; blk < n / 32; blk++) expect(new Float32Array(a.buffer, 4 * ((t * n / 32 + blk) * 10 + 8), 1)[0]).toBe(q.d[blk]);
+      for (let blk = 0; blk < n / 32; blk++) expect(new Float32Array(a.buffer, 4 * ((t * n / 32 + blk) * Q8_BLOCK_WORDS + 8), 1)[0]).toBe(q.d[blk]);
     }
   });
   test("per-head in place (qk-norm), heads of 40 inside a wider row", async () => {

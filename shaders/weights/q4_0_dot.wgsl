@@ -1,6 +1,7 @@
 // Q4_0 weights (row layout as in q4_0.wgsl) against one Q8_0 activation block's eight words
-// `xw`, for each of a thread's RPT rows (interleaved as in q8_0_dot.wgsl): the integer sums of the block's eight runs of four products (runs 0..3: the low nibbles,
-// elements 4j..4j+3; runs 4..7: the high nibbles, elements 16+4j..), and the block's scale.
+// `xw`, for each of a thread's RPT rows (interleaved as in q8_0_dot.wgsl): the integer sums of
+// the block's eight runs of four products (runs 0..3: the low nibbles, elements 4j..4j+3; runs
+// 4..7: the high nibbles, elements 16+4j..), and the block's scale.
 // Nibbles become signed bytes q - 8 without borrows: (n | 0x80) - 8 stays >= 0x78 per byte,
 // and flipping the top bit back gives n - 8 in two's complement.
 fn signed_nibbles(w: u32) -> u32 {

@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -143,7 +143,7 @@ export class ForwardPass {
     this.attn = buf(4 * B * qDim, "attn");
     this.ffn = buf(4 * B * nFf, "ffn");
     // Q8_0 activations: 10 words per 32 inputs, for the widest input
-    this.xq = buf(4 * 10 * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32), "xq");
+    this.xq = buf(4 * Q8_BLOCK_WORDS * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32), "xq");
     this.buffers = {
       ids: buf(4 * B, "ids"),
       state: buf(16, "state"),
@@ -273,6 +273,7 @@ export class ForwardPass {
     for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
       const [gx, gy] = foldGroups(Math.ceil(rows / RPW));
+      const decodeGroups = foldGroups(Math.ceil(rows / (RPW * rpt(1))));
       let bias = this.dummy;
       if (o.bias) {
         bias = uploadF32(this.device, o.bias.subarray(part.row0, part.row0 + rows));
@@ -285,7 +286,7 @@ export class ForwardPass {
         kernel: (m: number) => host.get(kind, variant(m)),
         bind: this.bindGroup(host.get(kind, variant(1)), [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p]),
         grid: (m: number) => {
-          const [x, y] = rpt(m) === 1 ? [gx, gy] : foldGroups(Math.ceil(rows / (RPW * rpt(m))));
+          const [x, y] = rpt(m) === 1 ? [gx, gy] : decodeGroups;
           return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
         },
       });

@@ -61,6 +61,9 @@ interface KernelSpec {
  */
 export const SAMPLE_GROUPS = 8;
 
+/** Words per Q8_0 activation block in XQ (shaders/q8_block.wgsl): 8 of packed int8, the scale. */
+export const Q8_BLOCK_WORDS = 9;
+
 export const KERNELS = {
   matvec: {
     source: matvecSrc, weights: "float",
@@ -155,6 +158,7 @@ export class KernelHost {
   source(name: KernelName, variant: KernelVariant = {}): string {
     const spec: KernelSpec = KERNELS[name];
     const values: Record<string, string | number | boolean> = {
+      Q8_BLOCK_WORDS,
       ...FEATURE_TEMPLATES.subgroups[this.features.subgroups ? "on" : "off"],
       ...FEATURE_TEMPLATES.shaderF16[this.features.shaderF16 ? "on" : "off"],
       ...spec.defaults,
@@ -171,7 +175,7 @@ export class KernelHost {
     }
     if (spec.reduce) parts.push(String(values.REDUCE));
     if (spec.exact) parts.push(exactSource(this.features.fusedFma));
-    if (spec.q8Blocks) parts.push(q8BlockSrc);
+    if (spec.q8Blocks) parts.push(fill(q8BlockSrc, values));
     // `enable` directives must precede everything else in a module.
     const all = parts.join("\n");
     const enables = [...new Set(all.match(/^enable [^;]*;/gm) ?? [])];
