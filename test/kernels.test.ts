@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { KernelHost, Q8_BLOCK_WORDS, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -333,7 +333,7 @@ describe("rope + kv write, attention", () => {
   }
 
   for (const [label, h] of [["f16 cache, subgroups", () => host], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
-    for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [70, 2, 80]]) {
+    for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [200, 1, 48], [70, 2, 80], [290, 2, 48]]) {
       test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new (${label})`, async () => {
         const rand = mulberry32(ctx0 + m);
         const nh = 8, nkv = 2, nctx = 512;
@@ -344,7 +344,7 @@ describe("rope + kv write, attention", () => {
         const enc = (a: Float32Array) => f16 ? uploadBytes(device, new Uint8Array(Uint16Array.from(a, floatToHalf).buffer)) : uploadF32(device, a);
         const qkv = randn(stride * m, rand);
         const out = storageBuffer(device, 4 * qd * m);
-        const k = h().get("attention");
+        const k = h().get("attention", attentionVariant(hd));
         const scale = 1 / Math.sqrt(hd);
         run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, state(ctx0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, qd, { f: scale }])], [nh, m]);
         const want = new Float32Array(qd * m);

@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -347,7 +347,7 @@ export class ForwardPass {
         return;
       }
       case "attention": {
-        const k = host.get("attention");
+        const k = host.get("attention", attentionVariant(headDim));
         this.body.push({
           label: `${l}.attention`,
           kernel: () => k,

@@ -79,7 +79,7 @@ export const KERNELS = {
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
   rmsnorm: { source: rmsnormSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
-  attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
+  attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
   sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
   sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
@@ -87,6 +87,14 @@ export const KERNELS = {
 } satisfies Record<string, KernelSpec>;
 
 export type KernelName = keyof typeof KERNELS;
+
+/**
+ * The attention variant for a head size: each thread accumulates eight head dimensions where the
+ * size allows it (fewer SIMD groups per key on lavapipe), else four.
+ */
+export function attentionVariant(headDim: number): KernelVariant {
+  return { consts: { VQ: headDim % 8 === 0 ? 2 : 1 } };
+}
 
 /** load_chunk (and, where specialised, chunk_dot) implementations per stored weight format. */
 export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
