@@ -16,6 +16,8 @@
 // matrix.
 // MODE 0 stores, 1 adds into Y (the residual add), 2 runs the gate and up rows (row, row + N)
 // and stores silu(gate) * up with ggml's vectorized silu.
+// XQ_FROM declares the activations (binding 1) and `xq_word`: a storage array, or for decode a
+// uniform buffer (kernels.ts XQ_FROM says why).
 
 struct Params {
   K: u32,
@@ -29,7 +31,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> XQ: array<u32>;
+{{XQ_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(4) var<storage, read> S: array<u32>;
@@ -99,9 +101,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var t = 0u; t < TT; t++) {
       if (t0 + t < M) {
         let xb = ((xt0 + t0 + t) * nb + c) * Q8_BLOCK_WORDS;
-        let dx = bitcast<f32>(XQ[xb + 8u]);
+        let dx = bitcast<f32>(xq_word(xb + 8u));
         var xw: array<u32, 8>;
-        for (var j = 0u; j < 8u; j++) { xw[j] = XQ[xb + j]; }
+        for (var j = 0u; j < 8u; j++) { xw[j] = xq_word(xb + j); }
         let l = dot_rows(rb, c, xw);
         for (var r = 0u; r < RPT; r++) { acc[r][t] = accumulate(acc[r][t], dw[r] * dx, l[r]); }
         if (MODE == 2u) {

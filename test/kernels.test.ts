@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
-import { readF32, readBuffer, storageBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
+import { KernelHost, Q8_BLOCK_WORDS, XQ_UNIFORM_BYTES, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
@@ -153,21 +153,21 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     [GGMLType.Q8_0, 37, 96, 0], [GGMLType.Q8_0, 301, 288, 0],
     [GGMLType.Q4_0, 37, 96, 0], [GGMLType.Q4_0, 64, 288, 1], [GGMLType.Q4_0, 65, 96, 1],
   ];
-  // [tokens per tile, rows per thread]: decode runs two rows per thread
-  const TILES: [number, number][] = [[1, 1], [1, 2], [8, 1]];
+  // [tokens per tile, rows per thread, kernel]: decode runs two rows per thread, activations in a uniform buffer
+  const TILES: [number, number, "matvec_q8" | "matvec_q8_decode"][] = [[1, 1, "matvec_q8"], [1, 2, "matvec_q8"], [8, 1, "matvec_q8"], [1, 2, "matvec_q8_decode"]];
   for (const [type, n, k, order] of CASES) {
-    for (const [tt, rpt] of TILES) {
-      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread`, async () => {
+    for (const [tt, rpt, name] of TILES) {
+      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread (${name})`, async () => {
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
         const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
         const x = randn(m * k, rand);
-        const xq = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * k / 32);
+        const xq = storageUniformBuffer(device, Math.max(XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
         run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
-        const kern = host.get("matvec_q8", { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
+        const kern = host.get(name, { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
         const [gx, gy] = foldGroups(Math.ceil(n / (rpw * rpt)));
         run(host, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
         const want: number[] = [];
@@ -186,12 +186,13 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
     const wq = blockQuants(false, wBytes, 2 * n, k);
     const x = randn(m * k, rand, 3);
-    const xq = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * k / 32);
+    const xq = storageUniformBuffer(device, XQ_UNIFORM_BYTES);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
     const y0 = randn(m * n, rand);
-    for (const [mode, tt, rpt] of [[1, 8, 1], [2, 8, 1], [1, 1, 2], [2, 1, 2]]) {
+    const cases = [[1, 8, 1, "matvec_q8"], [2, 8, 1, "matvec_q8"], [1, 1, 2, "matvec_q8"], [2, 1, 2, "matvec_q8"], [1, 1, 2, "matvec_q8_decode"], [2, 1, 2, "matvec_q8_decode"]] as const;
+    for (const [mode, tt, rpt, name] of cases) {
       const yBuf = uploadF32(device, y0);
-      const kern = host.get("matvec_q8", { format: GGMLType.Q8_0, consts: { TT: tt, RPT: rpt, RPW: 64, MODE: mode } });
+      const kern = host.get(name, { format: GGMLType.Q8_0, consts: { TT: tt, RPT: rpt, RPW: 64, MODE: mode } });
       run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, 1, 0])], [1, 1, Math.ceil(m / tt)]);
       const want: number[] = [];
       for (let t = 0; t < m; t++) {

@@ -5,8 +5,8 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
-import { storageBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, XQ_UNIFORM_BYTES, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { storageBuffer, storageUniformBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
 import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches, type SamplerBuffers } from "./sampler.ts";
@@ -51,6 +51,8 @@ interface Site {
   q8src?: GPUBuffer;
   kernel: (m: number) => Kernel;
   bind: GPUBindGroup;
+  /** The bind group of a one-token step, where its kernel differs in layout (matvec_q8_decode). */
+  decodeBind?: GPUBindGroup;
   grid: (m: number) => [number, number, number];
 }
 
@@ -142,8 +144,9 @@ export class ForwardPass {
     this.qkv = buf(4 * B * this.qkvDim, "qkv");
     this.attn = buf(4 * B * qDim, "attn");
     this.ffn = buf(4 * B * nFf, "ffn");
-    // Q8_0 activations: 10 words per 32 inputs, for the widest input
-    this.xq = buf(4 * Q8_BLOCK_WORDS * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32), "xq");
+    // Q8_0 activations, for the widest input; one-token products read them as a uniform buffer
+    this.xq = storageUniformBuffer(device, Math.max(XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32)), "xq");
+    this.owned.push(this.xq);
     this.buffers = {
       ids: buf(4 * B, "ids"),
       state: buf(16, "state"),
@@ -259,6 +262,9 @@ export class ForwardPass {
         ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
+    // one token's activations fit a uniform binding (kernels.ts XQ_UNIFORM_BYTES)
+    const decodeKind = q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) <= XQ_UNIFORM_BYTES ? "matvec_q8_decode" : null;
+    const kernelFor = (m: number) => host.get(m === 1 && decodeKind ? decodeKind : kind, variant(m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
       const qk = host.get("quantize_q8");
@@ -280,11 +286,13 @@ export class ForwardPass {
         this.owned.push(bias);
       }
       const p = this.params([mat.k, rows, mat.rowBytes, o.xStride, o.yStride, (o.yOff ?? 0) + part.row0, gx, o.lastOnly ? 1 : 0]);
+      const buffers = [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p];
       sites.push({
         label: mat.name,
         q8src: q8 ? src : undefined,
-        kernel: (m: number) => host.get(kind, variant(m)),
-        bind: this.bindGroup(host.get(kind, variant(1)), [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p]),
+        kernel: kernelFor,
+        bind: this.bindGroup(host.get(kind, variant(1)), buffers),
+        decodeBind: decodeKind ? this.bindGroup(kernelFor(1), buffers) : undefined,
         grid: (m: number) => {
           const [x, y] = rpt(m) === 1 ? [gx, gy] : decodeGroups;
           return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
@@ -421,7 +429,7 @@ export class ForwardPass {
     sites.forEach((s, i) => {
       if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(passFor?.(i)); }
       pass.setPipeline(s.kernel(m).pipeline);
-      pass.setBindGroup(0, s.bind);
+      pass.setBindGroup(0, m === 1 && s.decodeBind ? s.decodeBind : s.bind);
       const [x, y, z] = s.grid(m);
       pass.dispatchWorkgroups(x, y, z);
     });

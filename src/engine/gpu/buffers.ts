@@ -11,6 +11,11 @@ export function storageBuffer(device: GPUDevice, bytes: number, label?: string):
   return device.createBuffer({ size: Math.max(16, Math.ceil((bytes + 4) / 16) * 16), usage: STORAGE, label });
 }
 
+/** A storage buffer that kernels may also bind as a uniform buffer (of at most `bytes`). */
+export function storageUniformBuffer(device: GPUDevice, bytes: number, label?: string): GPUBuffer {
+  return device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE | UNIFORM, label });
+}
+
 /** Uploads bytes (any length) into a fresh storage buffer. */
 export function uploadBytes(device: GPUDevice, data: Uint8Array, label?: string): GPUBuffer {
   const buf = storageBuffer(device, data.byteLength, label);
