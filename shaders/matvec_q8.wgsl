@@ -8,8 +8,9 @@
 //   1: the repacked Q4_0 kernels (matrices with rows in groups of 8): one accumulator,
 //      acc = fma(the block's integer dot, d_w * d_x, acc) block after block.
 // Decode and prefill round alike there, so one thread computes RPT rows (RPW apart) for up to TT
-// tokens: the rows share each activation word it loads (on lavapipe a load with the same address
-// for every thread still costs a bounds-checked branch: two rows per thread decode 21% faster).
+// tokens: the rows share each activation word it loads (on lavapipe a storage load with the same
+// address for every thread is still a per-lane loop: with XQ in a storage buffer two rows per
+// thread decode 21% faster; forward.ts ONE_TOKEN_ROWS_PER_THREAD).
 // NATIVE_FMA uses the device's fma() as it is (fused on GPUs, a multiply and an add on lavapipe)
 // instead of the exact emulation: for the output head, whose logits only feed the sampler, where
 // an unfused sum moves a logit by ~1e-6 and the emulation would triple the cost of the largest

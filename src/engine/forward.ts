@@ -18,8 +18,13 @@ import { MATH_TRIG, type Trig } from "./libc-math.ts";
 export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
-/** Rows each thread of a decode integer-dot product computes (matvec_q8.wgsl RPT). */
-const DECODE_ROWS_PER_THREAD = 2;
+/**
+ * Rows each thread of a one-token integer-dot product computes (matvec_q8.wgsl RPT), by where its
+ * activations come from: two rows share each load from a storage buffer (1.21x faster on
+ * lavapipe), while the uniform buffer's loads are cheap enough that one row per thread, with
+ * fewer registers live, ran 2-6% faster (stories15M q8_0 decode, in one process).
+ */
+const ONE_TOKEN_ROWS_PER_THREAD = { uniform: 1, storage: 2 } as const;
 /**
  * Matvec tiling, every weight format: [threads per row, rows per workgroup]. A row per invocation
  * needs no workgroup reduction and reads each activation at an address all threads share: on
@@ -254,16 +259,15 @@ export class ForwardPass {
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = MATVEC_TILING;
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
-    // rows per thread (integer-dot kernel): decode shares each activation load between rows
-    const rpt = (m: number) => (q8 && tile(m) === 1 ? DECODE_ROWS_PER_THREAD : 1);
+    // one token's activations fit a uniform binding (kernels.ts XQ_UNIFORM_BYTES)
+    const decodeKind = q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) <= XQ_UNIFORM_BYTES ? "matvec_q8_decode" : null;
+    const rpt = (m: number) => (q8 && tile(m) === 1 ? ONE_TOKEN_ROWS_PER_THREAD[m === 1 && decodeKind ? "uniform" : "storage"] : 1);
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
         ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
-    // one token's activations fit a uniform binding (kernels.ts XQ_UNIFORM_BYTES)
-    const decodeKind = q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) <= XQ_UNIFORM_BYTES ? "matvec_q8_decode" : null;
     const kernelFor = (m: number) => host.get(m === 1 && decodeKind ? decodeKind : kind, variant(m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
@@ -278,8 +282,9 @@ export class ForwardPass {
     }
     for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
-      const [gx, gy] = foldGroups(Math.ceil(rows / RPW));
-      const decodeGroups = foldGroups(Math.ceil(rows / (RPW * rpt(1))));
+      // the grid for each rows-per-thread count, folded once
+      const groups = new Map([1, ...Object.values(ONE_TOKEN_ROWS_PER_THREAD)].map((r) => [r, foldGroups(Math.ceil(rows / (RPW * r)))]));
+      const [gx] = groups.get(1)!;
       let bias = this.dummy;
       if (o.bias) {
         bias = uploadF32(this.device, o.bias.subarray(part.row0, part.row0 + rows));
@@ -294,7 +299,7 @@ export class ForwardPass {
         bind: this.bindGroup(host.get(kind, variant(1)), buffers),
         decodeBind: decodeKind ? this.bindGroup(kernelFor(1), buffers) : undefined,
         grid: (m: number) => {
-          const [x, y] = rpt(m) === 1 ? [gx, gy] : decodeGroups;
+          const [x, y] = groups.get(rpt(m))!;
           return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
         },
       });
