@@ -154,7 +154,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     [GGMLType.Q4_0, 37, 96, 0], [GGMLType.Q4_0, 64, 288, 1], [GGMLType.Q4_0, 65, 96, 1],
   ];
   // [tokens per tile, rows per thread, kernel]: decode runs two rows per thread, activations in a uniform buffer
-  const TILES: [number, number, "matvec_q8" | "matvec_q8_decode"][] = [[1, 1, "matvec_q8"], [1, 2, "matvec_q8"], [8, 1, "matvec_q8"], [1, 2, "matvec_q8_decode"]];
+  const TILES: [number, number, "matvec_q8" | "matvec_q8_uniform"][] = [[1, 1, "matvec_q8"], [1, 2, "matvec_q8"], [8, 1, "matvec_q8"], [1, 2, "matvec_q8_uniform"], [8, 1, "matvec_q8_uniform"]];
   for (const [type, n, k, order] of CASES) {
     for (const [tt, rpt, name] of TILES) {
       test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread (${name})`, async () => {
@@ -189,7 +189,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const xq = storageUniformBuffer(device, XQ_UNIFORM_BYTES);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
     const y0 = randn(m * n, rand);
-    const cases = [[1, 8, 1, "matvec_q8"], [2, 8, 1, "matvec_q8"], [1, 1, 2, "matvec_q8"], [2, 1, 2, "matvec_q8"], [1, 1, 2, "matvec_q8_decode"], [2, 1, 2, "matvec_q8_decode"]] as const;
+    const cases = [[1, 8, 1, "matvec_q8"], [2, 8, 1, "matvec_q8"], [1, 1, 2, "matvec_q8"], [2, 1, 2, "matvec_q8"], [1, 1, 2, "matvec_q8_uniform"], [2, 1, 2, "matvec_q8_uniform"]] as const;
     for (const [mode, tt, rpt, name] of cases) {
       const yBuf = uploadF32(device, y0);
       const kern = host.get(name, { format: GGMLType.Q8_0, consts: { TT: tt, RPT: rpt, RPW: 64, MODE: mode } });

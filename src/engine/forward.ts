@@ -56,8 +56,8 @@ interface Site {
   q8src?: GPUBuffer;
   kernel: (m: number) => Kernel;
   bind: GPUBindGroup;
-  /** The bind group of a one-token step, where its kernel differs in layout (matvec_q8_decode). */
-  decodeBind?: GPUBindGroup;
+  /** The bind group for an m-token step, where the kernel's layout depends on m (else `bind`). */
+  bindFor?: (m: number) => GPUBindGroup;
   grid: (m: number) => [number, number, number];
 }
 
@@ -259,16 +259,16 @@ export class ForwardPass {
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = MATVEC_TILING;
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
-    // one token's activations fit a uniform binding (kernels.ts XQ_UNIFORM_BYTES)
-    const decodeKind = q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) <= XQ_UNIFORM_BYTES ? "matvec_q8_decode" : null;
-    const rpt = (m: number) => (q8 && tile(m) === 1 ? ONE_TOKEN_ROWS_PER_THREAD[m === 1 && decodeKind ? "uniform" : "storage"] : 1);
+    // steps whose Q8_0 activations fit a uniform binding read them from one (kernels.ts XQ_UNIFORM_BYTES)
+    const uniformX = (m: number) => q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) * m <= XQ_UNIFORM_BYTES;
+    const rpt = (m: number) => (q8 && tile(m) === 1 ? ONE_TOKEN_ROWS_PER_THREAD[uniformX(m) ? "uniform" : "storage"] : 1);
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
         ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
-    const kernelFor = (m: number) => host.get(m === 1 && decodeKind ? decodeKind : kind, variant(m));
+    const kernelFor = (m: number) => host.get(uniformX(m) ? "matvec_q8_uniform" : kind, variant(m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
       const qk = host.get("quantize_q8");
@@ -292,12 +292,14 @@ export class ForwardPass {
       }
       const p = this.params([mat.k, rows, mat.rowBytes, o.xStride, o.yStride, (o.yOff ?? 0) + part.row0, gx, o.lastOnly ? 1 : 0]);
       const buffers = [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p];
+      const bind = host.bindTo(kind, buffers);
+      const uniformBind = uniformX(1) ? this.bindGroup(kernelFor(1), buffers) : bind;
       sites.push({
         label: mat.name,
         q8src: q8 ? src : undefined,
         kernel: kernelFor,
-        bind: this.bindGroup(host.get(kind, variant(1)), buffers),
-        decodeBind: decodeKind ? this.bindGroup(kernelFor(1), buffers) : undefined,
+        bind,
+        bindFor: (m: number) => (uniformX(m) ? uniformBind : bind),
         grid: (m: number) => {
           const [x, y] = groups.get(rpt(m))!;
           return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
@@ -434,7 +436,7 @@ export class ForwardPass {
     sites.forEach((s, i) => {
       if (perDispatch && i > 0) { pass.end(); pass = enc.beginComputePass(passFor?.(i)); }
       pass.setPipeline(s.kernel(m).pipeline);
-      pass.setBindGroup(0, m === 1 && s.decodeBind ? s.decodeBind : s.bind);
+      pass.setBindGroup(0, s.bindFor?.(m) ?? s.bind);
       const [x, y, z] = s.grid(m);
       pass.dispatchWorkgroups(x, y, z);
     });

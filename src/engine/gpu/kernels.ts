@@ -68,8 +68,9 @@ export const Q8_BLOCK_WORDS = 9;
  * Where matvec_q8 reads its Q8_0 activations (binding 1). Every thread of a row-per-thread product
  * reads the same activation words; on lavapipe such a load from a storage buffer is still a loop
  * over the SIMD lanes with a bounds-checked branch each, from a uniform buffer a branch-free
- * gather (the output head of stories15M: 0.85-0.9x the time). A uniform binding holds 64 KB: one
- * token's blocks (decode) fit for any K below 58 000; prompts go through the storage form.
+ * gather (the output head of stories15M: 0.85-0.9x the time; prompts 1.1x faster). A uniform
+ * binding holds 64 KB: a step uses it when its blocks fit (one token: K below 58 000; a 64-token
+ * prompt chunk: K up to 900), else the storage form.
  */
 export const XQ_UNIFORM_BYTES = 65536;
 const XQ_FROM = {
@@ -89,8 +90,8 @@ export const KERNELS = {
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.storage },
   },
-  /** matvec_q8 for one token, its activations in a uniform buffer of XQ_UNIFORM_BYTES. */
-  matvec_q8_decode: {
+  /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit XQ_UNIFORM_BYTES). */
+  matvec_q8_uniform: {
     source: matvecQ8Src, weights: "q8dot", exact: true,
     bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.uniform },
@@ -253,6 +254,11 @@ export class KernelHost {
       this.layouts.set(key, layout);
     }
     return layout;
+  }
+
+  /** A bind group for any variant of `name` (bindings are the kernel's, not the variant's): compiles nothing. */
+  bindTo(name: KernelName, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.bind({ layout: this.layoutFor(KERNELS[name].bindings) } as Kernel, buffers);
   }
 
   bind(kernel: Kernel, buffers: GPUBuffer[]): GPUBindGroup {
