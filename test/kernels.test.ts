@@ -163,7 +163,8 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const wBytes = randomWeights(type, n, k, rand);
         const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
         const x = randn(m * k, rand);
-        const xq = storageUniformBuffer(device, Math.max(XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
+        // larger than a uniform binding (as a big model's is): the uniform kernel binds its first 64 KB
+        const xq = storageUniformBuffer(device, Math.max(2 * XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
         run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;

@@ -159,6 +159,7 @@ export interface KernelVariant {
 export interface Kernel {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  bindings: readonly Binding[];
 }
 
 function fill(template: string, values: Record<string, string | number | boolean>): string {
@@ -224,7 +225,7 @@ export class KernelHost {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: "main" },
     });
-    k = { pipeline, layout };
+    k = { pipeline, layout, bindings: spec.bindings };
     this.cache.set(key, k);
     this.names.set(k, name);
     return k;
@@ -258,13 +259,23 @@ export class KernelHost {
 
   /** A bind group for any variant of `name` (bindings are the kernel's, not the variant's): compiles nothing. */
   bindTo(name: KernelName, buffers: GPUBuffer[]): GPUBindGroup {
-    return this.bind({ layout: this.layoutFor(KERNELS[name].bindings) } as Kernel, buffers);
+    const bindings = KERNELS[name].bindings;
+    return this.bindLayout(this.layoutFor(bindings), bindings, buffers);
   }
 
   bind(kernel: Kernel, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.bindLayout(kernel.layout, kernel.bindings, buffers);
+  }
+
+  /** Uniform bindings take at most the device's uniform binding size from the buffer's start. */
+  private bindLayout(layout: GPUBindGroupLayout, bindings: readonly Binding[], buffers: GPUBuffer[]): GPUBindGroup {
+    const maxUniform = this.device.limits.maxUniformBufferBindingSize;
     return this.device.createBindGroup({
-      layout: kernel.layout,
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      layout,
+      entries: buffers.map((buffer, binding) => ({
+        binding,
+        resource: bindings[binding] === "uniform" && buffer.size > maxUniform ? { buffer, size: maxUniform } : { buffer },
+      })),
     });
   }
 }
