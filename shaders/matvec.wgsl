@@ -2,7 +2,9 @@
 // batch. Decode runs it with TT = 1 (a mat-vec); prefill with TT > 1, so each 32-element chunk
 // of weights is dequantized once and reused for TT tokens (register tiling over tokens).
 // TPR threads share a row; RPW rows per workgroup. The weight format's `load_chunk` is
-// prepended by the kernel host, as are the byte helpers.
+// prepended by the kernel host, as are the byte helpers. X_FROM declares the activations
+// (binding 1) and `x_quad(i)`, elements i..i+3 (i a multiple of 4 in the uniform form): a
+// storage array, or where a step's rows fit, a uniform buffer (kernels.ts UNIFORM_X_BYTES).
 //
 // MODE 0: Y = W·X (+ bias)           MODE 1: Y += W·X (+ bias), the residual add folded in
 // MODE 2: Y = silu(W_gate·X) * (W_up·X), gate rows [0, N) and up rows [N, 2N) of one matrix
@@ -19,7 +21,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
+{{X_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(4) var<storage, read> S: array<u32>;
@@ -79,7 +81,10 @@ fn main(@builtin(local_invocation_index) li: u32,
               let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
               var s = 0.0;
               // A full 32 even in a ragged last chunk: the weights there are 0 and X is finite.
-              for (var i = 0u; i < 32u; i++) { s += w[i] * X[xb + i]; }
+              for (var j = 0u; j < 8u; j++) {
+                let x = x_quad(xb + 4u * j);
+                for (var e = 0u; e < 4u; e++) { s += w[4u * j + e] * x[e]; }
+              }
               if (h == 0u) { acc[t] += s; } else { acc2[t] += s; }
             }
           }

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, XQ_UNIFORM_BYTES, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -89,16 +89,24 @@ describe("matvec", () => {
         const y0 = randn(m * n, rand);
         const bias = randn(n, rand);
         for (const mode of [0, 1]) {
-          const yBuf = uploadF32(device, y0);
           // the engine's configuration for this format and a wider one (8 lanes x 8 rows)
           const [tpr, rpw] = mode === 0 ? MATVEC_TILING : [8, 8];
-          const k_ = host.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
           const [gx, gy] = foldGroups(Math.ceil(n / rpw));
           const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
-          run(host, k_, [uploadBytes(device, gpuW), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
+          const outputs: Float32Array[] = [];
+          // activations from storage, and (rows of a multiple of 4) from a uniform buffer: the same sums
+          for (const name of k % 4 === 0 ? ["matvec", "matvec_uniform"] as const : ["matvec"] as const) {
+            const yBuf = uploadF32(device, y0);
+            const k_ = host.get(name, { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
+            const xBuf = name === "matvec" ? uploadF32(device, x) : storageUniformBuffer(device, 2 * UNIFORM_X_BYTES);
+            if (name === "matvec_uniform") device.queue.writeBuffer(xBuf, 0, x);
+            run(host, k_, [uploadBytes(device, gpuW), xBuf, yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
+            outputs.push(await readF32(device, yBuf, m * n));
+          }
           const ref = refMatvec(w, x, n, k, m);
           const want = ref.map((v, i) => (mode === 0 ? v + bias[i % n] : v + y0[i]));
-          expectClose(await readF32(device, yBuf, m * n), want, 2e-4);
+          expectClose(outputs[0], want, 2e-4);
+          if (outputs[1]) expect(bitDiffs(outputs[1], outputs[0])).toEqual([]);
         }
       });
     }
@@ -164,7 +172,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
         const x = randn(m * k, rand);
         // larger than a uniform binding (as a big model's is): the uniform kernel binds its first 64 KB
-        const xq = storageUniformBuffer(device, Math.max(2 * XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
+        const xq = storageUniformBuffer(device, Math.max(2 * UNIFORM_X_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
         run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
@@ -187,7 +195,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
     const wq = blockQuants(false, wBytes, 2 * n, k);
     const x = randn(m * k, rand, 3);
-    const xq = storageUniformBuffer(device, XQ_UNIFORM_BYTES);
+    const xq = storageUniformBuffer(device, UNIFORM_X_BYTES);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
     const y0 = randn(m * n, rand);
     const cases = [[1, 8, 1, "matvec_q8"], [2, 8, 1, "matvec_q8"], [1, 1, 2, "matvec_q8"], [2, 1, 2, "matvec_q8"], [1, 1, 2, "matvec_q8_uniform"], [2, 1, 2, "matvec_q8_uniform"]] as const;

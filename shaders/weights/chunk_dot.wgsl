@@ -3,6 +3,9 @@
 fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
   let w = load_chunk(rb, c, K);
   var s = 0.0;
-  for (var i = 0u; i < 32u; i++) { s += w[i] * X[xb + i]; }
+  for (var j = 0u; j < 8u; j++) {
+    let x = x_quad(xb + 4u * j);
+    for (var e = 0u; e < 4u; e++) { s += w[4u * j + e] * x[e]; }
+  }
   return s;
 }

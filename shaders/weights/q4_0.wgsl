@@ -32,8 +32,8 @@ fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
     let lo = vec4<f32>(unpack4xU8(w & 0x0F0F0F0Fu));
     let hi = vec4<f32>(unpack4xU8((w >> 4u) & 0x0F0F0F0Fu));
     let x = xb + 4u * j;
-    let xl = vec4<f32>(X[x], X[x + 1u], X[x + 2u], X[x + 3u]);
-    let xh = vec4<f32>(X[x + 16u], X[x + 17u], X[x + 18u], X[x + 19u]);
+    let xl = x_quad(x);
+    let xh = x_quad(x + 16u);
     acc += dot(lo, xl) + dot(hi, xh);
     xs += dot(xl + xh, vec4<f32>(1.0));
   }

@@ -23,7 +23,7 @@ fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
   for (var j = 0u; j < 8u; j++) {
     let q = vec4<f32>(unpack4xI8(W[a + j]));
     let x = xb + 4u * j;
-    acc += dot(q, vec4<f32>(X[x], X[x + 1u], X[x + 2u], X[x + 3u]));
+    acc += dot(q, x_quad(x));
   }
   return acc * q8_0_scale(rb, c, K);
 }

@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, XQ_UNIFORM_BYTES, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, storageUniformBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -143,15 +143,20 @@ export class ForwardPass {
       this.owned.push(b);
       return b;
     };
+    // what the matrix products read, bindable as a uniform buffer too (its first 64 KB)
+    const activations = (bytes: number, label: string) => {
+      const b = storageUniformBuffer(device, Math.max(UNIFORM_X_BYTES, bytes), label);
+      this.owned.push(b);
+      return b;
+    };
     this.dummy = buf(16, "dummy");
     this.x = buf(4 * B * nEmbd, "x");
-    this.xn = buf(4 * B * nEmbd, "xn");
+    this.xn = activations(4 * B * nEmbd, "xn");
     this.qkv = buf(4 * B * this.qkvDim, "qkv");
-    this.attn = buf(4 * B * qDim, "attn");
-    this.ffn = buf(4 * B * nFf, "ffn");
-    // Q8_0 activations, for the widest input; one-token products read them as a uniform buffer
-    this.xq = storageUniformBuffer(device, Math.max(XQ_UNIFORM_BYTES, 4 * Q8_BLOCK_WORDS * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32)), "xq");
-    this.owned.push(this.xq);
+    this.attn = activations(4 * B * qDim, "attn");
+    this.ffn = activations(4 * B * nFf, "ffn");
+    // Q8_0 activations, for the widest input
+    this.xq = activations(4 * Q8_BLOCK_WORDS * B * Math.ceil(Math.max(nEmbd, hp.nHead * hp.headDim, nFf) / 32), "xq");
     this.buffers = {
       ids: buf(4 * B, "ids"),
       state: buf(16, "state"),
@@ -259,8 +264,9 @@ export class ForwardPass {
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = MATVEC_TILING;
     const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
-    // steps whose Q8_0 activations fit a uniform binding read them from one (kernels.ts XQ_UNIFORM_BYTES)
-    const uniformX = (m: number) => q8 && 4 * Q8_BLOCK_WORDS * (mat.k / 32) * m <= XQ_UNIFORM_BYTES;
+    // steps whose activations fit a uniform binding read them from one (kernels.ts UNIFORM_X_BYTES)
+    const rowBytes = q8 ? 4 * Q8_BLOCK_WORDS * (mat.k / 32) : o.xStride % 4 === 0 ? 4 * o.xStride : Infinity;
+    const uniformX = (m: number) => rowBytes * m <= UNIFORM_X_BYTES;
     const rpt = (m: number) => (q8 && tile(m) === 1 ? ONE_TOKEN_ROWS_PER_THREAD[uniformX(m) ? "uniform" : "storage"] : 1);
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
@@ -268,7 +274,7 @@ export class ForwardPass {
         ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
-    const kernelFor = (m: number) => host.get(uniformX(m) ? "matvec_q8_uniform" : kind, variant(m));
+    const kernelFor = (m: number) => host.get(uniformX(m) ? `${kind}_uniform` : kind, variant(m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
       const qk = host.get("quantize_q8");
@@ -293,7 +299,8 @@ export class ForwardPass {
       const p = this.params([mat.k, rows, mat.rowBytes, o.xStride, o.yStride, (o.yOff ?? 0) + part.row0, gx, o.lastOnly ? 1 : 0]);
       const buffers = [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.state, p];
       const bind = host.bindTo(kind, buffers);
-      const uniformBind = uniformX(1) ? this.bindGroup(kernelFor(1), buffers) : bind;
+      const uniformBind = uniformX(1) ? host.bindTo(`${kind}_uniform`, buffers) : bind;
+      kernelFor(1);  // compiled now, as the first decode step would
       sites.push({
         label: mat.name,
         q8src: q8 ? src : undefined,

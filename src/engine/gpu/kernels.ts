@@ -65,32 +65,44 @@ export const SAMPLE_GROUPS = 8;
 export const Q8_BLOCK_WORDS = 9;
 
 /**
- * Where matvec_q8 reads its Q8_0 activations (binding 1). Every thread of a row-per-thread product
- * reads the same activation words; on lavapipe such a load from a storage buffer is still a loop
- * over the SIMD lanes with a bounds-checked branch each, from a uniform buffer a branch-free
- * gather (the output head of stories15M: 0.85-0.9x the time; prompts 1.1x faster). A uniform
- * binding holds 64 KB: a step uses it when its blocks fit (one token: K below 58 000; a 64-token
- * prompt chunk: K up to 900), else the storage form.
+ * Where the matrix products read their activations (binding 1). Every thread of a row-per-thread
+ * product reads the same activation words; on lavapipe such a load from a storage buffer is still
+ * a loop over the SIMD lanes with a bounds-checked branch each, from a uniform buffer a
+ * branch-free gather (stories15M q8_0's output head: 0.85-0.9x the time; prompts 1.1x faster).
+ * A uniform binding holds 64 KB: a step uses it when its activations fit (Q8_0 blocks of one
+ * token: K below 58 000; of a 64-token prompt chunk: K up to 900; f32 rows: K up to 16 384 for
+ * one token), else the storage form.
  */
-export const XQ_UNIFORM_BYTES = 65536;
+export const UNIFORM_X_BYTES = 65536;
 const XQ_FROM = {
   storage: "@group(0) @binding(1) var<storage, read> XQ: array<u32>;\nfn xq_word(i: u32) -> u32 { return XQ[i]; }",
-  uniform: `@group(0) @binding(1) var<uniform> XQ: array<vec4<u32>, ${XQ_UNIFORM_BYTES / 16}>;\nfn xq_word(i: u32) -> u32 { return XQ[i >> 2u][i & 3u]; }`,
+  uniform: `@group(0) @binding(1) var<uniform> XQ: array<vec4<u32>, ${UNIFORM_X_BYTES / 16}>;\nfn xq_word(i: u32) -> u32 { return XQ[i >> 2u][i & 3u]; }`,
 };
+const X_FROM = {
+  storage: "@group(0) @binding(1) var<storage, read> X: array<f32>;\nfn x_quad(i: u32) -> vec4<f32> { return vec4<f32>(X[i], X[i + 1u], X[i + 2u], X[i + 3u]); }",
+  uniform: `@group(0) @binding(1) var<uniform> X: array<vec4<f32>, ${UNIFORM_X_BYTES / 16}>;\nfn x_quad(i: u32) -> vec4<f32> { return X[i >> 2u]; }`,
+};
+const MATVEC_DEFAULTS = { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false };
 const MATVEC_Q8_DEFAULTS = { RPW: 64, RPT: 1, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false, NATIVE_FMA: false };
 
 export const KERNELS = {
   matvec: {
     source: matvecSrc, weights: "float",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
-    defaults: { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false },
+    defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.storage },
+  },
+  /** matvec with its activations in a uniform buffer (rows of a multiple of 4 that fit UNIFORM_X_BYTES). */
+  matvec_uniform: {
+    source: matvecSrc, weights: "float",
+    bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
+    defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.uniform },
   },
   matvec_q8: {
     source: matvecQ8Src, weights: "q8dot", exact: true,
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.storage },
   },
-  /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit XQ_UNIFORM_BYTES). */
+  /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit UNIFORM_X_BYTES). */
   matvec_q8_uniform: {
     source: matvecQ8Src, weights: "q8dot", exact: true,
     bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
