@@ -99,7 +99,7 @@ describe("matvec", () => {
             const yBuf = uploadF32(device, y0);
             const k_ = host.get(name, { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
             const xBuf = name === "matvec" ? uploadF32(device, x) : storageUniformBuffer(device, 2 * UNIFORM_X_BYTES);
-            if (name === "matvec_uniform") device.queue.writeBuffer(xBuf, 0, x);
+            if (name === "matvec_uniform") device.queue.writeBuffer(xBuf, 0, new Float32Array(x));
             run(host, k_, [uploadBytes(device, gpuW), xBuf, yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
             outputs.push(await readF32(device, yBuf, m * n));
           }
