@@ -10,7 +10,9 @@ const LAVAPIPE_THREADS_ENV = "LP_NUM_THREADS";
  * wake-ups per dispatch, 25-45 us each on a 2-core machine, where most of our decode dispatches
  * have less work than that. With no pool (LP_NUM_THREADS=0) it runs them on its queue thread:
  * ~0.5 us per dispatch, and a stories15M q8_0 decode step ran faster on that one core than on
- * the pool's two (measured 59-62 vs 45 tok/s; prefill, with more work per dispatch, 170 vs 194).
+ * the pool's two (measured 59-62 vs 45 tok/s; later, with cheaper kernels, 85-95 vs 74-84). Prompt
+ * chunks, whose dispatches have workgroups to share, run faster on the pool (334-379 vs 183-228
+ * tok/s): decode speed is what this default is for.
  * Set through the C library, as the driver reads it with getenv() when Dawn loads it (Bun's
  * process.env does not reach the C environment); an existing value is left as it is.
  */
