@@ -1,6 +1,25 @@
 // Byte access to weights inside a u32 array. Blocks kept in their GGUF layout (Q6_K's 210 bytes)
 // do not start on word boundaries, so reads funnel-shift across two words; Q8_0 and Q4_0 are
-// regrouped at upload so their quants are aligned (only their f16 scales come through here).
+// regrouped at upload so their quants are aligned, and their rows interleaved word by word in
+// groups of ROW_GROUP (quant.ts `rowGroup`; 1 for the formats read in place): a row is
+// addressed by `row_base` and read by word (`row_word`) or f16 (`row_f16`), byte offsets within it.
+
+const ROW_GROUP: u32 = {{ROW_GROUP}}u;
+
+/** Where row `row` starts (the byte of its word 0). */
+fn row_base(row: u32, row_bytes: u32) -> u32 {
+  return (row / ROW_GROUP) * ROW_GROUP * row_bytes + (row % ROW_GROUP) * 4u;
+}
+
+/** Word j of the row at `rb`. */
+fn row_word(rb: u32, j: u32) -> u32 {
+  return W[(rb >> 2u) + ROW_GROUP * j];
+}
+
+/** The f16 at byte `off` (even) of the row at `rb`. */
+fn row_f16(rb: u32, off: u32) -> f32 {
+  return unpack2x16float((row_word(rb, off >> 2u) >> ((off & 2u) * 8u)) & 0xFFFFu).x;
+}
 
 fn w_u32(off: u32) -> u32 {
   let i = off >> 2u;

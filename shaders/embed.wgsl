@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let nch = (P.K + 31u) / 32u;
   let id = IDS[t];
   if (c >= nch || id < P.row0 || id >= P.row0 + P.rows) { return; }
-  let v = load_chunk((id - P.row0) * P.row_bytes, c, P.K);
+  let v = load_chunk(row_base(id - P.row0, P.row_bytes), c, P.K);
   let n = min(32u, P.K - c * 32u);
   for (var i = 0u; i < n; i++) { X[t * P.x_stride + c * 32u + i] = v[i]; }
 }

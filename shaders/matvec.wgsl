@@ -66,14 +66,14 @@ fn main(@builtin(local_invocation_index) li: u32,
       // decode: one token, each chunk dotted straight from the weights
       let xb = xt0 * P.x_stride;
       for (var c = lane; c < nch; c += TPR) {
-        acc[0] += chunk_dot(row * P.row_bytes, c, xb + c * 32u, P.K);
-        if (MODE == 2u) { acc2[0] += chunk_dot((row + P.N) * P.row_bytes, c, xb + c * 32u, P.K); }
+        acc[0] += chunk_dot(row_base(row, P.row_bytes), c, xb + c * 32u, P.K);
+        if (MODE == 2u) { acc2[0] += chunk_dot(row_base(row + P.N, P.row_bytes), c, xb + c * 32u, P.K); }
       }
     } else {
       // prefill: gate and up rows in turn, so only one dequantized chunk is live (two made
       // lavapipe's compiler take minutes on the K-quant formats)
       for (var h = 0u; h < NACC; h++) {
-        let rb = (row + h * P.N) * P.row_bytes;
+        let rb = row_base(row + h * P.N, P.row_bytes);
         for (var c = lane; c < nch; c += TPR) {
           let w = load_chunk(rb, c, P.K);
           for (var t = 0u; t < TT; t++) {

@@ -86,8 +86,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var rb2: array<u32, RPT>;
   for (var r = 0u; r < RPT; r++) {
     let row = min(first + r * RPW, P.N - 1u);
-    rb[r] = row * P.row_bytes;
-    rb2[r] = (row + P.N) * P.row_bytes;
+    rb[r] = row_base(row, P.row_bytes);
+    rb2[r] = row_base(row + P.N, P.row_bytes);
   }
 
   var acc: array<array<array<f32, 8>, TT>, RPT>;

@@ -145,3 +145,30 @@ describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp logits (VA
     });
   }
 });
+
+// A matrix larger than the device's storage binding is split by rows into parts (weights.ts),
+// each part starting on a whole group of interleaved rows. Here the binding limit is lowered to
+// 1 MB, so the tied 32000 x 288 table (9.9 MB) runs as 10 parts through the embedding lookup and
+// the output head, and every other matrix of the Q8_0 and Q4_0 files fits one part or two.
+describe("matrices split across bindings", () => {
+  const LIMIT = 1 << 20;
+  /** The device as the engine sees it, with a smaller storage binding limit. */
+  const limited = (d: GPUDevice): GPUDevice => {
+    const limits = Object.create(d.limits, { maxStorageBufferBindingSize: { value: LIMIT } });
+    return new Proxy(d, {
+      // the device's own methods, called on the device itself
+      get: (t, k) => (k === "limits" ? limits : typeof Reflect.get(t, k) === "function" ? Reflect.get(t, k).bind(t) : Reflect.get(t, k)),
+    });
+  };
+  for (const type of ["q8_0", "q4_0"]) {
+    test(`stories15M-${type} with a 1 MB binding limit: greedy ids still equal llama.cpp's`, async () => {
+      const c = cases(type)[0];
+      const model = await loadModel(limited(device), openModel(`${DIR}stories15M-${type}.gguf`));
+      try {
+        expect(await greedy(model, c.prompt_ids, c.greedy_ids.length)).toEqual(c.greedy_ids);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});

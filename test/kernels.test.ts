@@ -10,7 +10,7 @@ import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
 import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches } from "../src/engine/sampler.ts";
-import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, toGpuRows } from "../src/engine/quant.ts";
+import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, rowGroup, toGpuRows } from "../src/engine/quant.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
@@ -229,9 +229,11 @@ describe("embedding lookup", () => {
       const xBuf = storageBuffer(device, 4 * ids.length * k);
       const kern = host.get("embed", { format: type });
       const idBuf = uploadU32(device, new Uint32Array(ids));
-      for (const [r0, nr] of [[0, 12], [12, 11]]) {
+      // split where the uploader would: on a whole group of interleaved rows (Q8_0 / Q4_0: 8)
+      const g = rowGroup(type), split = Math.ceil(12 / g) * g;
+      for (const [r0, nr] of [[0, split], [split, rows - split]]) {
         const p = uniformBuffer(device, [k, rb, r0, nr, k]);
-        run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + nr) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
+        run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + Math.ceil(nr / g) * g) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
       }
       const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)]);
       expectClose(await readF32(device, xBuf, ids.length * k), want, 1e-6);

@@ -12,7 +12,7 @@ fn dot_rows(rb: array<u32, RPT>, c: u32, xw: array<u32, 8>) -> array<array<i32, 
   var l: array<array<i32, 8>, RPT>;
   for (var j = 0u; j < 4u; j++) {
     for (var r = 0u; r < RPT; r++) {
-      let w = W[(rb[r] >> 2u) + 4u * c + j];
+      let w = row_word(rb[r], 4u * c + j);
       l[r][j] = dot4(signed_nibbles(w), xw[j]);
       l[r][4u + j] = dot4(signed_nibbles(w >> 4u), xw[4u + j]);
     }
@@ -21,5 +21,5 @@ fn dot_rows(rb: array<u32, RPT>, c: u32, xw: array<u32, 8>) -> array<array<i32, 
 }
 
 fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
-  return w_f16(rb + K / 2u + 2u * c);
+  return row_f16(rb, K / 2u + 2u * c);
 }

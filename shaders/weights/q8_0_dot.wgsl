@@ -6,11 +6,11 @@
 fn dot_rows(rb: array<u32, RPT>, c: u32, xw: array<u32, 8>) -> array<array<i32, 8>, RPT> {
   var l: array<array<i32, 8>, RPT>;
   for (var j = 0u; j < 8u; j++) {
-    for (var r = 0u; r < RPT; r++) { l[r][j] = dot4(W[(rb[r] >> 2u) + 8u * c + j], xw[j]); }
+    for (var r = 0u; r < RPT; r++) { l[r][j] = dot4(row_word(rb[r], 8u * c + j), xw[j]); }
   }
   return l;
 }
 
 fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
-  return w_f16(rb + K + 2u * c);
+  return row_f16(rb, K + 2u * c);
 }

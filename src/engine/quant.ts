@@ -291,7 +291,18 @@ const ROW_PLANES: Partial<Record<GGMLType, { quantBytes: number }>> = {
   [GGMLType.Q4_0]: { quantBytes: 16 },
 };
 
-/** Bytes of one row of `k` elements as the GPU kernels read it. */
+/**
+ * Rows interleaved word by word in groups of this many (shaders/bytes.wgsl `row_base`): word j
+ * of row r sits at (r / G) * G * rowWords + j * G + r % G. A SIMD group of lavapipe runs 8
+ * consecutive rows, one per lane: interleaved, its 8 loads of one word fall in one cache line
+ * instead of 8 (stories15M's output head 0.76-0.84x the time, same sums). Formats read in place
+ * keep G = 1 (their readers shift bytes across neighbouring words).
+ */
+export function rowGroup(type: GGMLType): number {
+  return ROW_PLANES[type] ? 8 : 1;
+}
+
+/** Bytes of one row of `k` elements as the GPU kernels read it (rows are `rowGroup` interleaved). */
 export function gpuRowBytes(type: GGMLType, k: number): number {
   const planes = ROW_PLANES[type];
   if (!planes) return rowBytes(type, k);
@@ -299,7 +310,10 @@ export function gpuRowBytes(type: GGMLType, k: number): number {
   return nb * planes.quantBytes + 4 * Math.ceil(nb / 2);
 }
 
-/** `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read. */
+/**
+ * `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read: regrouped
+ * into planes and interleaved in groups of `rowGroup` rows, the last group padded with zero rows.
+ */
 export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: number): Uint8Array {
   const planes = ROW_PLANES[type];
   if (!planes) return src;
@@ -308,15 +322,20 @@ export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: numb
   const rb = gpuRowBytes(type, k);
   const q = planes.quantBytes;
   if (src.byteLength !== rows * nb * f.blockBytes) throw new Error(`${f.name}: ${src.byteLength} bytes is not ${rows} rows of ${k}`);
-  const out = new Uint8Array(rows * rb);
+  const row = new Uint8Array(rb);
+  const G = rowGroup(type);
+  const words = rb / 4;
+  const out = new Uint32Array(Math.ceil(rows / G) * G * words);
+  const rowWords = new Uint32Array(row.buffer);
   for (let r = 0; r < rows; r++) {
-    const o = r * rb;
     for (let b = 0; b < nb; b++) {
       const s = (r * nb + b) * f.blockBytes;
-      out[o + nb * q + 2 * b] = src[s];
-      out[o + nb * q + 2 * b + 1] = src[s + 1];
-      out.set(src.subarray(s + 2, s + 2 + q), o + b * q);
+      row[nb * q + 2 * b] = src[s];
+      row[nb * q + 2 * b + 1] = src[s + 1];
+      row.set(src.subarray(s + 2, s + 2 + q), b * q);
     }
+    const base = Math.floor(r / G) * G * words + (r % G);
+    for (let j = 0; j < words; j++) out[base + j * G] = rowWords[j];
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }

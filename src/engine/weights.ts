@@ -1,11 +1,11 @@
 // Uploading a model's tensors to the GPU once, in their stored format. Matrices keep their GGUF
-// values (Q8_0 / Q4_0 rows regrouped into word-aligned quant and scale planes, see
-// `toGpuRows`); small float vectors (norms, biases) become f32. Matrices that share a format and input
-// length can be stacked (q|k|v, gate|up) so one dispatch computes them; a matrix larger than the
-// storage binding limit is split by rows into parts.
+// values (Q8_0 / Q4_0 rows regrouped into word-aligned quant and scale planes, interleaved in
+// groups of 8 rows, see `toGpuRows`); small float vectors (norms, biases) become f32. Matrices
+// that share a format and input length can be stacked (q|k|v, gate|up) so one dispatch computes
+// them; a matrix larger than the storage binding limit is split by rows into parts.
 
 import { GGMLType, type ModelFile, type TensorInfo } from "./model/types.ts";
-import { dequantize, formatOf, gpuRowBytes, rowBytes, toGpuRows } from "./quant.ts";
+import { dequantize, formatOf, gpuRowBytes, rowBytes, rowGroup, toGpuRows } from "./quant.ts";
 import { uploadBytes, uploadF32 } from "./gpu/buffers.ts";
 
 export interface MatrixPart {
@@ -70,8 +70,9 @@ export class WeightUploader {
     const same = ts.every((t) => t.type === ts[0].type && t.dims[0] === ts[0].dims[0]);
     if (!same) return false;
     const k = ts[0].dims[0];
-    const bytes = ts.reduce((a, t) => a + (t.nbytes / rowBytes(t.type, k)) * gpuRowBytes(t.type, k), 0);
-    return bytes + 16 <= this.maxBinding;
+    const G = rowGroup(ts[0].type);
+    const rows = ts.reduce((a, t) => a + t.nbytes / rowBytes(t.type, k), 0);
+    return Math.ceil(rows / G) * G * gpuRowBytes(ts[0].type, k) + 16 <= this.maxBinding;
   }
 
   private matrices = new Map<string, Matrix>();
@@ -101,11 +102,13 @@ export class WeightUploader {
     const stored = ts.length === 1 ? this.file.read(names[0]) : concat(ts.map((t) => this.file.read(t.name)));
     const bytes = toGpuRows(type, stored, n, k);
     const rowBytes = gpuRowBytes(type, k);
-    const rowsPerPart = Math.max(1, Math.floor((this.maxBinding - 16) / rowBytes));
+    // parts start on a whole group of interleaved rows and hold the padded end of their last one
+    const G = rowGroup(type);
+    const rowsPerPart = Math.max(G, Math.floor((this.maxBinding - 16) / (rowBytes * G)) * G);
     const parts: MatrixPart[] = [];
     for (let row0 = 0; row0 < n; row0 += rowsPerPart) {
       const rows = Math.min(rowsPerPart, n - row0);
-      const buffer = uploadBytes(this.device, bytes.subarray(row0 * rowBytes, (row0 + rows) * rowBytes), names.join("|"));
+      const buffer = uploadBytes(this.device, bytes.subarray(row0 * rowBytes, (row0 + Math.ceil(rows / G) * G) * rowBytes), names.join("|"));
       parts.push({ buffer, row0, rows });
       this.buffers.push(buffer);
     }

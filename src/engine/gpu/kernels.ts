@@ -28,6 +28,7 @@ import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { typ
 import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
 import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
+import { rowGroup } from "../quant.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
 import { EXACT_CONSTANTS } from "./exact.ts";
 
@@ -211,7 +212,7 @@ export class KernelHost {
       if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
       const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
-      parts.push(bytesSrc, w);
+      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format) }), w);
       // The generic decode dot, unless the format brings its own.
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
