@@ -1,8 +1,8 @@
-// Byte access to weights inside a u32 array. Blocks kept in their GGUF layout (Q6_K's 210 bytes)
-// do not start on word boundaries, so reads funnel-shift across two words; Q8_0 and Q4_0 are
-// regrouped at upload so their quants are aligned, and their rows interleaved word by word in
-// groups of ROW_GROUP (quant.ts `rowGroup`; 1 for the formats read in place): a row is
-// addressed by `row_base` and read by word (`row_word`) or f16 (`row_f16`), byte offsets within it.
+// Byte access to weight rows inside a u32 array. Rows are padded to whole words and interleaved
+// word by word in groups of ROW_GROUP (quant.ts `toGpuRows`): a row is addressed by `row_base`
+// and read by byte offset within it. Blocks kept in their GGUF layout (Q6_K's 210 bytes) do not
+// start on word boundaries, so `row_u32` funnel-shifts across two words; Q8_0 and Q4_0 are
+// regrouped at upload so their quants are aligned.
 
 const ROW_GROUP: u32 = {{ROW_GROUP}}u;
 
@@ -18,23 +18,20 @@ fn row_word(rb: u32, j: u32) -> u32 {
 
 /** The f16 at byte `off` (even) of the row at `rb`. */
 fn row_f16(rb: u32, off: u32) -> f32 {
-  return unpack2x16float((row_word(rb, off >> 2u) >> ((off & 2u) * 8u)) & 0xFFFFu).x;
+  return unpack2x16float(row_u16(rb, off)).x;
 }
 
-fn w_u32(off: u32) -> u32 {
+/** The 32 bits at byte `off` of the row at `rb`, aligned or not. */
+fn row_u32(rb: u32, off: u32) -> u32 {
   let i = off >> 2u;
   let s = (off & 3u) * 8u;
-  if (s == 0u) { return W[i]; }
-  return (W[i] >> s) | (W[i + 1u] << (32u - s));
+  if (s == 0u) { return row_word(rb, i); }
+  return (row_word(rb, i) >> s) | (row_word(rb, i + 1u) << (32u - s));
 }
 
-// `off` must be even (every 16-bit field in the block layouts is).
-fn w_u16(off: u32) -> u32 {
-  return (W[off >> 2u] >> ((off & 2u) * 8u)) & 0xFFFFu;
-}
-
-fn w_f16(off: u32) -> f32 {
-  return unpack2x16float(w_u16(off)).x;
+/** The 16 bits at byte `off` (even: every 16-bit field in the block layouts is) of the row at `rb`. */
+fn row_u16(rb: u32, off: u32) -> u32 {
+  return (row_word(rb, off >> 2u) >> ((off & 2u) * 8u)) & 0xFFFFu;
 }
 
 // Byte k (0..3) of a word as a signed integer, in f32.

@@ -139,7 +139,7 @@ describe("matvec", () => {
     const yBuf = storageBuffer(device, 4 * n);
     const kern = host.get("matvec", { format: GGMLType.F32 });
     const p = uniformBuffer(device, [k, n, 4 * k, k, n, 0, 3, 1]);
-    run(host, kern, [uploadBytes(device, wBytes), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [3, 1, 1]);
+    run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.F32, wBytes, n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [3, 1, 1]);
     const w = dequantizeRows(GGMLType.F32, wBytes, n, k);
     const ref = refMatvec(w, x.subarray((m - 1) * k), n, k, 1);
     expectClose(await readF32(device, yBuf, n), ref, 1e-5);

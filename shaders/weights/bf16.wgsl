@@ -4,7 +4,7 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   // Fixed trip count so the chunk stays in registers; elements past the row read as 0.
   for (var i = 0u; i < 32u; i++) {
     let e = c * 32u + i;
-    o[i] = select(0.0, bitcast<f32>(w_u16(rb + 2u * e) << 16u), e < K);
+    o[i] = select(0.0, bitcast<f32>(row_u16(rb, 2u * e) << 16u), e < K);
   }
   return o;
 }

@@ -295,40 +295,41 @@ const ROW_PLANES: Partial<Record<GGMLType, { quantBytes: number }>> = {
  * Rows interleaved word by word in groups of this many (shaders/bytes.wgsl `row_base`): word j
  * of row r sits at (r / G) * G * rowWords + j * G + r % G. A SIMD group of lavapipe runs 8
  * consecutive rows, one per lane: interleaved, its 8 loads of one word fall in one cache line
- * instead of 8 (stories15M's output head 0.76-0.84x the time, same sums). Formats read in place
- * keep G = 1 (their readers shift bytes across neighbouring words).
+ * instead of 8 (stories15M's output head 0.76-0.84x the time, same sums).
  */
-export function rowGroup(type: GGMLType): number {
-  return ROW_PLANES[type] ? 8 : 1;
+export function rowGroup(_type: GGMLType): number {
+  return 8;
 }
 
-/** Bytes of one row of `k` elements as the GPU kernels read it (rows are `rowGroup` interleaved). */
+/** Bytes of one row of `k` elements as the GPU kernels read it: whole words (rows are `rowGroup` interleaved). */
 export function gpuRowBytes(type: GGMLType, k: number): number {
   const planes = ROW_PLANES[type];
-  if (!planes) return rowBytes(type, k);
+  if (!planes) return Math.ceil(rowBytes(type, k) / 4) * 4;
   const nb = rowBytes(type, k) / formatOf(type).blockBytes;
   return nb * planes.quantBytes + 4 * Math.ceil(nb / 2);
 }
 
 /**
- * `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read: regrouped
- * into planes and interleaved in groups of `rowGroup` rows, the last group padded with zero rows.
+ * `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read: Q8_0 and
+ * Q4_0 regrouped into planes, every row padded to whole words, rows interleaved in groups of
+ * `rowGroup`, the last group padded with zero rows.
  */
 export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: number): Uint8Array {
   const planes = ROW_PLANES[type];
-  if (!planes) return src;
   const f = formatOf(type);
-  const nb = rowBytes(type, k) / f.blockBytes;
+  const stored = rowBytes(type, k);
+  const nb = stored / f.blockBytes;
   const rb = gpuRowBytes(type, k);
-  const q = planes.quantBytes;
-  if (src.byteLength !== rows * nb * f.blockBytes) throw new Error(`${f.name}: ${src.byteLength} bytes is not ${rows} rows of ${k}`);
-  const row = new Uint8Array(rb);
+  if (src.byteLength !== rows * stored) throw new Error(`${f.name}: ${src.byteLength} bytes is not ${rows} rows of ${k}`);
+  const row = new Uint8Array(rb);  // its padding stays zero
   const G = rowGroup(type);
   const words = rb / 4;
   const out = new Uint32Array(Math.ceil(rows / G) * G * words);
   const rowWords = new Uint32Array(row.buffer);
   for (let r = 0; r < rows; r++) {
-    for (let b = 0; b < nb; b++) {
+    if (!planes) row.set(src.subarray(r * stored, (r + 1) * stored));
+    else for (let b = 0; b < nb; b++) {
+      const q = planes.quantBytes;
       const s = (r * nb + b) * f.blockBytes;
       row[nb * q + 2 * b] = src[s];
       row[nb * q + 2 * b + 1] = src[s + 1];
