@@ -18,7 +18,10 @@
 // MODE 0 stores, 1 adds into Y (the residual add), 2 runs the gate and up rows (row, row + N)
 // and stores silu(gate) * up with ggml's vectorized silu.
 // XQ_FROM declares the activations (binding 1) and `xq_word`: a storage array, or for decode a
-// uniform buffer (kernels.ts XQ_FROM says why).
+// uniform buffer (kernels.ts XQ_FROM says why). Every thread reads the same activation block, so
+// a SIMD group loads its eight words once, a word per lane, where subgroups allow (lanes_*.wgsl);
+// rows past the end are computed (from the last row) and not stored, so that no thread leaves
+// its group early.
 
 struct Params {
   K: u32,
@@ -67,16 +70,26 @@ fn accumulate(acc: array<f32, 8>, d: f32, lanes: array<i32, 8>) -> array<f32, 8>
   return a;
 }
 
+/** The activation block at word xb: its eight words of four signed bytes. */
+fn xq_block(xb: u32) -> array<vec4<i32>, 8> {
+  var o: array<vec4<i32>, 8>;
+  for (var j0 = 0u; j0 < 8u; j0 += LANES_SHARE) {
+    let v = unpack4xI8(xq_word(xb + j0 + lanes_slot()));
+    for (var k = 0u; k < LANES_SHARE; k++) { o[j0 + k] = lanes_i4(v, k); }
+  }
+  return o;
+}
+
 fn total(acc: array<f32, 8>) -> f32 {
   if (ORDER == 1u) { return acc[0]; }
   return opaque(opaque(acc[0] + acc[4]) + opaque(acc[2] + acc[6])) + opaque(opaque(acc[1] + acc[5]) + opaque(acc[3] + acc[7]));
 }
 
 @compute @workgroup_size(RPW)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) ng: vec3<u32>) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) ng: vec3<u32>{{LANES_ARGS}}) {
   exact_init();
+  {{LANES_INIT}}
   let first = (wg.y * ng.x + wg.x) * RPW * RPT + li;
-  if (first >= P.N) { return; }
   let M = select(S[1], 1u, P.last_only == 1u);
   let t0 = wg.z * TT;
   let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
@@ -103,8 +116,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       if (t0 + t < M) {
         let xb = ((xt0 + t0 + t) * nb + c) * Q8_BLOCK_WORDS;
         let dx = bitcast<f32>(xq_word(xb + 8u));
-        var xw: array<u32, 8>;
-        for (var j = 0u; j < 8u; j++) { xw[j] = xq_word(xb + j); }
+        let xw = xq_block(xb);
         let l = dot_rows(rb, c, xw);
         for (var r = 0u; r < RPT; r++) { acc[r][t] = accumulate(acc[r][t], dw[r] * dx, l[r]); }
         if (MODE == 2u) {

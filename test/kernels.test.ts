@@ -16,11 +16,13 @@ import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, sil
 let device: GPUDevice;
 let host: KernelHost;
 let fallback: KernelHost;
+let subgroupHost: KernelHost;
 
 beforeAll(async () => {
   device = await acquireDevice();
   host = new KernelHost(device);
   fallback = new KernelHost(device, { subgroups: false, shaderF16: false });
+  subgroupHost = host;
 });
 
 function run(h: KernelHost, k: Kernel, buffers: GPUBuffer[], grid: [number, number?, number?]) {
@@ -164,8 +166,9 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
   // [tokens per tile, rows per thread, kernel]: decode runs two rows per thread, activations in a uniform buffer
   const TILES: [number, number, "matvec_q8" | "matvec_q8_uniform"][] = [[1, 1, "matvec_q8"], [1, 2, "matvec_q8"], [8, 1, "matvec_q8"], [1, 2, "matvec_q8_uniform"], [8, 1, "matvec_q8_uniform"]];
   for (const [type, n, k, order] of CASES) {
-    for (const [tt, rpt, name] of TILES) {
-      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread (${name})`, async () => {
+    for (const [tt, rpt, name, h] of TILES.flatMap(([tt, rpt, name]) => [[tt, rpt, name, "subgroups"], [tt, rpt, name, "fallback"]] as const)) {
+      test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread (${name}, ${h})`, async () => {
+        const host = h === "subgroups" ? subgroupHost : fallback;
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);

@@ -7,6 +7,11 @@ import { pollDawnGently, runSoftwareDispatchesInline } from "./bun-host.ts";
 export interface GpuFeatures {
   shaderF16: boolean;
   subgroups: boolean;
+  /**
+   * Subgroups of at least 8 invocations (the adapter's subgroupMinSize): a SIMD group can load
+   * eight values once, one per lane, and share them by shuffles (shaders/lanes_subgroup.wgsl).
+   */
+  wideSubgroups: boolean;
   /** fma() rounds once (probed; otherwise shaders/exact.wgsl rebuilds it from exact products). */
   fusedFma: boolean;
 }
@@ -56,5 +61,7 @@ async function requestDevice(opts: DeviceOptions): Promise<GPUDevice> {
 }
 
 export function featuresOf(device: GPUDevice): GpuFeatures {
-  return { shaderF16: device.features.has("shader-f16"), subgroups: device.features.has("subgroups"), fusedFma: hasFusedFma(device) };
+  const subgroups = device.features.has("subgroups");
+  const minSize = (device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
+  return { shaderF16: device.features.has("shader-f16"), subgroups, wideSubgroups: subgroups && minSize >= 8, fusedFma: hasFusedFma(device) };
 }

@@ -25,6 +25,8 @@ import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
 import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
 import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { type: "text" };
+import lanesPlainSrc from "../../../shaders/lanes_plain.wgsl" with { type: "text" };
+import lanesSubgroupSrc from "../../../shaders/lanes_subgroup.wgsl" with { type: "text" };
 import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
 import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
@@ -46,6 +48,8 @@ interface KernelSpec {
   weights?: "float" | "q8dot";
   /** Uses workgroup reductions (gets the subgroup or the shared-memory variant). */
   reduce?: boolean;
+  /** Shares loads across a SIMD group (gets lanes_subgroup.wgsl or lanes_plain.wgsl). */
+  lanes?: boolean;
   /** Reads/writes the KV cache (f16 storage when shader-f16 is on). */
   kv?: boolean;
   /** Uses the exact-arithmetic helpers (shaders/exact.wgsl). */
@@ -99,13 +103,13 @@ export const KERNELS = {
     defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.uniform },
   },
   matvec_q8: {
-    source: matvecQ8Src, weights: "q8dot", exact: true,
+    source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true,
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.storage },
   },
   /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit UNIFORM_X_BYTES). */
   matvec_q8_uniform: {
-    source: matvecQ8Src, weights: "q8dot", exact: true,
+    source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true,
     bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.uniform },
   },
@@ -153,6 +157,10 @@ const FEATURE_TEMPLATES = {
     on: { REDUCE: reduceSubgroupSrc, SG_ARGS: ", @builtin(subgroup_invocation_id) sg_lane_in: u32, @builtin(subgroup_size) sg_size_in: u32", SG_INIT: "reduce_init_sg(sg_lane_in, sg_size_in);" },
     off: { REDUCE: reduceSharedSrc, SG_ARGS: "", SG_INIT: "" },
   },
+  wideSubgroups: {
+    on: { LANES: lanesSubgroupSrc, LANES_ARGS: ", @builtin(subgroup_invocation_id) lanes_id_in: u32", LANES_INIT: "lanes_init(lanes_id_in);" },
+    off: { LANES: lanesPlainSrc, LANES_ARGS: "", LANES_INIT: "" },
+  },
   shaderF16: {
     on: { ENABLE_F16: "enable f16;", KV: "f16", KV_QUAD: "vec2<u32>", KV_UNPACK: "vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y))" },
     off: { ENABLE_F16: "", KV: "f32", KV_QUAD: "vec4<f32>", KV_UNPACK: "w" },
@@ -193,6 +201,7 @@ export class KernelHost {
     this.features = {
       shaderF16: has.shaderF16 && (features?.shaderF16 ?? true),
       subgroups: has.subgroups && (features?.subgroups ?? true),
+      wideSubgroups: has.wideSubgroups && (features?.subgroups ?? true) && (features?.wideSubgroups ?? true),
       fusedFma: has.fusedFma && (features?.fusedFma ?? true),
     };
   }
@@ -203,6 +212,7 @@ export class KernelHost {
     const values: Record<string, string | number | boolean> = {
       Q8_BLOCK_WORDS,
       ...FEATURE_TEMPLATES.subgroups[this.features.subgroups ? "on" : "off"],
+      ...FEATURE_TEMPLATES.wideSubgroups[this.features.wideSubgroups ? "on" : "off"],
       ...FEATURE_TEMPLATES.shaderF16[this.features.shaderF16 ? "on" : "off"],
       ...spec.defaults,
       ...variant.consts,
@@ -217,6 +227,7 @@ export class KernelHost {
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
     if (spec.reduce) parts.push(String(values.REDUCE));
+    if (spec.lanes) parts.push(String(values.LANES));
     if (spec.exact) parts.push(exactSource(this.features.fusedFma));
     if (spec.q8Blocks) parts.push(fill(q8BlockSrc, values));
     // `enable` directives must precede everything else in a module.

@@ -1,0 +1,22 @@
+// Loads shared across a SIMD group. When every invocation of a group needs the same eight
+// values (a row-per-thread product's activations), each of the group's first eight lanes loads
+// one of them and all read the eight from those lanes by shuffles. On lavapipe a load is a loop
+// over the group's lanes even when they all read one address, while a shuffle is one register
+// permute: stories15M's output head ran in 0.72x the time. Needs subgroups of at least 8
+// (GpuFeatures.wideSubgroups) and every invocation of the group present: no early returns
+// before a shared load. Same interface as lanes_plain.wgsl.
+enable subgroups;
+
+/** Values loaded per round: one per lane. */
+const LANES_SHARE: u32 = 8u;
+
+var<private> lanes_id: u32;
+
+fn lanes_init(id: u32) { lanes_id = id; }
+
+/** Which value of a round this invocation loads. */
+fn lanes_slot() -> u32 { return lanes_id & 7u; }
+
+/** Value k of the round, from the lane that loaded it. */
+fn lanes_i4(v: vec4<i32>, k: u32) -> vec4<i32> { return subgroupShuffle(v, k); }
+fn lanes_f4(v: vec4<f32>, k: u32) -> vec4<f32> { return subgroupShuffle(v, k); }
