@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionVariant, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -17,12 +17,17 @@ let device: GPUDevice;
 let host: KernelHost;
 let fallback: KernelHost;
 let subgroupHost: KernelHost;
+/** The kernels a GPU gets: subgroups, but not the forms for adapters that run on the CPU. */
+let gpuStyle: KernelHost;
+let lanesF32: KernelHost;
 
 beforeAll(async () => {
   device = await acquireDevice();
   host = new KernelHost(device);
   fallback = new KernelHost(device, { subgroups: false, shaderF16: false });
   subgroupHost = host;
+  gpuStyle = new KernelHost(device, { cpuLanes: false });
+  lanesF32 = new KernelHost(device, { shaderF16: false });
 });
 
 function run(h: KernelHost, k: Kernel, buffers: GPUBuffer[], grid: [number, number?, number?]) {
@@ -347,7 +352,7 @@ describe("rope + kv write, attention", () => {
     }
   }
 
-  for (const [label, h] of [["f16 cache, subgroups", () => host], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
+  for (const [label, h] of [["f16 cache, one SIMD group", () => host], ["f32 cache, one SIMD group", () => lanesF32], ["f16 cache, workgroup of 64", () => gpuStyle], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
     for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [200, 1, 48], [70, 2, 80], [290, 2, 48]]) {
       test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new (${label})`, async () => {
         const rand = mulberry32(ctx0 + m);
@@ -359,7 +364,7 @@ describe("rope + kv write, attention", () => {
         const enc = (a: Float32Array) => f16 ? uploadBytes(device, new Uint8Array(Uint16Array.from(a, floatToHalf).buffer)) : uploadF32(device, a);
         const qkv = randn(stride * m, rand);
         const out = storageBuffer(device, 4 * qd * m);
-        const k = h().get("attention", attentionVariant(hd));
+        const k = h().get(...attentionKernel(h().features, hd));
         const scale = 1 / Math.sqrt(hd);
         run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, state(ctx0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, qd, { f: scale }])], [nh, m]);
         const want = new Float32Array(qd * m);

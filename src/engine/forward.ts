@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionVariant, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, storageUniformBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -369,7 +369,7 @@ export class ForwardPass {
         return;
       }
       case "attention": {
-        const k = host.get("attention", attentionVariant(headDim));
+        const k = host.get(...attentionKernel(host.features, headDim));
         this.body.push({
           label: `${l}.attention`,
           kernel: () => k,

@@ -12,6 +12,12 @@ export interface GpuFeatures {
    * eight values once, one per lane, and share them by shuffles (shaders/lanes_subgroup.wgsl).
    */
   wideSubgroups: boolean;
+  /**
+   * The adapter runs on the CPU (lavapipe, SwiftShader): a subgroup is one SIMD register and a
+   * workgroup's subgroups run one after another, so kernels of one subgroup without barriers
+   * are the fast form there (attention_lanes.wgsl).
+   */
+  cpuLanes: boolean;
   /** fma() rounds once (probed; otherwise shaders/exact.wgsl rebuilds it from exact products). */
   fusedFma: boolean;
 }
@@ -60,8 +66,23 @@ async function requestDevice(opts: DeviceOptions): Promise<GPUDevice> {
   return adapter.requestDevice({ requiredLimits, requiredFeatures });
 }
 
+/** What GPUAdapterInfo says across hosts (Dawn adds `adapterType`; browsers `isFallbackAdapter`). */
+interface AdapterInfo {
+  subgroupMinSize?: number;
+  adapterType?: number;
+  isFallbackAdapter?: boolean;
+  architecture?: string;
+}
+const DAWN_ADAPTER_TYPE_CPU = 3;
+
 export function featuresOf(device: GPUDevice): GpuFeatures {
   const subgroups = device.features.has("subgroups");
-  const minSize = (device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
-  return { shaderF16: device.features.has("shader-f16"), subgroups, wideSubgroups: subgroups && minSize >= 8, fusedFma: hasFusedFma(device) };
+  const info = (device as { adapterInfo?: AdapterInfo }).adapterInfo ?? {};
+  return {
+    shaderF16: device.features.has("shader-f16"),
+    subgroups,
+    wideSubgroups: subgroups && (info.subgroupMinSize ?? 0) >= 8,
+    cpuLanes: info.adapterType === DAWN_ADAPTER_TYPE_CPU || info.isFallbackAdapter === true || info.architecture === "software",
+    fusedFma: hasFusedFma(device),
+  };
 }

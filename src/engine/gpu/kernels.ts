@@ -19,6 +19,7 @@ import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
+import attentionLanesSrc from "../../../shaders/attention_lanes.wgsl" with { type: "text" };
 import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
 import samplePartialSrc from "../../../shaders/sample_partial.wgsl" with { type: "text" };
 import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
@@ -118,6 +119,8 @@ export const KERNELS = {
   rmsnorm: { source: rmsnormSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
+  /** attention as one SIMD group per (head, token), for adapters that run on the CPU. */
+  attention_lanes: { source: attentionLanesSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
   sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
   sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
@@ -127,11 +130,13 @@ export const KERNELS = {
 export type KernelName = keyof typeof KERNELS;
 
 /**
- * The attention variant for a head size: each thread accumulates eight head dimensions where the
- * size allows it (fewer SIMD groups per key on lavapipe), else four.
+ * The attention kernel for a head size on this host: on a CPU adapter with subgroups of 8 or more,
+ * one SIMD group per (head, token) (attention_lanes.wgsl, compiled per head size); elsewhere a
+ * workgroup of 64 whose threads accumulate eight head dimensions where the size allows it, else four.
  */
-export function attentionVariant(headDim: number): KernelVariant {
-  return { consts: { VQ: headDim % 8 === 0 ? 2 : 1 } };
+export function attentionKernel(features: GpuFeatures, headDim: number): [KernelName, KernelVariant] {
+  if (features.cpuLanes && features.wideSubgroups) return ["attention_lanes", { consts: { HEAD_DIM: headDim } }];
+  return ["attention", { consts: { VQ: headDim % 8 === 0 ? 2 : 1 } }];
 }
 
 /** load_chunk (and, where specialised, chunk_dot) implementations per stored weight format. */
@@ -202,6 +207,7 @@ export class KernelHost {
       shaderF16: has.shaderF16 && (features?.shaderF16 ?? true),
       subgroups: has.subgroups && (features?.subgroups ?? true),
       wideSubgroups: has.wideSubgroups && (features?.subgroups ?? true) && (features?.wideSubgroups ?? true),
+      cpuLanes: has.cpuLanes && (features?.cpuLanes ?? true),
       fusedFma: has.fusedFma && (features?.fusedFma ?? true),
     };
   }

@@ -1,0 +1,136 @@
+// Causal attention computed exactly as attention.wgsl computes it (llama.cpp's CPU flash
+// attention: q rounded to f16, each score in its AVX-512 build's order, keys in order with a
+// running max and sum, the V accumulator in f16), laid out for an adapter that runs on the CPU
+// (GpuFeatures.cpuLanes): one SIMD group of L lanes per (head, token), its values exchanged by
+// subgroup shuffles instead of workgroup memory and barriers. There a subgroup is one vector
+// register: a shuffle is a register permute, while every load from workgroup memory or at an
+// address all lanes share is a loop over the lanes, and each barrier switches between the
+// workgroup's SIMD groups (stories15M decode attention in ~0.4x the time of attention.wgsl).
+//
+// Keys go L at a time, key c0 + i on lane i: the lanes compute their scores, then all follow
+// the key-by-key chain (running max, sum) on shuffled values, each lane keeping the max before
+// its own key, so the expf of every key runs on its lane; then the accumulator, head dimensions
+// spread over the lanes (quad d = lane + L r), takes the keys in order.
+{{ENABLE_F16}}
+enable subgroups;
+
+struct Params {
+  n_head: u32,
+  n_head_kv: u32,
+  head_dim: u32,   // HD (the kernel is compiled per head size)
+  qkv_stride: u32,
+  kv_dim: u32,
+  out_stride: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> QKV: array<f32>;
+@group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
+@group(0) @binding(2) var<storage, read> VC: array<{{KV_QUAD}}>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(5) var<uniform> P: Params;
+
+const L: u32 = 8u;                    // lanes: the workgroup is one SIMD group (subgroups >= 8)
+const HD: u32 = {{HEAD_DIM}}u;        // a multiple of 4
+const NQ: u32 = HD / 4u;              // quads of a head
+const QR: u32 = (NQ + L - 1u) / L;    // quads per lane
+const NP: u32 = HD & ~63u;            // elements in whole 64-element steps of the score
+const NO_MAX: f32 = -3.0e38;
+
+/** Elements 4i .. 4i + 3 of a cache. */
+fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }
+
+/** Quad i of q, from the lane holding it. */
+fn q_quad(q: array<vec4<f32>, QR>, i: u32) -> vec4<f32> {
+  return subgroupShuffle(q[i / L], i % L);
+}
+
+/** The score of the key at kb (attention.wgsl `score`: the same order, q from the lanes). */
+fn score(q: array<vec4<f32>, QR>, kb: u32) -> f32 {
+  let kq = kb / 4u;
+  var total = vec2<f32>(0.0, 0.0);
+  if (NP > 0u) {
+    var lanes: array<f32, 64>;
+    for (var i = 0u; i < NP; i += 64u) {
+      for (var j = 0u; j < 64u; j += 4u) {
+        let k = kv_quad(KC[kq + (i + j) / 4u]);
+        let qq = q_quad(q, (i + j) / 4u);
+        for (var e = 0u; e < 4u; e++) { lanes[j + e] = lanes[j + e] + qq[e] * k[e]; }
+      }
+    }
+    var x: array<f32, 16>;
+    for (var l = 0u; l < 16u; l++) {
+      x[l] = opaque(opaque(lanes[l] + lanes[32u + l]) + opaque(lanes[16u + l] + lanes[48u + l]));
+    }
+    var u: array<f32, 8>;
+    for (var k = 0u; k < 8u; k++) { u[k] = opaque(x[k + 8u] + x[k]); }
+    var v: array<f32, 4>;
+    for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
+    total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
+  }
+  for (var i = NP; i < HD; i += 4u) {
+    let k = kv_quad(KC[kq + i / 4u]);
+    let qq = q_quad(q, i / 4u);
+    for (var e = 0u; e < 4u; e++) { total = dsum_add(total, qq[e] * k[e]); }
+  }
+  return total.x + total.y;
+}
+
+@compute @workgroup_size(L)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  exact_init();
+  let h = wg.x;
+  let t = wg.y;
+  let n = S[0] + t + 1u;  // causal: positions 0..pos
+  let kvo = (h / (P.n_head / P.n_head_kv)) * HD;
+  // this lane's quads of q (and of the accumulator): lane + L r, the last one repeated past the head
+  var dq: array<u32, QR>;
+  var q: array<vec4<f32>, QR>;
+  for (var r = 0u; r < QR; r++) {
+    dq[r] = min(lane + L * r, NQ - 1u);
+    let b = t * P.qkv_stride + h * HD + 4u * dq[r];
+    q[r] = vec4<f32>(round_f16(QKV[b]), round_f16(QKV[b + 1u]), round_f16(QKV[b + 2u]), round_f16(QKV[b + 3u]));
+  }
+
+  var m = NO_MAX;
+  var sum = 0.0;
+  var acc: array<vec4<f32>, QR>;
+  for (var c0 = 0u; c0 < n; c0 += L) {
+    let cn = min(L, n - c0);
+    // lanes past the last key score it again; their values are never read
+    let s = score(q, (c0 + min(lane, cn - 1u)) * P.kv_dim + kvo) * P.scale;
+    var prior = 0.0;
+    for (var i = 0u; i < cn; i++) {
+      prior = select(prior, m, i == lane);
+      m = max(m, subgroupShuffle(s, i));
+    }
+    var ms = 1.0;
+    var vs = 1.0;
+    if (s > prior) { ms = expf_libc(prior - s); } else { vs = expf_libc(s - prior); }
+    let vsplit = split12(vs);
+    for (var i = 0u; i < cn; i++) {
+      let kms = subgroupShuffle(ms, i);
+      let kvs = subgroupShuffle(vs, i);
+      let ksplit = subgroupShuffle(vsplit, i);
+      sum = opaque(sum * kms) + kvs;
+      let vq = ((c0 + i) * P.kv_dim + kvo) / 4u;
+      if (kms != 1.0) {
+        for (var r = 0u; r < QR; r++) {
+          for (var e = 0u; e < 4u; e++) { acc[r][e] = round_f16(acc[r][e] * kms); }
+        }
+      }
+      for (var r = 0u; r < QR; r++) {
+        let v = kv_quad(VC[vq + dq[r]]);
+        for (var e = 0u; e < 4u; e++) { acc[r][e] = round_f16(fma_half(v[e], kvs, ksplit, acc[r][e])); }
+      }
+    }
+  }
+  let inv = 1.0 / sum;
+  for (var r = 0u; r < QR; r++) {
+    if (lane + L * r < NQ) {
+      let o = t * P.out_stride + h * HD + 4u * dq[r];
+      for (var e = 0u; e < 4u; e++) { O[o + e] = acc[r][e] * inv; }
+    }
+  }
+}
