@@ -10,7 +10,8 @@
 // Keys go L at a time, key c0 + i on lane i: the lanes compute their scores, then all follow
 // the key-by-key chain (running max, sum) on shuffled values, each lane keeping the max before
 // its own key, so the expf of every key runs on its lane; then the accumulator, head dimensions
-// spread over the lanes (quad d = lane + L r), takes the keys in order.
+// spread over the lanes in pairs (pair d = lane + L r: a 48-wide head is three pairs a lane,
+// where quads would leave a quarter of the lanes idle), takes the keys in order.
 {{ENABLE_F16}}
 enable subgroups;
 
@@ -26,7 +27,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> QKV: array<f32>;
 @group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
-@group(0) @binding(2) var<storage, read> VC: array<{{KV_QUAD}}>;
+@group(0) @binding(2) var<storage, read> VC: array<{{KV_PAIR}}>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
 @group(0) @binding(4) var<storage, read> S: array<u32>;
 @group(0) @binding(5) var<uniform> P: Params;
@@ -34,12 +35,17 @@ struct Params {
 const L: u32 = 8u;                    // lanes: the workgroup is one SIMD group (subgroups >= 8)
 const HD: u32 = {{HEAD_DIM}}u;        // a multiple of 4
 const NQ: u32 = HD / 4u;              // quads of a head
-const QR: u32 = (NQ + L - 1u) / L;    // quads per lane
+const QR: u32 = (NQ + L - 1u) / L;    // quads of q per lane
+const NPAIR: u32 = HD / 2u;           // pairs of a head
+const PR: u32 = (NPAIR + L - 1u) / L; // pairs of the accumulator per lane
 const NP: u32 = HD & ~63u;            // elements in whole 64-element steps of the score
 const NO_MAX: f32 = -3.0e38;
 
 /** Elements 4i .. 4i + 3 of a cache. */
 fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }
+
+/** Elements 2i, 2i + 1 of a cache. */
+fn kv_pair(w: {{KV_PAIR}}) -> vec2<f32> { return {{KV_PAIR_UNPACK}}; }
 
 /** Quad i of q, from the lane holding it. */
 fn q_quad(q: array<vec4<f32>, QR>, i: u32) -> vec4<f32> {
@@ -84,18 +90,19 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   let t = wg.y;
   let n = S[0] + t + 1u;  // causal: positions 0..pos
   let kvo = (h / (P.n_head / P.n_head_kv)) * HD;
-  // this lane's quads of q (and of the accumulator): lane + L r, the last one repeated past the head
-  var dq: array<u32, QR>;
+  // this lane's quads of q (lane + L r), the last one repeated past the head
   var q: array<vec4<f32>, QR>;
   for (var r = 0u; r < QR; r++) {
-    dq[r] = min(lane + L * r, NQ - 1u);
-    let b = t * P.qkv_stride + h * HD + 4u * dq[r];
+    let b = t * P.qkv_stride + h * HD + 4u * min(lane + L * r, NQ - 1u);
     q[r] = vec4<f32>(round_f16(QKV[b]), round_f16(QKV[b + 1u]), round_f16(QKV[b + 2u]), round_f16(QKV[b + 3u]));
   }
+  // and its pairs of the accumulator, likewise
+  var dp: array<u32, PR>;
+  for (var r = 0u; r < PR; r++) { dp[r] = min(lane + L * r, NPAIR - 1u); }
 
   var m = NO_MAX;
   var sum = 0.0;
-  var acc: array<vec4<f32>, QR>;
+  var acc: array<vec2<f32>, PR>;
   for (var c0 = 0u; c0 < n; c0 += L) {
     let cn = min(L, n - c0);
     // lanes past the last key score it again; their values are never read
@@ -114,23 +121,23 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
       let kvs = subgroupShuffle(vs, i);
       let ksplit = subgroupShuffle(vsplit, i);
       sum = opaque(sum * kms) + kvs;
-      let vq = ((c0 + i) * P.kv_dim + kvo) / 4u;
+      let vp = ((c0 + i) * P.kv_dim + kvo) / 2u;
       if (kms != 1.0) {
-        for (var r = 0u; r < QR; r++) {
-          for (var e = 0u; e < 4u; e++) { acc[r][e] = round_f16(acc[r][e] * kms); }
+        for (var r = 0u; r < PR; r++) {
+          for (var e = 0u; e < 2u; e++) { acc[r][e] = round_f16(acc[r][e] * kms); }
         }
       }
-      for (var r = 0u; r < QR; r++) {
-        let v = kv_quad(VC[vq + dq[r]]);
-        for (var e = 0u; e < 4u; e++) { acc[r][e] = round_f16(fma_half(v[e], kvs, ksplit, acc[r][e])); }
+      for (var r = 0u; r < PR; r++) {
+        let v = kv_pair(VC[vp + dp[r]]);
+        for (var e = 0u; e < 2u; e++) { acc[r][e] = round_f16(fma_half(v[e], kvs, ksplit, acc[r][e])); }
       }
     }
   }
   let inv = 1.0 / sum;
-  for (var r = 0u; r < QR; r++) {
-    if (lane + L * r < NQ) {
-      let o = t * P.out_stride + h * HD + 4u * dq[r];
-      for (var e = 0u; e < 4u; e++) { O[o + e] = acc[r][e] * inv; }
+  for (var r = 0u; r < PR; r++) {
+    if (lane + L * r < NPAIR) {
+      let o = t * P.out_stride + h * HD + 2u * dp[r];
+      for (var e = 0u; e < 2u; e++) { O[o + e] = acc[r][e] * inv; }
     }
   }
 }

@@ -167,8 +167,8 @@ const FEATURE_TEMPLATES = {
     off: { LANES: lanesPlainSrc, LANES_ARGS: "", LANES_INIT: "" },
   },
   shaderF16: {
-    on: { ENABLE_F16: "enable f16;", KV: "f16", KV_QUAD: "vec2<u32>", KV_UNPACK: "vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y))" },
-    off: { ENABLE_F16: "", KV: "f32", KV_QUAD: "vec4<f32>", KV_UNPACK: "w" },
+    on: { ENABLE_F16: "enable f16;", KV: "f16", KV_QUAD: "vec2<u32>", KV_UNPACK: "vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y))", KV_PAIR: "u32", KV_PAIR_UNPACK: "unpack2x16float(w)" },
+    off: { ENABLE_F16: "", KV: "f32", KV_QUAD: "vec4<f32>", KV_UNPACK: "w", KV_PAIR: "vec2<f32>", KV_PAIR_UNPACK: "w" },
   },
 } as const;
 
