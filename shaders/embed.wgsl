@@ -12,8 +12,6 @@ struct Params {
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> IDS: array<u32>;
 @group(0) @binding(2) var<storage, read_write> X: array<f32>;
-// the weight formats' chunk_dot (prepended with load_chunk, unused here) reads X through this
-fn x_quad(i: u32) -> vec4<f32> { return vec4<f32>(X[i], X[i + 1u], X[i + 2u], X[i + 3u]); }
 @group(0) @binding(3) var<uniform> P: Params;
 
 @compute @workgroup_size(64)

@@ -5,6 +5,9 @@
 // prepended by the kernel host, as are the byte helpers. X_FROM declares the activations
 // (binding 1) and `x_quad(i)`, elements i..i+3 (i a multiple of 4 in the uniform form): a
 // storage array, or where a step's rows fit, a uniform buffer (kernels.ts UNIFORM_X_BYTES).
+// With a row per invocation (TPR 1) every thread reads the same activations, so a SIMD group
+// loads each chunk once, a quad per lane, where subgroups allow (lanes_*.wgsl); rows past the end
+// are then computed (from the last row) and not stored, so that no thread leaves its group early.
 //
 // MODE 0: Y = W·X (+ bias)           MODE 1: Y += W·X (+ bias), the residual add folded in
 // MODE 2: Y = silu(W_gate·X) * (W_up·X), gate rows [0, N) and up rows [N, 2N) of one matrix
@@ -38,6 +41,20 @@ var<workgroup> partial: array<f32, TPR * RPW * TT * NACC>;
 
 fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 
+/** The 32 activations from X[xb] as eight quads. */
+fn x_chunk(xb: u32) -> array<vec4<f32>, 8> {
+  var o: array<vec4<f32>, 8>;
+  if (TPR == 1u) {
+    for (var j0 = 0u; j0 < 8u; j0 += LANES_SHARE) {
+      let v = x_quad(xb + 4u * (j0 + lanes_slot()));
+      for (var k = 0u; k < LANES_SHARE; k++) { o[j0 + k] = lanes_f4(v, k); }
+    }
+  } else {
+    for (var j = 0u; j < 8u; j++) { o[j] = x_quad(xb + 4u * j); }
+  }
+  return o;
+}
+
 // Row `row` of token `t`: the dot product `s` (and the up row's `s2` in MODE 2) into Y.
 fn store(row: u32, t: u32, s: f32, s2: f32) {
   var v = s;
@@ -50,10 +67,12 @@ fn store(row: u32, t: u32, s: f32, s2: f32) {
 
 @compute @workgroup_size(TPR * RPW)
 fn main(@builtin(local_invocation_index) li: u32,
-        @builtin(workgroup_id) wg: vec3<u32>) {
+        @builtin(workgroup_id) wg: vec3<u32>{{LANES_ARGS}}) {
+  {{LANES_INIT}}
   let lane = li % TPR;
   let rl = li / TPR;
   let row = (wg.y * P.groups_x + wg.x) * RPW + rl;
+  let rowc = min(row, P.N - 1u);  // rows past the end compute the last one, unstored
   let M = select(S[1], 1u, P.last_only == 1u);
   let t0 = wg.z * TT;
   let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
@@ -61,32 +80,30 @@ fn main(@builtin(local_invocation_index) li: u32,
 
   var acc: array<f32, TT>;
   var acc2: array<f32, TT>;
-  if (row < P.N) {
-    if (TT == 1u) {
-      // decode: one token, each chunk dotted straight from the weights
-      let xb = xt0 * P.x_stride;
+  // A full chunk of 32 even in a ragged last one: the weights there are 0 and X is finite.
+  if (TT == 1u) {
+    // decode: one token, each chunk dotted straight from the weights
+    let xb = xt0 * P.x_stride;
+    for (var c = lane; c < nch; c += TPR) {
+      let x = x_chunk(xb + c * 32u);
+      acc[0] += chunk_dot(row_base(rowc, P.row_bytes), c, x, P.K);
+      if (MODE == 2u) { acc2[0] += chunk_dot(row_base(rowc + P.N, P.row_bytes), c, x, P.K); }
+    }
+  } else {
+    // prefill: gate and up rows in turn, so only one dequantized chunk is live (two made
+    // lavapipe's compiler take minutes on the K-quant formats)
+    for (var h = 0u; h < NACC; h++) {
+      let rb = row_base(rowc + h * P.N, P.row_bytes);
       for (var c = lane; c < nch; c += TPR) {
-        acc[0] += chunk_dot(row_base(row, P.row_bytes), c, xb + c * 32u, P.K);
-        if (MODE == 2u) { acc2[0] += chunk_dot(row_base(row + P.N, P.row_bytes), c, xb + c * 32u, P.K); }
-      }
-    } else {
-      // prefill: gate and up rows in turn, so only one dequantized chunk is live (two made
-      // lavapipe's compiler take minutes on the K-quant formats)
-      for (var h = 0u; h < NACC; h++) {
-        let rb = row_base(row + h * P.N, P.row_bytes);
-        for (var c = lane; c < nch; c += TPR) {
-          let w = load_chunk(rb, c, P.K);
-          for (var t = 0u; t < TT; t++) {
-            if (t0 + t < M) {
-              let xb = (xt0 + t0 + t) * P.x_stride + c * 32u;
-              var s = 0.0;
-              // A full 32 even in a ragged last chunk: the weights there are 0 and X is finite.
-              for (var j = 0u; j < 8u; j++) {
-                let x = x_quad(xb + 4u * j);
-                for (var e = 0u; e < 4u; e++) { s += w[4u * j + e] * x[e]; }
-              }
-              if (h == 0u) { acc[t] += s; } else { acc2[t] += s; }
+        let w = load_chunk(rb, c, P.K);
+        for (var t = 0u; t < TT; t++) {
+          if (t0 + t < M) {
+            let x = x_chunk((xt0 + t0 + t) * P.x_stride + c * 32u);
+            var s = 0.0;
+            for (var j = 0u; j < 8u; j++) {
+              for (var e = 0u; e < 4u; e++) { s += w[4u * j + e] * x[j][e]; }
             }
+            if (h == 0u) { acc[t] += s; } else { acc2[t] += s; }
           }
         }
       }

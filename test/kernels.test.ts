@@ -110,10 +110,17 @@ describe("matvec", () => {
             run(host, k_, [uploadBytes(device, gpuW), xBuf, yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
             outputs.push(await readF32(device, yBuf, m * n));
           }
+          // and without subgroups (every thread loads its own activations): the same sums
+          {
+            const yBuf = uploadF32(device, y0);
+            const k_ = fallback.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
+            run(fallback, k_, [uploadBytes(device, gpuW), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
+            outputs.push(await readF32(device, yBuf, m * n));
+          }
           const ref = refMatvec(w, x, n, k, m);
           const want = ref.map((v, i) => (mode === 0 ? v + bias[i % n] : v + y0[i]));
           expectClose(outputs[0], want, 2e-4);
-          if (outputs[1]) expect(bitDiffs(outputs[1], outputs[0])).toEqual([]);
+          for (const other of outputs.slice(1)) expect(bitDiffs(other, outputs[0])).toEqual([]);
         }
       });
     }

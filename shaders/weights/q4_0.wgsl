@@ -24,7 +24,7 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
 
 // Decode path: low nibbles are elements 0..15, high nibbles 16..31; (q - 8) folded in as
 // sum(q x) - 8 sum(x), scaled once per block.
-fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
+fn chunk_dot(rb: u32, c: u32, x: array<vec4<f32>, 8>, K: u32) -> f32 {
   let a = 4u * c;
   var acc = 0.0;
   var xs = 0.0;
@@ -32,9 +32,8 @@ fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
     let w = row_word(rb, a + j);
     let lo = vec4<f32>(unpack4xU8(w & 0x0F0F0F0Fu));
     let hi = vec4<f32>(unpack4xU8((w >> 4u) & 0x0F0F0F0Fu));
-    let x = xb + 4u * j;
-    let xl = x_quad(x);
-    let xh = x_quad(x + 16u);
+    let xl = x[j];
+    let xh = x[j + 4u];
     acc += dot(lo, xl) + dot(hi, xh);
     xs += dot(xl + xh, vec4<f32>(1.0));
   }

@@ -18,13 +18,12 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
 
 // Decode path: unpack four quants at a time and scale once per block (d * sum(q x), which
 // differs from sum((d q) x) only by float rounding).
-fn chunk_dot(rb: u32, c: u32, xb: u32, K: u32) -> f32 {
+fn chunk_dot(rb: u32, c: u32, x: array<vec4<f32>, 8>, K: u32) -> f32 {
   let a = 8u * c;
   var acc = 0.0;
   for (var j = 0u; j < 8u; j++) {
     let q = vec4<f32>(unpack4xI8(row_word(rb, a + j)));
-    let x = xb + 4u * j;
-    acc += dot(q, x_quad(x));
+    acc += dot(q, x[j]);
   }
   return acc * q8_0_scale(rb, c, K);
 }

@@ -93,13 +93,13 @@ const MATVEC_Q8_DEFAULTS = { RPW: 64, RPT: 1, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS
 
 export const KERNELS = {
   matvec: {
-    source: matvecSrc, weights: "float",
+    source: matvecSrc, weights: "float", lanes: true,
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.storage },
   },
   /** matvec with its activations in a uniform buffer (rows of a multiple of 4 that fit UNIFORM_X_BYTES). */
   matvec_uniform: {
-    source: matvecSrc, weights: "float",
+    source: matvecSrc, weights: "float", lanes: true,
     bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
     defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.uniform },
   },
@@ -236,10 +236,11 @@ export class KernelHost {
     if (spec.lanes) parts.push(String(values.LANES));
     if (spec.exact) parts.push(exactSource(this.features.fusedFma));
     if (spec.q8Blocks) parts.push(fill(q8BlockSrc, values));
-    // `enable` directives must precede everything else in a module.
+    // directives (`enable`, `diagnostic`) must precede everything else in a module
     const all = parts.join("\n");
-    const enables = [...new Set(all.match(/^enable [^;]*;/gm) ?? [])];
-    return enables.join("\n") + "\n" + all.replace(/^enable [^;]*;/gm, "");
+    const directive = /^(?:enable|diagnostic)\b[^;]*;/gm;
+    const directives = [...new Set(all.match(directive) ?? [])];
+    return directives.join("\n") + "\n" + all.replace(directive, "");
   }
 
   get(name: KernelName, variant: KernelVariant = {}): Kernel {
