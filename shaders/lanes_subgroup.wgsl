@@ -22,5 +22,14 @@ fn lanes_init(id: u32) { lanes_id = id; }
 fn lanes_slot() -> u32 { return lanes_id & 7u; }
 
 /** Value k of the round, from the lane that loaded it. */
-fn lanes_i4(v: vec4<i32>, k: u32) -> vec4<i32> { return subgroupShuffle(v, k); }
 fn lanes_f4(v: vec4<f32>, k: u32) -> vec4<f32> { return subgroupShuffle(v, k); }
+fn lanes_xq(v: XqWord, k: u32) -> XqWord { return subgroupShuffle(v, k); }
+
+/**
+ * A word of four Q8_0 activations as the lanes share it: unpacked by the lane that loads it,
+ * once, rather than by every lane that reads it (stories15M's output head: 0.93x the time).
+ */
+alias XqWord = vec4<i32>;
+fn xq_word_share(w: u32) -> XqWord { return unpack4xI8(w); }
+/** The integer dot of a word of four weights with one. */
+fn xq_dot(w: u32, x: XqWord) -> i32 { return dot(unpack4xI8(w), x); }

@@ -71,11 +71,11 @@ fn accumulate(acc: array<f32, 8>, d: f32, lanes: array<i32, 8>) -> array<f32, 8>
 }
 
 /** The activation block at word xb: its eight words of four signed bytes. */
-fn xq_block(xb: u32) -> array<vec4<i32>, 8> {
-  var o: array<vec4<i32>, 8>;
+fn xq_block(xb: u32) -> array<XqWord, 8> {
+  var o: array<XqWord, 8>;
   for (var j0 = 0u; j0 < 8u; j0 += LANES_SHARE) {
-    let v = unpack4xI8(xq_word(xb + j0 + lanes_slot()));
-    for (var k = 0u; k < LANES_SHARE; k++) { o[j0 + k] = lanes_i4(v, k); }
+    let v = xq_word_share(xq_word(xb + j0 + lanes_slot()));
+    for (var k = 0u; k < LANES_SHARE; k++) { o[j0 + k] = lanes_xq(v, k); }
   }
   return o;
 }

@@ -54,9 +54,15 @@ describe("Bun host", () => {
     const trivial = pipeline(`@group(0) @binding(0) var<storage, read_write> b: array<f32>;
       @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { b[g.x] = b[g.x] + 1.0; }`);
     await runTimed(trivial, 10);
-    const once = await runTimed(trivial, 1);
-    const many = await runTimed(trivial, 401);
+    // the fastest of a few tries: other work on a busy machine only ever adds time
+    const fastest = async (n: number) => {
+      let best = Infinity;
+      for (let i = 0; i < 5; i++) best = Math.min(best, (await runTimed(trivial, n)).wallMs);
+      return best;
+    };
+    const once = await fastest(1);
+    const many = await fastest(401);
     // inline ~0.5 us a dispatch; a worker pool's wake-ups cost 15-45 us each (6-18 ms here)
-    expect((many.wallMs - once.wallMs) / 400).toBeLessThan(5e-3);
+    expect((many - once) / 400).toBeLessThan(1e-2);
   });
 });
