@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, type Kernel } from "../src/engine/gpu/kernels.ts";
+import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
@@ -268,49 +268,58 @@ function refRmsnorm(x: Float32Array, w: Float32Array, n: number, eps: number): F
 }
 
 describe("rmsnorm", () => {
-  for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
-    test(`rows of 289, 3 tokens (${label})`, async () => {
-      const rand = mulberry32(3);
-      const n = 289, m = 3;
+  // every form: one SIMD group (CPU adapters), a workgroup of 64 with subgroups, and without
+  const FORMS = [["one SIMD group", () => host], ["workgroup of 64", () => gpuStyle], ["fallback", () => fallback]] as const;
+  const normOf = (h: KernelHost, consts: Record<string, string | boolean> = {}) => h.get(normKernel(h.features), { consts });
+
+  test("rows of 289, 3 tokens: within 1e-5 of the reference, and the same floats in every form", async () => {
+    const rand = mulberry32(3);
+    const n = 289, m = 3;
+    const x = randn(n * m, rand), w = randn(n, rand);
+    const outputs: Float32Array[] = [];
+    for (const [, h] of FORMS) {
+      const y = storageBuffer(device, 4 * n * m);
+      run(h(), normOf(h()), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), storageBuffer(device, 16)], [1, m]);
+      outputs.push(await readF32(device, y, n * m));
+    }
+    expectClose(outputs[0], refRmsnorm(x, w, n, 1e-5), 1e-5);
+    for (const other of outputs.slice(1)) expect(bitDiffs(other, outputs[0])).toEqual([]);
+  });
+
+  for (const [label, h] of FORMS.slice(0, 2)) {
+    test(`with Q8_OUT, the normalized rows also as Q8_0 blocks, the same as quantize_q8 writes (${label})`, async () => {
+      const rand = mulberry32(31);
+      const n = 288, m = 3;
       const x = randn(n * m, rand), w = randn(n, rand);
       const y = storageBuffer(device, 4 * n * m);
-      const k = h().get("rmsnorm");
-      run(h(), k, [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), storageBuffer(device, 16)], [1, m]);
-      expectClose(await readF32(device, y, n * m), refRmsnorm(x, w, n, 1e-5), 1e-5);
+      const xqNorm = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32), xqSep = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32);
+      run(h(), normOf(h(), { Q8_OUT: true }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), xqNorm], [1, m]);
+      run(host, host.get("quantize_q8"), [y, xqSep, uniformBuffer(device, [n, n])], [1, m]);
+      const xqBytes = 4 * Q8_BLOCK_WORDS * m * n / 32;
+      const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, xqBytes)), new Uint32Array(await readBuffer(device, xqSep, xqBytes))];
+      expect(a.some((v) => v !== 0)).toBe(true);
+      expect(Array.from(a)).toEqual(Array.from(b));
+      // the rows themselves are the norm's, and those blocks are llama.cpp's quantization of them
+      const yv = await readF32(device, y, n * m);
+      expectClose(yv, refRmsnorm(x, w, n, 1e-5), 1e-5);
+      for (let t = 0; t < m; t++) {
+        const q = quantizeRowQ8(yv.subarray(t * n, (t + 1) * n));
+        for (let blk = 0; blk < n / 32; blk++) expect(new Float32Array(a.buffer, 4 * ((t * n / 32 + blk) * Q8_BLOCK_WORDS + 8), 1)[0]).toBe(q.d[blk]);
+      }
+    });
+
+    test(`per-head in place (qk-norm), heads of 40 inside a wider row (${label})`, async () => {
+      const rand = mulberry32(4);
+      const hd = 40, heads = 5, stride = 260, m = 2;
+      const x = randn(stride * m, rand), w = randn(hd, rand);
+      const y = uploadF32(device, x);
+      run(h(), normOf(h(), { SRC: "Y" }), [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0]), storageBuffer(device, 16)], [heads, m]);
+      const got = await readF32(device, y, stride * m);
+      const want = Float32Array.from(x);
+      for (let t = 0; t < m; t++) want.set(refRmsnorm(x.subarray(t * stride, t * stride + hd * heads), w, hd, 1e-6), t * stride);
+      expectClose(got, want, 1e-5);
     });
   }
-  test("with Q8_OUT, the normalized rows also as Q8_0 blocks, the same as quantize_q8 writes", async () => {
-    const rand = mulberry32(31);
-    const n = 288, m = 3;
-    const x = randn(n * m, rand), w = randn(n, rand);
-    const y = storageBuffer(device, 4 * n * m);
-    const xqNorm = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32), xqSep = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32);
-    run(host, host.get("rmsnorm", { consts: { Q8_OUT: true } }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), xqNorm], [1, m]);
-    run(host, host.get("quantize_q8"), [y, xqSep, uniformBuffer(device, [n, n])], [1, m]);
-    const xqBytes = 4 * Q8_BLOCK_WORDS * m * n / 32;
-    const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, xqBytes)), new Uint32Array(await readBuffer(device, xqSep, xqBytes))];
-    expect(a.some((v) => v !== 0)).toBe(true);
-    expect(Array.from(a)).toEqual(Array.from(b));
-    // the rows themselves are the norm's, and those blocks are llama.cpp's quantization of them
-    const yv = await readF32(device, y, n * m);
-    expectClose(yv, refRmsnorm(x, w, n, 1e-5), 1e-5);
-    for (let t = 0; t < m; t++) {
-      const q = quantizeRowQ8(yv.subarray(t * n, (t + 1) * n));
-      for (let blk = 0; blk < n / 32; blk++) expect(new Float32Array(a.buffer, 4 * ((t * n / 32 + blk) * Q8_BLOCK_WORDS + 8), 1)[0]).toBe(q.d[blk]);
-    }
-  });
-  test("per-head in place (qk-norm), heads of 40 inside a wider row", async () => {
-    const rand = mulberry32(4);
-    const hd = 40, heads = 5, stride = 260, m = 2;
-    const x = randn(stride * m, rand), w = randn(hd, rand);
-    const y = uploadF32(device, x);
-    const k = host.get("rmsnorm", { consts: { SRC: "Y" } });
-    run(host, k, [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0]), storageBuffer(device, 16)], [heads, m]);
-    const got = await readF32(device, y, stride * m);
-    const want = Float32Array.from(x);
-    for (let t = 0; t < m; t++) want.set(refRmsnorm(x.subarray(t * stride, t * stride + hd * heads), w, hd, 1e-6), t * stride);
-    expectClose(got, want, 1e-5);
-  });
 });
 
 function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, neox: boolean): Float32Array {

@@ -5,7 +5,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
+import { KernelHost, Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type KernelVariant } from "./gpu/kernels.ts";
 import { storageBuffer, storageUniformBuffer, uniformBuffer, uploadF32, type Field } from "./gpu/buffers.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -231,7 +231,7 @@ export class ForwardPass {
   private addNorm(weight: GPUBuffer, label: string, consumer: { type: GGMLType; k: number }) {
     const { nEmbd, rmsEps } = this.hp;
     const q8 = this.takesQ8(consumer);
-    const k = this.host.get("rmsnorm", { consts: { Q8_OUT: q8 } });
+    const k = this.host.get(normKernel(this.host.features), { consts: { Q8_OUT: q8 } });
     (label === "output_norm" ? this.head : this.body).push({
       label,
       q8src: q8 ? this.xn : undefined,
@@ -344,7 +344,7 @@ export class ForwardPass {
         return;
       }
       case "qk_norm": {
-        const k = host.get("rmsnorm", { consts: { SRC: "Y" } });
+        const k = host.get(normKernel(host.features), { consts: { SRC: "Y" } });
         for (const [name, heads, off] of [["attn_q_norm", nHead, 0], ["attn_k_norm", nHeadKv, qDim]] as const) {
           const weight = w.vector(t(name));
           this.body.push({

@@ -17,6 +17,7 @@ import matvecQ8Src from "../../../shaders/matvec_q8.wgsl" with { type: "text" };
 import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text" };
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
+import rmsnormLanesSrc from "../../../shaders/rmsnorm_lanes.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
 import attentionLanesSrc from "../../../shaders/attention_lanes.wgsl" with { type: "text" };
@@ -117,6 +118,8 @@ export const KERNELS = {
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
   rmsnorm: { source: rmsnormSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
+  rmsnorm_lanes: { source: rmsnormLanesSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
   /** attention as one SIMD group per (head, token), for adapters that run on the CPU. */
@@ -128,6 +131,14 @@ export const KERNELS = {
 } satisfies Record<string, KernelSpec>;
 
 export type KernelName = keyof typeof KERNELS;
+
+/**
+ * The RMSNorm kernel on this host: one SIMD group per (group, token) on a CPU adapter with
+ * subgroups of 8 or more (rmsnorm_lanes.wgsl), else a workgroup of 64.
+ */
+export function normKernel(features: GpuFeatures): "rmsnorm" | "rmsnorm_lanes" {
+  return features.cpuLanes && features.wideSubgroups ? "rmsnorm_lanes" : "rmsnorm";
+}
 
 /**
  * The attention kernel for a head size on this host: on a CPU adapter with subgroups of 8 or more,

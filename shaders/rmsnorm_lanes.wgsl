@@ -1,0 +1,75 @@
+// RMSNorm computed as rmsnorm.wgsl computes it (the squares' double-precision sum as an exact
+// pair sum, the mean rounded once, (x * scale) * w, optionally the Q8_0 blocks of the result),
+// laid out for an adapter that runs on the CPU (GpuFeatures.cpuLanes): one SIMD group of L lanes
+// per (group, token), the lanes' partial sums combined by shuffles instead of a workgroup tree
+// with a barrier per level (stories15M: 13 norms a decode step, each a few thousand elements of
+// work behind eight barriers). With Q8_OUT each block of 32 is quantized by the lanes together,
+// four values a lane: its word of the block, the block's max by a subgroup max.
+enable subgroups;
+
+struct Params {
+  n: u32,
+  group_stride: u32,
+  x_stride: u32,
+  y_stride: u32,
+  eps: f32,
+  last_only: u32,  // 1: normalize only the batch's last token, into row 0 of Y
+  off: u32,        // first float of group 0 within a token's row
+}
+
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(2) var<storage, read> NW: array<f32>;
+@group(0) @binding(3) var<storage, read> S: array<u32>;
+@group(0) @binding(4) var<uniform> P: Params;
+@group(0) @binding(5) var<storage, read_write> XQ: array<u32>;
+
+const Q8_OUT: bool = {{Q8_OUT}};
+const L: u32 = 8u;  // lanes: the workgroup is one SIMD group (subgroups >= 8)
+
+/** The sum of two pair sums, renormalized (the same value whichever comes first). */
+fn pair_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = two_sum(a.x, b.x);
+  return two_sum(s.x, opaque(s.y + opaque(a.y + b.y)));
+}
+
+@compute @workgroup_size(L)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  exact_init();
+  let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
+  let t_out = select(wg.y, 0u, P.last_only == 1u);
+  let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;
+  let dst = t_out * P.y_stride + P.off + wg.x * P.group_stride;
+  var ss = vec2<f32>(0.0, 0.0);
+  for (var i = lane; i < P.n; i += L) { let v = {{SRC}}[src + i]; ss = dsum_add(ss, v * v); }
+  for (var m = L / 2u; m > 0u; m = m >> 1u) { ss = pair_add(ss, subgroupShuffleXor(ss, m)); }
+  // mean = the double total / n rounded once: q, then its correction from the exact remainder
+  let nf = f32(P.n);
+  let q = ss.x / nf;
+  let r = opaque(fma_exact(-q, nf, ss.x) + ss.y);
+  let mean = q + r / nf;
+  let scale = 1.0 / sqrt(mean + P.eps);
+  if (Q8_OUT) {
+    // block b: elements 4 lane .. 4 lane + 3 on each lane, its word of the block (q8_block.wgsl's
+    // layout and roundings; n is a multiple of 32 here)
+    let nb = P.n / 32u;
+    for (var b = 0u; b < nb; b++) {
+      let e = b * 32u + 4u * lane;
+      var v: vec4<f32>;
+      for (var k = 0u; k < 4u; k++) {
+        v[k] = opaque({{SRC}}[src + e + k] * scale) * NW[e + k];
+        Y[dst + e + k] = v[k];
+      }
+      let a = abs(v);
+      let amax = subgroupMax(max(max(a.x, a.y), max(a.z, a.w)));
+      let id = select(0.0, 127.0 / amax, amax != 0.0);
+      var w = 0u;
+      for (var k = 0u; k < 4u; k++) { w = w | ((bitcast<u32>(i32(round(v[k] * id))) & 0xFFu) << (8u * k)); }
+      let o = (t_out * nb + b) * Q8_BLOCK_WORDS;
+      XQ[o + lane] = w;
+      if (lane == 0u) { XQ[o + 8u] = bitcast<u32>(round_f16(amax / 127.0)); }
+    }
+  } else {
+    for (var i = lane; i < P.n; i += L) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }
+  }
+}
