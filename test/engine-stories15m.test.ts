@@ -118,6 +118,41 @@ describe("decode with a step in flight (stories15M-q8_0)", () => {
   });
 });
 
+// The output head by default (forward.ts FAST_HEAD: the device's own fma, one accumulator per
+// row) against the head rounded as llama.cpp rounds it (exactHead, bit-equal to llama.cpp in the
+// live test below): its logits may move by rounding only, never enough to change the greedy pick.
+describe("the fast output head", () => {
+  for (const type of ["q8_0", "q4_0"]) {
+    test(`stories15M-${type}: logits within 1e-4 of the exact head's, same argmax, along a greedy run`, async () => {
+      const c = cases(type)[0];
+      const fast = await loadModel(device, openModel(`${DIR}stories15M-${type}.gguf`));
+      const exact = await loadModel(device, openModel(`${DIR}stories15M-${type}.gguf`), { exactHead: true });
+      try {
+        let worst = 0;
+        for (const s of [0, 8, 24, 48, 63]) {
+          const ids = [...c.prompt_ids, ...c.greedy_ids.slice(0, s)];
+          fast.reset();
+          exact.reset();
+          const [a, b] = [await fast.evalLogits(ids), await exact.evalLogits(ids)];
+          let argA = 0, argB = 0;
+          for (let i = 0; i < a.length; i++) {
+            worst = Math.max(worst, Math.abs(a[i] - b[i]));
+            if (a[i] > a[argA]) argA = i;
+            if (b[i] > b[argB]) argB = i;
+          }
+          expect(argA).toBe(argB);
+        }
+        console.log(`stories15M-${type}: fast head max |logit - exact head's| ${worst.toExponential(2)}`);
+        expect(worst).toBeGreaterThan(0);  // it is a different rounding (else this test tests nothing)
+        expect(worst).toBeLessThan(1e-4);
+      } finally {
+        fast.dispose();
+        exact.dispose();
+      }
+    });
+  }
+});
+
 // Opt-in (needs llama.cpp through node-llama-cpp, ~1 min per file): our logits along llama.cpp's
 // greedy sequences against its own, for its top 10 tokens at every step. With the output head
 // rounded exactly too, the quantized files' logits are the same floats, bit for bit.

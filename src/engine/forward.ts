@@ -26,6 +26,14 @@ const PREFILL_TILE = 8;
  */
 const ONE_TOKEN_ROWS_PER_THREAD = { uniform: 1, storage: 2 } as const;
 /**
+ * The output head when it need not be exact (ForwardOptions.exactHead off): its logits only feed
+ * the sampler, so each row keeps one accumulator (a block's eight integer sums added exactly,
+ * then one multiply-add: matvec_q8.wgsl ORDER 1) instead of llama.cpp's eight, and with the
+ * registers that frees a thread computes two rows: stories15M's 32000 x 288 head in 0.87x the
+ * time of one row and eight accumulators on lavapipe.
+ */
+const FAST_HEAD = { order: 1, rowsPerThread: 2 } as const;
+/**
  * Matvec tiling, every weight format: [threads per row, rows per workgroup]. A row per invocation
  * needs no workgroup reduction and reads each activation at an address all threads share: on
  * lavapipe Q8_0 and Q4_0 (word-aligned rows, quant.ts `toGpuRows`) ran 1.5-2x faster than 2 x 32
@@ -78,9 +86,10 @@ export interface ForwardOptions {
    */
   q8Activations?: boolean;
   /**
-   * Run the output head's Q8_0 products with the exact fused multiply-add emulation too (on
-   * devices whose fma() is not fused). Off by default: its logits only feed the sampler, and the
-   * device's own fma moves them by ~1e-6 at a third of the cost.
+   * Run the output head's Q8_0 products as llama.cpp rounds them too (its eight accumulators per
+   * row, the exact fused multiply-add emulation on devices whose fma() is not fused). Off by
+   * default: the logits only feed the sampler, and the fast head (FAST_HEAD: the device's fma,
+   * one accumulator) moves them by ~1e-6 at a fraction of the cost.
    */
   exactHead?: boolean;
   /** cos/sin for the RoPE table (the C library's where available: `cTrig()`). */
@@ -193,7 +202,7 @@ export class ForwardPass {
     // output head: final norm, logits of the last token, sampling
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
     this.addNorm(w.vector("output_norm.weight"), "output_norm", out);
-    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true, nativeFma: !opts.exactHead }, this.head));
+    this.head.push(...this.matvecSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, lastOnly: true, fastHead: !opts.exactHead }, this.head));
     this.sampler = samplerDispatches(host, this.buffers).map((d) => ({
       label: d.label,
       kernel: () => d.kernel,
@@ -255,7 +264,7 @@ export class ForwardPass {
     mat: Matrix,
     src: GPUBuffer,
     dst: GPUBuffer,
-    o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean; nativeFma?: boolean },
+    o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; lastOnly?: boolean; fastHead?: boolean },
     list: Site[] = this.body,
   ): Site[] {
     const host = this.host;
@@ -267,11 +276,12 @@ export class ForwardPass {
     // steps whose activations fit a uniform binding read them from one (kernels.ts UNIFORM_X_BYTES)
     const rowBytes = q8 ? 4 * Q8_BLOCK_WORDS * (mat.k / 32) : o.xStride % 4 === 0 ? 4 * o.xStride : Infinity;
     const uniformX = (m: number) => rowBytes * m <= UNIFORM_X_BYTES;
-    const rpt = (m: number) => (q8 && tile(m) === 1 ? ONE_TOKEN_ROWS_PER_THREAD[uniformX(m) ? "uniform" : "storage"] : 1);
+    const fastHead = !!o.fastHead;
+    const rpt = (m: number) => (q8 && tile(m) === 1 ? (fastHead ? FAST_HEAD.rowsPerThread : ONE_TOKEN_ROWS_PER_THREAD[uniformX(m) ? "uniform" : "storage"]) : 1);
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
-        ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: !!o.nativeFma }
+        ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: fastHead ? FAST_HEAD.order : q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const kernelFor = (m: number) => host.get(uniformX(m) ? `${kind}_uniform` : kind, variant(m));
@@ -289,7 +299,7 @@ export class ForwardPass {
     for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
       // the grid for each rows-per-thread count, folded once
-      const groups = new Map([1, ...Object.values(ONE_TOKEN_ROWS_PER_THREAD)].map((r) => [r, foldGroups(Math.ceil(rows / (RPW * r)))]));
+      const groups = new Map([1, FAST_HEAD.rowsPerThread, ...Object.values(ONE_TOKEN_ROWS_PER_THREAD)].map((r) => [r, foldGroups(Math.ceil(rows / (RPW * r)))]));
       const [gx] = groups.get(1)!;
       let bias = this.dummy;
       if (o.bias) {
