@@ -58,16 +58,27 @@ fn fma_exact(a: f32, b: f32, c: f32) -> f32 {
 }
 
 /**
- * d * i + c with one rounding, for an integer i (|i| < 2^24) and a d already split by split12:
- * i is split with integer operations, which is cheaper than a second Veltkamp split.
+ * d as three parts of at most 8 significant bits each (its mantissa's top 8 bits, the next 8,
+ * the last 8), d = x + y + z exactly: for fma_int.
  */
-fn fma_int(d: f32, ds: vec2<f32>, i: i32, c: f32) -> f32 {
+fn split8x3(d: f32) -> vec3<f32> {
+  let b = bitcast<u32>(d);
+  let hi = bitcast<f32>(b & 0xFFFF0000u);
+  let hm = bitcast<f32>(b & 0xFFFFFF00u);
+  return vec3<f32>(hi, opaque(hm - hi), opaque(d - hm));
+}
+
+/**
+ * d * i + c with one rounding, for an integer i with |i| <= 2^16 (a Q8_0 or Q4_0 dot of four,
+ * or a Q4_0 block's) and d split by split8x3. Each part times i is exact (8 + 16 bits), so the
+ * product's rounding error is (hi i - p) + mid i + lo i, each step exact (Sterbenz: the parts
+ * fall by 2^8 each): three products and no split of i, where Dekker's needs four and one.
+ */
+fn fma_int(d: f32, dp: vec3<f32>, i: i32, c: f32) -> f32 {
   let fi = f32(i);
   if (FUSED_FMA) { return fma(d, fi, c); }
-  // balanced, as Dekker's proof wants: i = ih + il, |il| <= 2^11, ih a multiple of 2^12
-  let li = ((i + 2048) & 0xFFF) - 2048;
   let p = opaque(d * fi);
-  let e = dekker_err(ds, vec2<f32>(f32(i - li), f32(li)), p);
+  let e = opaque(opaque(dp.x * fi - p) + dp.y * fi) + dp.z * fi;
   let s = two_sum(p, c);
   return s.x + opaque(s.y + e);
 }

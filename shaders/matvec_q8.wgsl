@@ -50,8 +50,12 @@ const ORDER: u32 = {{ORDER}}u;
 const HAS_BIAS: bool = {{HAS_BIAS}};
 const NATIVE_FMA: bool = {{NATIVE_FMA}};
 
-/** d * i + acc with the reproduced kernel's one rounding (or the device's own fma). */
-fn madd(d: f32, ds: vec2<f32>, i: i32, acc: f32) -> f32 {
+/**
+ * d * i + acc with the reproduced kernel's one rounding (or the device's own fma). fma_int
+ * wants |i| <= 2^16: a Q8_0 run of four products (<= 4 * 128 * 127) or, with ORDER 1, a whole
+ * Q4_0 block's (<= 32 * 8 * 127); ORDER 1 on Q8_0 weights runs only with NATIVE_FMA.
+ */
+fn madd(d: f32, ds: vec3<f32>, i: i32, acc: f32) -> f32 {
   if (NATIVE_FMA) { return fma(d, f32(i), acc); }
   return fma_int(d, ds, i, acc);
 }
@@ -59,7 +63,7 @@ fn madd(d: f32, ds: vec2<f32>, i: i32, acc: f32) -> f32 {
 /** The eight lanes after one block (Deno's naga mistranslates a pointer into a nested array: by value). */
 fn accumulate(acc: array<f32, 8>, d: f32, lanes: array<i32, 8>) -> array<f32, 8> {
   var a = acc;
-  let ds = split12(d);
+  let ds = split8x3(d);
   if (ORDER == 0u) {
     for (var j = 0u; j < 8u; j++) { a[j] = madd(d, ds, lanes[j], a[j]); }
     return a;

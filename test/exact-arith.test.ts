@@ -77,15 +77,20 @@ describe("exact f32 helpers", () => {
     }
   });
 
-  test("fma_int on integer multiplicands rounds once", async () => {
-    const a = random(4, 1);
+  test("fma_int on integer multiplicands up to 2^16 rounds once", async () => {
+    // d as the matrix products make it (an f16 weight scale times an f16 activation scale, 22
+    // bits) and as any f32; i over its whole range, the ends included
     const r = mulberry32(5);
-    const b = Float32Array.from({ length: N }, () => Math.round((r() * 2 - 1) * 600000));
-    const c = random(6, 1000);
+    const a = Float32Array.from({ length: N }, (_, k) => (k % 2 ? roundF16(r() * 0.02) * roundF16(r() * 0.05) : (r() * 2 - 1) * 2 ** (r() * 10 - 5)));
+    const b = Float32Array.from({ length: N }, (_, k) => (k < 4 ? [65536, -65536, 65535, -64516][k] : Math.round((r() * 2 - 1) * 65536)));
+    const c = Float32Array.from({ length: N }, (_, k) => (r() * 2 - 1) * Math.abs(a[k] * b[k]) * 2 ** (r() * 8 - 4));
     for (const fused of MODES()) {
-      const got = await evaluate("fma_int(a, split12(a), i32(b), c)", a, b, c, fused);
+      const got = await evaluate("fma_int(a, split8x3(a), i32(b), c)", a, b, c, fused);
       expect(mismatches(got, (i) => fmaF32(a[i], b[i], c[i]))).toEqual({ count: 0, first: undefined });
     }
+    // and these cases tell one rounding from two
+    const twice = await evaluate("opaque(a * b) + c", a, b, c, false);
+    expect(mismatches(twice, (i) => fmaF32(a[i], b[i], c[i])).count).toBeGreaterThan(N / 10);
   });
 
   test("the unfused path actually differs from a multiply then an add", () => {
