@@ -99,11 +99,13 @@ fn fma_half(h: f32, b: f32, bs: vec2<f32>, c: f32) -> f32 {
 /** x rounded to the nearest binary16 value (ties to even), kept in an f32. */
 fn round_f16(x: f32) -> f32 {
   let a = abs(x);
-  // below the smallest normal half the quantum is fixed at 2^-24: scale, round, scale back
-  if (a < 6.103515625e-05) { return round(x * 16777216.0) * 5.9604644775390625e-08; }
-  if (a >= 65520.0) { return bitcast<f32>((bitcast<u32>(x) & 0x80000000u) | 0x7F800000u); }
   let b = bitcast<u32>(x);
-  return bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u);
+  let normal = bitcast<f32>((b + 0xFFFu + ((b >> 13u) & 1u)) & 0xFFFFE000u);
+  // below the smallest normal half the quantum is fixed at 2^-24: scale, round, scale back
+  let tiny = round(x * 16777216.0) * 5.9604644775390625e-08;
+  let inf = bitcast<f32>((b & 0x80000000u) | 0x7F800000u);
+  // selects, not branches: a branch per call costs SIMD code (lavapipe) a mask update each
+  return select(select(normal, inf, a >= 65520.0), tiny, a < 6.103515625e-05);
 }
 
 // glibc's expf (the C library llama.cpp's CPU kernels call), its double-precision steps carried
