@@ -3,8 +3,9 @@
 // For each stories15M file: prefill tokens/s over a 128-token prompt and decode tokens/s over
 // 128 generated tokens (greedy), ours (WebGPU) and llama.cpp's (node-llama-cpp, CPU) at each
 // thread count of BENCH_THREADS (default 1 and 2: on lavapipe our kernels run on one thread, see
-// src/engine/gpu/bun-host.ts), with the ratio, the bytes of weights one decode step reads and the
-// bandwidth that implies. One warm-up run each, then the median of BENCH_RUNS (default 3) runs.
+// src/engine/gpu/bun-host.ts), with the ratio (the median of the ratios of runs side by side),
+// the bytes of weights one decode step reads and the bandwidth that implies. One warm-up run each,
+// then the median of BENCH_RUNS (default 3) runs.
 // stories15M's context is 256 tokens: exactly 128 + 128.
 //
 //   BENCH_RUNS=5 bun bench/engine.ts
@@ -60,9 +61,11 @@ function weightBytesPerToken(file: ModelFile): number {
 
 /**
  * Runs `a` and `b` alternately (one warm-up each: pipelines, caches, first touch of weights) so
- * both see the same background load on a shared machine; medians per side.
+ * both see the same background load on a shared machine; medians per side, and the medians of
+ * the ratios a / b of each run's tokens/s with the b run beside it (this machine's speed drifts
+ * by 10-30% within a minute, for both sides: a ratio of neighbours drifts less than one of medians).
  */
-async function measurePair(runs: number, a: () => Promise<Sample>, b: () => Promise<Sample>): Promise<[Sample, Sample]> {
+async function measurePair(runs: number, a: () => Promise<Sample>, b: () => Promise<Sample>): Promise<[Sample, Sample, { prefill: number; decode: number }]> {
   await a();
   await b();
   const sa: Sample[] = [];
@@ -76,7 +79,8 @@ async function measurePair(runs: number, a: () => Promise<Sample>, b: () => Prom
     decodeMs: median(ss.map((s) => s.decodeMs)),
     decodeTokens: ss[0].decodeTokens,
   });
-  return [med(sa), med(sb)];
+  const ratio = (f: (s: Sample) => number) => median(sa.map((x, i) => f(sb[i]) / f(x)));
+  return [med(sa), med(sb), { prefill: ratio((x) => x.prefillMs), decode: ratio((x) => x.decodeMs / x.decodeTokens) }];
 }
 
 /** One greedy generation of GEN_TOKENS by our engine, timed by the engine itself. */
@@ -168,13 +172,13 @@ for (const type of types) {
       for (const threads of THREADS) {
         // llama.cpp with its defaults (flash attention "auto"), as a user would run it.
         const ref = await openReference(path, { contextSize: CONTEXT, threads, flashAttention: "auto" });
-        let oursS: Sample, refS: Sample;
+        let oursS: Sample, refS: Sample, paired: { prefill: number; decode: number };
         try {
           const tokens = [...ref.model.tokenize(PROMPT_TEXT, false)];
           const bos = ref.model.tokens.bos;
           const prompt = (bos === null ? tokens : [bos, ...tokens]).slice(0, PROMPT_TOKENS);
           if (prompt.length < PROMPT_TOKENS) throw new Error(`prompt text gives only ${prompt.length} tokens`);
-          [oursS, refS] = await measurePair(RUNS, oursOnce(model, prompt), () => timePrefillDecode(ref.sequence, prompt, GEN_TOKENS - 1));
+          [oursS, refS, paired] = await measurePair(RUNS, oursOnce(model, prompt), () => timePrefillDecode(ref.sequence, prompt, GEN_TOKENS - 1));
         } finally {
           await ref.close();
         }
@@ -183,8 +187,8 @@ for (const type of types) {
         const oursDec = tps(oursS.decodeTokens, oursS.decodeMs), refDec = tps(refS.decodeTokens, refS.decodeMs);
         rows.push([
           type, String(threads),
-          fmt(oursPre), fmt(refPre), fmt(oursPre / refPre, 2),
-          fmt(oursDec), fmt(refDec), fmt(oursDec / refDec, 2),
+          fmt(oursPre), fmt(refPre), fmt(paired.prefill, 2),
+          fmt(oursDec), fmt(refDec), fmt(paired.decode, 2),
           fmt(bytes / 1e6, 2), fmt((bytes * oursDec) / 1e9, 2), fmt((bytes * refDec) / 1e9, 2),
           String(dispatches),
         ]);
