@@ -38,49 +38,17 @@ const NQ: u32 = HD / 4u;              // quads of a head
 const QR: u32 = (NQ + L - 1u) / L;    // quads of q per lane
 const NPAIR: u32 = HD / 2u;           // pairs of a head
 const PR: u32 = (NPAIR + L - 1u) / L; // pairs of the accumulator per lane
-const NP: u32 = HD & ~63u;            // elements in whole 64-element steps of the score
 const NO_MAX: f32 = -3.0e38;
-
-/** Elements 4i .. 4i + 3 of a cache. */
-fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }
 
 /** Elements 2i, 2i + 1 of a cache. */
 fn kv_pair(w: {{KV_PAIR}}) -> vec2<f32> { return {{KV_PAIR_UNPACK}}; }
 
-/** Quad i of q, from the lane holding it. */
-fn q_quad(q: array<vec4<f32>, QR>, i: u32) -> vec4<f32> {
-  return subgroupShuffle(q[i / L], i % L);
-}
+// this lane's quads of q: lane + L r, the last one repeated past the head
+var<private> q: array<vec4<f32>, QR>;
 
-/** The score of the key at kb (attention.wgsl `score`: the same order, q from the lanes). */
-fn score(q: array<vec4<f32>, QR>, kb: u32) -> f32 {
-  let kq = kb / 4u;
-  var total = vec2<f32>(0.0, 0.0);
-  if (NP > 0u) {
-    var lanes: array<f32, 64>;
-    for (var i = 0u; i < NP; i += 64u) {
-      for (var j = 0u; j < 64u; j += 4u) {
-        let k = kv_quad(KC[kq + (i + j) / 4u]);
-        let qq = q_quad(q, (i + j) / 4u);
-        for (var e = 0u; e < 4u; e++) { lanes[j + e] = lanes[j + e] + qq[e] * k[e]; }
-      }
-    }
-    var x: array<f32, 16>;
-    for (var l = 0u; l < 16u; l++) {
-      x[l] = opaque(opaque(lanes[l] + lanes[32u + l]) + opaque(lanes[16u + l] + lanes[48u + l]));
-    }
-    var u: array<f32, 8>;
-    for (var k = 0u; k < 8u; k++) { u[k] = opaque(x[k + 8u] + x[k]); }
-    var v: array<f32, 4>;
-    for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
-    total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
-  }
-  for (var i = NP; i < HD; i += 4u) {
-    let k = kv_quad(KC[kq + i / 4u]);
-    let qq = q_quad(q, i / 4u);
-    for (var e = 0u; e < 4u; e++) { total = dsum_add(total, qq[e] * k[e]); }
-  }
-  return total.x + total.y;
+/** Quad i of q, from the lane holding it (score, attention_score.wgsl). */
+fn q_quad(i: u32) -> vec4<f32> {
+  return subgroupShuffle(q[i / L], i % L);
 }
 
 @compute @workgroup_size(L)
@@ -90,8 +58,6 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   let t = wg.y;
   let n = S[0] + t + 1u;  // causal: positions 0..pos
   let kvo = (h / (P.n_head / P.n_head_kv)) * HD;
-  // this lane's quads of q (lane + L r), the last one repeated past the head
-  var q: array<vec4<f32>, QR>;
   for (var r = 0u; r < QR; r++) {
     let b = t * P.qkv_stride + h * HD + 4u * min(lane + L * r, NQ - 1u);
     q[r] = vec4<f32>(round_f16(QKV[b]), round_f16(QKV[b + 1u]), round_f16(QKV[b + 2u]), round_f16(QKV[b + 3u]));
@@ -106,7 +72,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   for (var c0 = 0u; c0 < n; c0 += L) {
     let cn = min(L, n - c0);
     // lanes past the last key score it again; their values are never read
-    let s = score(q, (c0 + min(lane, cn - 1u)) * P.kv_dim + kvo) * P.scale;
+    let s = score((c0 + min(lane, cn - 1u)) * P.kv_dim + kvo, HD) * P.scale;
     var prior = 0.0;
     for (var i = 0u; i < cn; i++) {
       prior = select(prior, m, i == lane);

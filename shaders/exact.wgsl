@@ -153,6 +153,12 @@ fn dsum_add(acc: vec2<f32>, x: f32) -> vec2<f32> {
   return vec2<f32>(s.x, acc.y + s.y);
 }
 
+/** The sum of two such pair sums, renormalized (the same value whichever comes first). */
+fn pair_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = two_sum(a.x, b.x);
+  return two_sum(s.x, opaque(s.y + opaque(a.y + b.y)));
+}
+
 // ggml's vectorized expf and silu as an AVX-512 build runs them (x / (1 + exp(-x)), the exp a
 // polynomial in fused multiply-adds scaled by 2^n), for the SwiGLU of the feed-forward block.
 fn expf_ggml(x: f32) -> f32 {

@@ -6,34 +6,11 @@
 // With Q8_OUT the normalized row is also quantized to Q8_0 blocks into XQ (q8_block.wgsl) for
 // the integer-dot products that read it, which saves them a quantize dispatch.
 
-struct Params {
-  n: u32,
-  group_stride: u32,
-  x_stride: u32,
-  y_stride: u32,
-  eps: f32,
-  last_only: u32,  // 1: normalize only the batch's last token, into row 0 of Y
-  off: u32,        // first float of group 0 within a token's row
-}
-
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-@group(0) @binding(2) var<storage, read> NW: array<f32>;
-@group(0) @binding(3) var<storage, read> S: array<u32>;
-@group(0) @binding(4) var<uniform> P: Params;
-@group(0) @binding(5) var<storage, read_write> XQ: array<u32>;
-
-const Q8_OUT: bool = {{Q8_OUT}};
+// (Params and bindings: rmsnorm_io.wgsl)
 
 const WG: u32 = 64u;
 
 var<workgroup> partial: array<vec2<f32>, WG>;
-
-/** The sum of two pair sums, renormalized. */
-fn pair_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-  let s = two_sum(a.x, b.x);
-  return two_sum(s.x, opaque(s.y + opaque(a.y + b.y)));
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {

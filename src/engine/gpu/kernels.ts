@@ -18,9 +18,11 @@ import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import rmsnormLanesSrc from "../../../shaders/rmsnorm_lanes.wgsl" with { type: "text" };
+import rmsnormIoSrc from "../../../shaders/rmsnorm_io.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
 import attentionLanesSrc from "../../../shaders/attention_lanes.wgsl" with { type: "text" };
+import attentionScoreSrc from "../../../shaders/attention_score.wgsl" with { type: "text" };
 import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
 import samplePartialSrc from "../../../shaders/sample_partial.wgsl" with { type: "text" };
 import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
@@ -58,6 +60,8 @@ interface KernelSpec {
   exact?: boolean;
   /** Writes Q8_0 activation blocks (shaders/q8_block.wgsl). */
   q8Blocks?: boolean;
+  /** Pieces a kernel family shares (its bindings, a common step), filled like the source. */
+  include?: string[];
   /** Template constants and their defaults. */
   defaults?: Record<string, string | number | boolean>;
 }
@@ -117,13 +121,13 @@ export const KERNELS = {
   },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
-  rmsnorm: { source: rmsnormSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  rmsnorm: { source: rmsnormSrc, include: [rmsnormIoSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
-  rmsnorm_lanes: { source: rmsnormLanesSrc, exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  rmsnorm_lanes: { source: rmsnormLanesSrc, include: [rmsnormIoSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
-  attention: { source: attentionSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
+  attention: { source: attentionSrc, include: [attentionScoreSrc], kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
   /** attention as one SIMD group per (head, token), for adapters that run on the CPU. */
-  attention_lanes: { source: attentionLanesSrc, kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
+  attention_lanes: { source: attentionLanesSrc, include: [attentionScoreSrc], kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
   sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
   sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
@@ -234,7 +238,7 @@ export class KernelHost {
       ...spec.defaults,
       ...variant.consts,
     };
-    const parts = [fill(spec.source, values)];
+    const parts = [fill(spec.source, values), ...(spec.include ?? []).map((p) => fill(p, values))];
     if (spec.weights) {
       if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
       const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];

@@ -1,0 +1,43 @@
+// What both attention kernels (attention.wgsl, attention_lanes.wgsl) compute a key's score with:
+// the cache's element quads, and llama.cpp's f16 dot order. Each kernel defines `q_quad(i)`,
+// elements 4i .. 4i + 3 of the query (already rounded to f16), from wherever it keeps them.
+
+/** Elements 4i .. 4i + 3 of a cache. */
+fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }
+
+/**
+ * ggml_vec_dot_f16 of q with the key at kb, as an AVX-512 build runs it: 64-element steps into
+ * four 16-lane f32 accumulators (products of halves are exact), folded x0+x2, x1+x3, x0+x1, then
+ * _mm512_reduce_add_ps's order (halves of 8, of 4, then (0+2) + (1+3)); the elements after the
+ * last full step are added one by one in double precision, and the double rounded to f32.
+ */
+fn score(kb: u32, hd: u32) -> f32 {
+  let np = hd & ~63u;
+  let kq = kb / 4u;
+  var total = vec2<f32>(0.0, 0.0);
+  if (np > 0u) {
+    var lanes: array<f32, 64>;
+    for (var i = 0u; i < np; i += 64u) {
+      for (var j = 0u; j < 64u; j += 4u) {
+        let k = kv_quad(KC[kq + (i + j) / 4u]);
+        let q = q_quad((i + j) / 4u);
+        for (var e = 0u; e < 4u; e++) { lanes[j + e] = lanes[j + e] + q[e] * k[e]; }
+      }
+    }
+    var x: array<f32, 16>;
+    for (var l = 0u; l < 16u; l++) {
+      x[l] = opaque(opaque(lanes[l] + lanes[32u + l]) + opaque(lanes[16u + l] + lanes[48u + l]));
+    }
+    var u: array<f32, 8>;
+    for (var k = 0u; k < 8u; k++) { u[k] = opaque(x[k + 8u] + x[k]); }
+    var v: array<f32, 4>;
+    for (var k = 0u; k < 4u; k++) { v[k] = opaque(u[k + 4u] + u[k]); }
+    total.x = opaque(opaque(v[0] + v[2]) + opaque(v[1] + v[3]));
+  }
+  for (var i = np; i < hd; i += 4u) {
+    let k = kv_quad(KC[kq + i / 4u]);
+    let q = q_quad(i / 4u);
+    for (var e = 0u; e < 4u; e++) { total = dsum_add(total, q[e] * k[e]); }
+  }
+  return total.x + total.y;
+}
