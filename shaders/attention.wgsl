@@ -16,22 +16,8 @@
 // accumulator on one SIMD group instead of two (stories15M decode attention: 0.72x the time).
 {{ENABLE_F16}}
 
-struct Params {
-  n_head: u32,
-  n_head_kv: u32,
-  head_dim: u32,
-  qkv_stride: u32,
-  kv_dim: u32,
-  out_stride: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<storage, read> QKV: array<f32>;
-@group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
-@group(0) @binding(2) var<storage, read> VC: array<{{KV_QUAD}}>;
-@group(0) @binding(3) var<storage, read_write> O: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
-@group(0) @binding(5) var<uniform> P: Params;
+// (Params and bindings: attention_score.wgsl)
+alias VElem = {{KV_QUAD}};  // V read four elements per load
 
 const WG: u32 = 64u;
 const CH: u32 = 256u;

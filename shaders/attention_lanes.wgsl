@@ -15,22 +15,8 @@
 {{ENABLE_F16}}
 enable subgroups;
 
-struct Params {
-  n_head: u32,
-  n_head_kv: u32,
-  head_dim: u32,   // HD (the kernel is compiled per head size)
-  qkv_stride: u32,
-  kv_dim: u32,
-  out_stride: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<storage, read> QKV: array<f32>;
-@group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
-@group(0) @binding(2) var<storage, read> VC: array<{{KV_PAIR}}>;
-@group(0) @binding(3) var<storage, read_write> O: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
-@group(0) @binding(5) var<uniform> P: Params;
+// (Params and bindings: attention_score.wgsl; head_dim is HD, the kernel is compiled per size)
+alias VElem = {{KV_PAIR}};  // V read two elements per load
 
 const L: u32 = 8u;                    // lanes: the workgroup is one SIMD group (subgroups >= 8)
 const HD: u32 = {{HEAD_DIM}}u;        // a multiple of 4

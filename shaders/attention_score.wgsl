@@ -1,6 +1,24 @@
-// What both attention kernels (attention.wgsl, attention_lanes.wgsl) compute a key's score with:
-// the cache's element quads, and llama.cpp's f16 dot order. Each kernel defines `q_quad(i)`,
-// elements 4i .. 4i + 3 of the query (already rounded to f16), from wherever it keeps them.
+// What both attention kernels (attention.wgsl, attention_lanes.wgsl) share: their buffers (each
+// kernel names V's element type, `VElem`), the cache's element quads, and a key's score in
+// llama.cpp's f16 dot order. Each kernel defines `q_quad(i)`, elements 4i .. 4i + 3 of the query
+// (already rounded to f16), from wherever it keeps them.
+
+struct Params {
+  n_head: u32,
+  n_head_kv: u32,
+  head_dim: u32,
+  qkv_stride: u32,
+  kv_dim: u32,
+  out_stride: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> QKV: array<f32>;
+@group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
+@group(0) @binding(2) var<storage, read> VC: array<VElem>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(5) var<uniform> P: Params;
 
 /** Elements 4i .. 4i + 3 of a cache. */
 fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }

@@ -6,7 +6,7 @@
 // With Q8_OUT the normalized row is also quantized to Q8_0 blocks into XQ (q8_block.wgsl) for
 // the integer-dot products that read it, which saves them a quantize dispatch.
 
-// (Params and bindings: rmsnorm_io.wgsl)
+// (Params, bindings and the shared steps: rmsnorm_common.wgsl)
 
 const WG: u32 = 64u;
 
@@ -15,25 +15,17 @@ var<workgroup> partial: array<vec2<f32>, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   exact_init();
-  let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
-  let t_out = select(wg.y, 0u, P.last_only == 1u);
-  let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;
-  let dst = t_out * P.y_stride + P.off + wg.x * P.group_stride;
-  var ss = vec2<f32>(0.0, 0.0);
-  for (var i = li; i < P.n; i += WG) { let v = {{SRC}}[src + i]; ss = dsum_add(ss, v * v); }
-  partial[li] = ss;
+  let rows = norm_rows(wg);
+  let src = rows.x;
+  let dst = rows.y;
+  let t_out = rows.z;
+  partial[li] = sum_squares(src, li, WG);
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s >> 1u) {
     if (li < s) { partial[li] = pair_add(partial[li], partial[li + s]); }
     workgroupBarrier();
   }
-  let total = partial[0];
-  // mean = the double total / n rounded once: q, then its correction from the exact remainder
-  let nf = f32(P.n);
-  let q = total.x / nf;
-  let r = opaque(fma_exact(-q, nf, total.x) + total.y);
-  let mean = q + r / nf;
-  let scale = 1.0 / sqrt(mean + P.eps);
+  let scale = norm_scale(partial[0]);
   workgroupBarrier();
   if (Q8_OUT) {
     // a thread per block of 32 (n is a multiple of 32 here): the block's values, then its Q8_0

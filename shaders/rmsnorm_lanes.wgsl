@@ -7,25 +7,19 @@
 // four values a lane: its word of the block, the block's max by a subgroup max.
 enable subgroups;
 
-// (Params and bindings: rmsnorm_io.wgsl)
+// (Params, bindings and the shared steps: rmsnorm_common.wgsl)
 const L: u32 = 8u;  // lanes: the workgroup is one SIMD group (subgroups >= 8)
 
 @compute @workgroup_size(L)
 fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   exact_init();
-  let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
-  let t_out = select(wg.y, 0u, P.last_only == 1u);
-  let src = t_in * P.x_stride + P.off + wg.x * P.group_stride;
-  let dst = t_out * P.y_stride + P.off + wg.x * P.group_stride;
-  var ss = vec2<f32>(0.0, 0.0);
-  for (var i = lane; i < P.n; i += L) { let v = {{SRC}}[src + i]; ss = dsum_add(ss, v * v); }
+  let rows = norm_rows(wg);
+  let src = rows.x;
+  let dst = rows.y;
+  let t_out = rows.z;
+  var ss = sum_squares(src, lane, L);
   for (var m = L / 2u; m > 0u; m = m >> 1u) { ss = pair_add(ss, subgroupShuffleXor(ss, m)); }
-  // mean = the double total / n rounded once: q, then its correction from the exact remainder
-  let nf = f32(P.n);
-  let q = ss.x / nf;
-  let r = opaque(fma_exact(-q, nf, ss.x) + ss.y);
-  let mean = q + r / nf;
-  let scale = 1.0 / sqrt(mean + P.eps);
+  let scale = norm_scale(ss);
   if (Q8_OUT) {
     // block b: elements 4 lane .. 4 lane + 3 on each lane, its word of the block (q8_block.wgsl's
     // layout and roundings; n is a multiple of 32 here)

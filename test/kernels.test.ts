@@ -16,7 +16,6 @@ import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, sil
 let device: GPUDevice;
 let host: KernelHost;
 let fallback: KernelHost;
-let subgroupHost: KernelHost;
 /** The kernels a GPU gets: subgroups, but not the forms for adapters that run on the CPU. */
 let gpuStyle: KernelHost;
 let lanesF32: KernelHost;
@@ -25,7 +24,6 @@ beforeAll(async () => {
   device = await acquireDevice();
   host = new KernelHost(device);
   fallback = new KernelHost(device, { subgroups: false, shaderF16: false });
-  subgroupHost = host;
   gpuStyle = new KernelHost(device, { cpuLanes: false });
   lanesF32 = new KernelHost(device, { shaderF16: false });
 });
@@ -180,7 +178,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
   for (const [type, n, k, order] of CASES) {
     for (const [tt, rpt, name, h] of TILES.flatMap(([tt, rpt, name]) => [[tt, rpt, name, "subgroups"], [tt, rpt, name, "fallback"]] as const)) {
       test(`${formatOf(type).name} ${n}x${k} order ${order}, ${tt} tokens per tile, ${rpt} rows per thread (${name}, ${h})`, async () => {
-        const host = h === "subgroups" ? subgroupHost : fallback;
+        const kh = h === "subgroups" ? host : fallback;
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
@@ -188,12 +186,12 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const x = randn(m * k, rand);
         // larger than a uniform binding (as a big model's is): the uniform kernel binds its first 64 KB
         const xq = storageUniformBuffer(device, Math.max(2 * UNIFORM_X_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
-        run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+        run(kh, kh.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
-        const kern = host.get(name, { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
+        const kern = kh.get(name, { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
         const [gx, gy] = foldGroups(Math.ceil(n / (rpw * rpt)));
-        run(host, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
+        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
         const want: number[] = [];
         for (let t = 0; t < m; t++) {
           const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));

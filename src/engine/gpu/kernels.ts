@@ -18,7 +18,7 @@ import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import rmsnormLanesSrc from "../../../shaders/rmsnorm_lanes.wgsl" with { type: "text" };
-import rmsnormIoSrc from "../../../shaders/rmsnorm_io.wgsl" with { type: "text" };
+import rmsnormCommonSrc from "../../../shaders/rmsnorm_common.wgsl" with { type: "text" };
 import ropeSrc from "../../../shaders/rope.wgsl" with { type: "text" };
 import attentionSrc from "../../../shaders/attention.wgsl" with { type: "text" };
 import attentionLanesSrc from "../../../shaders/attention_lanes.wgsl" with { type: "text" };
@@ -121,9 +121,9 @@ export const KERNELS = {
   },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
-  rmsnorm: { source: rmsnormSrc, include: [rmsnormIoSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  rmsnorm: { source: rmsnormSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
-  rmsnorm_lanes: { source: rmsnormLanesSrc, include: [rmsnormIoSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  rmsnorm_lanes: { source: rmsnormLanesSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
   rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
   attention: { source: attentionSrc, include: [attentionScoreSrc], kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
   /** attention as one SIMD group per (head, token), for adapters that run on the CPU. */
@@ -136,12 +136,17 @@ export const KERNELS = {
 
 export type KernelName = keyof typeof KERNELS;
 
+/** Whether the one-SIMD-group kernel forms (`*_lanes`) run here: a CPU adapter with subgroups of 8+. */
+function oneGroupForms(features: GpuFeatures): boolean {
+  return features.cpuLanes && features.wideSubgroups;
+}
+
 /**
  * The RMSNorm kernel on this host: one SIMD group per (group, token) on a CPU adapter with
  * subgroups of 8 or more (rmsnorm_lanes.wgsl), else a workgroup of 64.
  */
 export function normKernel(features: GpuFeatures): "rmsnorm" | "rmsnorm_lanes" {
-  return features.cpuLanes && features.wideSubgroups ? "rmsnorm_lanes" : "rmsnorm";
+  return oneGroupForms(features) ? "rmsnorm_lanes" : "rmsnorm";
 }
 
 /**
@@ -150,7 +155,7 @@ export function normKernel(features: GpuFeatures): "rmsnorm" | "rmsnorm_lanes" {
  * workgroup of 64 whose threads accumulate eight head dimensions where the size allows it, else four.
  */
 export function attentionKernel(features: GpuFeatures, headDim: number): [KernelName, KernelVariant] {
-  if (features.cpuLanes && features.wideSubgroups) return ["attention_lanes", { consts: { HEAD_DIM: headDim } }];
+  if (oneGroupForms(features)) return ["attention_lanes", { consts: { HEAD_DIM: headDim } }];
   return ["attention", { consts: { VQ: headDim % 8 === 0 ? 2 : 1 } }];
 }
 
