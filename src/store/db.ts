@@ -22,9 +22,11 @@ const MIGRATIONS = join(import.meta.dir, "migrations");
 export function openDb(path: string): Db {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
-  sqlite.exec("PRAGMA journal_mode = WAL");
-  // Several server processes (and the `keys` CLI) may share the file: wait instead of failing.
+  // Several server processes (and the `keys` CLI) may share the file: wait instead of failing,
+  // from the first statement on (switching to WAL takes a lock too: it failed with SQLITE_BUSY
+  // while another process was closing the file).
   sqlite.exec("PRAGMA busy_timeout = 5000");
+  sqlite.exec("PRAGMA journal_mode = WAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   sqlite.exec("PRAGMA synchronous = NORMAL");
   const db = drizzle({ client: sqlite, schema }) as Db;
