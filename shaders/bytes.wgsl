@@ -1,19 +1,22 @@
-// Byte access to weight rows inside a u32 array. Rows are padded to whole words and interleaved
-// word by word in groups of ROW_GROUP (quant.ts `toGpuRows`): a row is addressed by `row_base`
-// and read by byte offset within it. Blocks kept in their GGUF layout (Q6_K's 210 bytes) do not
-// start on word boundaries, so `row_u32` funnel-shifts across two words; Q8_0 and Q4_0 are
-// regrouped at upload so their quants are aligned.
+// Byte access to weight rows in the weight binding, a word at a time through the kernel's
+// `w_word` (its binding may be declared as words or as quads). Rows are padded to whole units
+// of ROW_UNIT words and interleaved a unit at a time in groups of ROW_GROUP (quant.ts
+// `toGpuRows`): a row is addressed by `row_base` and read by byte offset within it. Blocks kept
+// in their GGUF layout (Q6_K's 210 bytes) do not start on word boundaries, so `row_u32`
+// funnel-shifts across two words; Q8_0 and Q4_0 are regrouped at upload so their quants are
+// aligned (to quads: ROW_UNIT 4).
 
 const ROW_GROUP: u32 = {{ROW_GROUP}}u;
+const ROW_UNIT: u32 = {{ROW_UNIT}}u;
 
 /** Where row `row` starts (the byte of its word 0). */
 fn row_base(row: u32, row_bytes: u32) -> u32 {
-  return (row / ROW_GROUP) * ROW_GROUP * row_bytes + (row % ROW_GROUP) * 4u;
+  return (row / ROW_GROUP) * ROW_GROUP * row_bytes + (row % ROW_GROUP) * ROW_UNIT * 4u;
 }
 
 /** Word j of the row at `rb`. */
 fn row_word(rb: u32, j: u32) -> u32 {
-  return W[(rb >> 2u) + ROW_GROUP * j];
+  return w_word((rb >> 2u) + (j / ROW_UNIT) * ROW_GROUP * ROW_UNIT + j % ROW_UNIT);
 }
 
 /** The f16 at byte `off` (even) of the row at `rb`. */

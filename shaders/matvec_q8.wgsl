@@ -1,7 +1,7 @@
 // Matrix-vector products on Q8_0-quantized activations (quantize_q8.wgsl) with integer dots,
 // rounded exactly as llama.cpp's CPU kernels round them, for the weight formats whose kernels
-// work that way (Q8_0, Q4_0; `dot_rows` per format gives a block's eight 4-product integer
-// sums per row). ORDER picks the kernel reproduced:
+// work that way (Q8_0, Q4_0; `block_words` per format gives a row's block as eight words of
+// four signed bytes, the runs of four products llama.cpp sums as integers). ORDER picks the kernel reproduced:
 //   0: ggml_vec_dot_q8_0_q8_0 and tinyBLAS (AVX2 / AVX-512 builds): eight f32 lanes, lane j
 //      doing lane = fma(d_w * d_x, sum of products 4j..4j+3, lane) block after block, then
 //      ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
@@ -34,7 +34,13 @@ struct Params {
   last_only: u32,
 }
 
-@group(0) @binding(0) var<storage, read> W: array<u32>;
+// The weights as quads (their rows are interleaved a quad at a time, bytes.wgsl ROW_UNIT 4): on
+// lavapipe a storage load is a loop over the SIMD lanes testing each lane's execution bit, once
+// per load however wide, so a quad per load reads a block's quants in two.
+@group(0) @binding(0) var<storage, read> W: array<vec4<u32>>;
+fn w_word(i: u32) -> u32 { return W[i >> 2u][i & 3u]; }
+/** Quad q of the row at `rb`. */
+fn row_quad(rb: u32, q: u32) -> vec4<u32> { return W[(rb >> 4u) + q * ROW_GROUP]; }
 {{XQ_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
@@ -60,16 +66,23 @@ fn madd(d: f32, ds: vec3<f32>, i: i32, acc: f32) -> f32 {
   return fma_int(d, ds, i, acc);
 }
 
-/** The eight lanes after one block (Deno's naga mistranslates a pointer into a nested array: by value). */
-fn accumulate(acc: array<f32, 8>, d: f32, lanes: array<i32, 8>) -> array<f32, 8> {
+/**
+ * The eight lanes after one block: weight words `w` against activation words `xw`, each run's
+ * integer dot multiplied in as soon as it is made (no block of sums held: fewer registers live,
+ * and on lavapipe a third of the spills of the output head). Deno's naga mistranslates a pointer
+ * into a nested array: by value.
+ */
+fn accumulate(acc: array<f32, 8>, d: f32, w: array<u32, 8>, xw: array<XqWord, 8>) -> array<f32, 8> {
   var a = acc;
   let ds = split8x3(d);
   if (ORDER == 0u) {
-    for (var j = 0u; j < 8u; j++) { a[j] = madd(d, ds, lanes[j], a[j]); }
+    var l: array<i32, 8>;
+    for (var j = 0u; j < 8u; j++) { l[j] = xq_dot(w[j], xw[j]); }
+    for (var j = 0u; j < 8u; j++) { a[j] = madd(d, ds, l[j], a[j]); }
     return a;
   }
   var isum = 0i;
-  for (var j = 0u; j < 8u; j++) { isum += lanes[j]; }
+  for (var j = 0u; j < 8u; j++) { isum += xq_dot(w[j], xw[j]); }
   a[0] = madd(d, ds, isum, a[0]);
   return a;
 }
@@ -121,11 +134,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let xb = ((xt0 + t0 + t) * nb + c) * Q8_BLOCK_WORDS;
         let dx = bitcast<f32>(xq_word(xb + 8u));
         let xw = xq_block(xb);
-        let l = dot_rows(rb, c, xw);
-        for (var r = 0u; r < RPT; r++) { acc[r][t] = accumulate(acc[r][t], dw[r] * dx, l[r]); }
-        if (MODE == 2u) {
-          let l2 = dot_rows(rb2, c, xw);
-          for (var r = 0u; r < RPT; r++) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, l2[r]); }
+        // the weights after the activations, per token (loaded once for all TT tokens before
+        // them, the output head took 1.12x the time, the body's products up to 1.07x)
+        for (var r = 0u; r < RPT; r++) {
+          acc[r][t] = accumulate(acc[r][t], dw[r] * dx, block_words(rb[r], c), xw);
+          if (MODE == 2u) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, block_words(rb2[r], c), xw); }
         }
       }
     }

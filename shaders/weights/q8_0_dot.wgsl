@@ -1,15 +1,10 @@
-// Q8_0 weights (row layout as in q8_0.wgsl) against one Q8_0 activation block's eight words
-// `xw` (lanes_*.wgsl XqWord): for each of a thread's RPT rows, the integer sums of the block's
-// eight runs of four products (elements 4j..4j+3), as one integer dot each; and the weight
-// block's scale.
-// The rows' words are read interleaved: on lavapipe each per-thread load is a loop over the SIMD
-// lanes that the compiler does not move code across, so interleaving is what overlaps them.
-fn dot_rows(rb: array<u32, RPT>, c: u32, xw: array<XqWord, 8>) -> array<array<i32, 8>, RPT> {
-  var l: array<array<i32, 8>, RPT>;
-  for (var j = 0u; j < 8u; j++) {
-    for (var r = 0u; r < RPT; r++) { l[r][j] = xq_dot(row_word(rb[r], 8u * c + j), xw[j]); }
-  }
-  return l;
+// Q8_0 weights (row layout as in q8_0.wgsl) for the integer-dot products (matvec_q8.wgsl): a
+// row's block c as eight words of four signed bytes (elements 4j..4j+3), two quads
+// (matvec_q8.wgsl `row_quad`); and the block's scale.
+fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+  let a = row_quad(rb, 2u * c);
+  let b = row_quad(rb, 2u * c + 1u);
+  return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
 }
 
 fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {

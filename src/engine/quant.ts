@@ -279,10 +279,10 @@ export function randomWeights(type: GGMLType, rows: number, k: number, rand: () 
 // ---- GPU row layout -------------------------------------------------------------------------
 
 /**
- * Formats whose blocks the engine regroups at upload so every row is word aligned: a row of K
+ * Formats whose blocks the engine regroups at upload so every row is quad aligned: a row of K
  * elements becomes its quant plane (Q8_0: K int8 bytes; Q4_0: K/2 bytes, 16 per block with the
  * low nibble element j and the high one j + 16, as stored), then its K/32 f16 scales, padded to
- * a word. The values and scales are the stored ones; only where the bytes sit changes (the
+ * 16 bytes. The values and scales are the stored ones; only where the bytes sit changes (the
  * GGUF's 34- and 18-byte blocks straddle words, which cost the kernels funnel shifts). Like
  * llama.cpp's CPU backend repacking Q4_0 for its own kernels.
  */
@@ -292,27 +292,37 @@ const ROW_PLANES: Partial<Record<GGMLType, { quantBytes: number }>> = {
 };
 
 /**
- * Rows interleaved word by word in groups of this many (shaders/bytes.wgsl `row_base`): word j
- * of row r sits at (r / G) * G * rowWords + j * G + r % G. A SIMD group of lavapipe runs 8
- * consecutive rows, one per lane: interleaved, its 8 loads of one word fall in one cache line
- * instead of 8 (stories15M's output head 0.76-0.84x the time, same sums).
+ * Rows interleaved in groups of this many (shaders/bytes.wgsl `row_base`), `rowUnit` words at a
+ * time: unit u of row r sits at (r / G) * G * rowWords + u * G * U + (r % G) * U. A SIMD group
+ * of lavapipe runs 8 consecutive rows, one per lane: interleaved, its 8 loads of one unit fall
+ * in one or two cache lines instead of 8 (stories15M's output head 0.76-0.84x the time, same sums).
  */
 export function rowGroup(_type: GGMLType): number {
   return 8;
 }
 
-/** Bytes of one row of `k` elements as the GPU kernels read it: whole words (rows are `rowGroup` interleaved). */
+/**
+ * Words each row contributes to a group's interleave at a time (bytes.wgsl ROW_UNIT): the
+ * regrouped formats (ROW_PLANES) 4, read by the integer-dot products a quad (16 bytes) per load:
+ * lavapipe tests a lane's execution bit once per load rather than once per word, and the output
+ * head of stories15M q8_0 ran in 0.85x the time; the other formats, read a word at a time, 1.
+ */
+export function rowUnit(type: GGMLType): 1 | 4 {
+  return ROW_PLANES[type] ? 4 : 1;
+}
+
+/** Bytes of one row of `k` elements as the GPU kernels read it: whole `rowUnit`s (rows are `rowGroup` interleaved). */
 export function gpuRowBytes(type: GGMLType, k: number): number {
   const planes = ROW_PLANES[type];
   if (!planes) return Math.ceil(rowBytes(type, k) / 4) * 4;
   const nb = rowBytes(type, k) / formatOf(type).blockBytes;
-  return nb * planes.quantBytes + 4 * Math.ceil(nb / 2);
+  return Math.ceil((nb * planes.quantBytes + 2 * nb) / 16) * 16;
 }
 
 /**
  * `rows` rows of `k` elements in their GGUF layout, in the layout the GPU kernels read: Q8_0 and
- * Q4_0 regrouped into planes, every row padded to whole words, rows interleaved in groups of
- * `rowGroup`, the last group padded with zero rows.
+ * Q4_0 regrouped into planes, every row padded to whole units, rows interleaved in groups of
+ * `rowGroup` a `rowUnit` at a time, the last group padded with zero rows.
  */
 export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: number): Uint8Array {
   const planes = ROW_PLANES[type];
@@ -323,6 +333,7 @@ export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: numb
   if (src.byteLength !== rows * stored) throw new Error(`${f.name}: ${src.byteLength} bytes is not ${rows} rows of ${k}`);
   const row = new Uint8Array(rb);  // its padding stays zero
   const G = rowGroup(type);
+  const U = rowUnit(type);
   const words = rb / 4;
   const out = new Uint32Array(Math.ceil(rows / G) * G * words);
   const rowWords = new Uint32Array(row.buffer);
@@ -335,8 +346,8 @@ export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: numb
       row[nb * q + 2 * b + 1] = src[s + 1];
       row.set(src.subarray(s + 2, s + 2 + q), b * q);
     }
-    const base = Math.floor(r / G) * G * words + (r % G);
-    for (let j = 0; j < words; j++) out[base + j * G] = rowWords[j];
+    const base = Math.floor(r / G) * G * words + (r % G) * U;
+    for (let j = 0; j < words; j++) out[base + Math.floor(j / U) * G * U + (j % U)] = rowWords[j];
   }
   return new Uint8Array(out.buffer);
 }

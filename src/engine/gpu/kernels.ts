@@ -34,7 +34,7 @@ import lanesSubgroupSrc from "../../../shaders/lanes_subgroup.wgsl" with { type:
 import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
 import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
-import { rowGroup } from "../quant.ts";
+import { rowGroup, rowUnit } from "../quant.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
 import { EXACT_CONSTANTS } from "./exact.ts";
 
@@ -248,7 +248,7 @@ export class KernelHost {
       if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
       const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
-      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format) }), w);
+      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format), ROW_UNIT: rowUnit(variant.format) }), w);
       // The generic decode dot, unless the format brings its own.
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
