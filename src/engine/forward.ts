@@ -19,12 +19,18 @@ export const MAX_BATCH = 64;
 /** Tokens per workgroup tile of the prefill matmul. */
 const PREFILL_TILE = 8;
 /**
- * Rows each thread of a one-token integer-dot product computes (matvec_q8.wgsl RPT), by where its
- * activations come from: two rows share each load from a storage buffer (1.21x faster on
- * lavapipe), while the uniform buffer's loads are cheap enough that one row per thread, with
- * fewer registers live, ran 2-6% faster (stories15M q8_0 decode, in one process).
+ * How a one-token integer-dot product (matvec_q8.wgsl) spreads its rows: [rows per thread (RPT),
+ * threads per workgroup (RPW)], by where its activations come from and, for the uniform buffer,
+ * by MODE. Two rows a thread share each activation load: from a storage buffer 1.21x faster on
+ * lavapipe; from the uniform buffer, with rows read a quad at a time, 0.81x the time of one row
+ * a thread for stories15M's 864-row qkv, and with 32-thread workgroups (less of a last group
+ * idle) 0.83-0.85x for its 288-row products; the gate and up rows (MODE 2) are two rows a
+ * thread already: 1.25x slower so.
  */
-const ONE_TOKEN_ROWS_PER_THREAD = { uniform: 1, storage: 2 } as const;
+const ONE_TOKEN_Q8_TILING = {
+  storage: [2, 64],
+  uniform: { 0: [2, 32], 1: [2, 32], 2: [1, 64] },
+} as const satisfies { storage: readonly [number, number]; uniform: Record<0 | 1 | 2, readonly [number, number]> };
 /**
  * The output head when it need not be exact (ForwardOptions.exactHead off): its logits only feed
  * the sampler, so each row keeps one accumulator (a block's eight integer sums added exactly,
@@ -32,7 +38,7 @@ const ONE_TOKEN_ROWS_PER_THREAD = { uniform: 1, storage: 2 } as const;
  * registers that frees a thread computes two rows: stories15M's 32000 x 288 head in 0.87x the
  * time of one row and eight accumulators on lavapipe.
  */
-const FAST_HEAD = { order: 1, rowsPerThread: 2 } as const;
+const FAST_HEAD = { order: 1, tiling: [2, 64] } as const;
 /**
  * Matvec tiling, every weight format: [threads per row, rows per workgroup]. A row per invocation
  * needs no workgroup reduction and reads each activation at an address all threads share: on
@@ -277,11 +283,16 @@ export class ForwardPass {
     const rowBytes = q8 ? 4 * Q8_BLOCK_WORDS * (mat.k / 32) : o.xStride % 4 === 0 ? 4 * o.xStride : Infinity;
     const uniformX = (m: number) => rowBytes * m <= UNIFORM_X_BYTES;
     const fastHead = !!o.fastHead;
-    const rpt = (m: number) => (q8 && tile(m) === 1 ? (fastHead ? FAST_HEAD.rowsPerThread : ONE_TOKEN_ROWS_PER_THREAD[uniformX(m) ? "uniform" : "storage"]) : 1);
+    // [rows per thread, threads per workgroup]
+    const tiling = (m: number): readonly [number, number] => {
+      if (!q8 || tile(m) !== 1) return [1, RPW];
+      if (fastHead) return FAST_HEAD.tiling;
+      return uniformX(m) ? ONE_TOKEN_Q8_TILING.uniform[o.mode] : ONE_TOKEN_Q8_TILING.storage;
+    };
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
-        ? { RPW, RPT: rpt(m), TT: tile(m), MODE: o.mode, ORDER: fastHead ? FAST_HEAD.order : q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
+        ? { RPW: tiling(m)[1], RPT: tiling(m)[0], TT: tile(m), MODE: o.mode, ORDER: fastHead ? FAST_HEAD.order : q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const kernelFor = (m: number) => host.get(uniformX(m) ? `${kind}_uniform` : kind, variant(m));
@@ -298,9 +309,14 @@ export class ForwardPass {
     }
     for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
-      // the grid for each rows-per-thread count, folded once
-      const groups = new Map([1, FAST_HEAD.rowsPerThread, ...Object.values(ONE_TOKEN_ROWS_PER_THREAD)].map((r) => [r, foldGroups(Math.ceil(rows / (RPW * r)))]));
-      const [gx] = groups.get(1)!;
+      // the grid for each tiling, folded once
+      const groups = new Map<number, [number, number]>();
+      const gridFor = ([rpt, rpw]: readonly [number, number]) => {
+        let g = groups.get(rpt * rpw);
+        if (!g) groups.set(rpt * rpw, (g = foldGroups(Math.ceil(rows / (rpt * rpw)))));
+        return g;
+      };
+      const [gx] = gridFor([1, RPW]);
       let bias = this.dummy;
       if (o.bias) {
         bias = uploadF32(this.device, o.bias.subarray(part.row0, part.row0 + rows));
@@ -318,7 +334,7 @@ export class ForwardPass {
         bind,
         bindFor: (m: number) => (uniformX(m) ? uniformBind : bind),
         grid: (m: number) => {
-          const [x, y] = groups.get(rpt(m))!;
+          const [x, y] = gridFor(tiling(m));
           return [x, y, o.lastOnly ? 1 : Math.ceil(m / tile(m))] as [number, number, number];
         },
       });
