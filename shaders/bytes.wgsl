@@ -1,13 +1,21 @@
-// Byte access to weight rows in the weight binding, a word at a time through the kernel's
-// `w_word` (its binding may be declared as words or as quads). Rows are padded to whole units
-// of ROW_UNIT words and interleaved a unit at a time in groups of ROW_GROUP (quant.ts
-// `toGpuRows`): a row is addressed by `row_base` and read by byte offset within it. Blocks kept
-// in their GGUF layout (Q6_K's 210 bytes) do not start on word boundaries, so `row_u32`
-// funnel-shifts across two words; Q8_0 and Q4_0 are regrouped at upload so their quants are
-// aligned (to quads: ROW_UNIT 4).
+// The weight binding (binding 0 of every kernel that reads weights) and byte access to its rows.
+// Rows are padded to whole units of ROW_UNIT words and interleaved a unit at a time in groups of
+// ROW_GROUP (quant.ts `toGpuRows`): a row is addressed by `row_base` and read by byte offset
+// within it, or a quad at a time (`row_quad`, one load where the unit is a quad: on lavapipe a
+// load tests each lane once however wide it is). Blocks kept in their GGUF layout (Q6_K's 210
+// bytes) do not start on word boundaries, so `row_u32` funnel-shifts across two words; Q8_0 and
+// Q4_0 are regrouped at upload so their quants are aligned.
 
 const ROW_GROUP: u32 = {{ROW_GROUP}}u;
 const ROW_UNIT: u32 = {{ROW_UNIT}}u;
+
+@group(0) @binding(0) var<storage, read> W: array<{{W_ELEM}}>;
+
+/** Word i of the binding. */
+fn w_word(i: u32) -> u32 { return {{W_WORD}}; }
+
+/** Words 4q .. 4q + 3 of the row at `rb`. */
+fn row_quad(rb: u32, q: u32) -> vec4<u32> { return {{ROW_QUAD}}; }
 
 /** Where row `row` starts (the byte of its word 0). */
 fn row_base(row: u32, row_bytes: u32) -> u32 {

@@ -9,8 +9,6 @@ struct Params {
   x_stride: u32,
 }
 
-@group(0) @binding(0) var<storage, read> W: array<u32>;
-fn w_word(i: u32) -> u32 { return W[i]; }
 @group(0) @binding(1) var<storage, read> IDS: array<u32>;
 @group(0) @binding(2) var<storage, read_write> X: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;

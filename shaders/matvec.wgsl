@@ -23,8 +23,6 @@ struct Params {
   last_only: u32,  // 1: only the batch's last token (logits)
 }
 
-@group(0) @binding(0) var<storage, read> W: array<u32>;
-fn w_word(i: u32) -> u32 { return W[i]; }
 {{X_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;

@@ -34,13 +34,7 @@ struct Params {
   last_only: u32,
 }
 
-// The weights as quads (their rows are interleaved a quad at a time, bytes.wgsl ROW_UNIT 4): on
-// lavapipe a storage load is a loop over the SIMD lanes testing each lane's execution bit, once
-// per load however wide, so a quad per load reads a block's quants in two.
-@group(0) @binding(0) var<storage, read> W: array<vec4<u32>>;
-fn w_word(i: u32) -> u32 { return W[i >> 2u][i & 3u]; }
-/** Quad q of the row at `rb`. */
-fn row_quad(rb: u32, q: u32) -> vec4<u32> { return W[(rb >> 4u) + q * ROW_GROUP]; }
+// (W, binding 0: bytes.wgsl; these formats' rows are read a quad at a time)
 {{XQ_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;

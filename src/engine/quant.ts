@@ -301,20 +301,24 @@ export function rowGroup(_type: GGMLType): number {
   return 8;
 }
 
+/** Formats whose rows the kernels read in whole quads (16 bytes): the regrouped ones and the floats. */
+const QUAD_ROWS = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F32, GGMLType.F16, GGMLType.BF16]);
+
 /**
- * Words each row contributes to a group's interleave at a time (bytes.wgsl ROW_UNIT): the
- * regrouped formats (ROW_PLANES) 4, read by the integer-dot products a quad (16 bytes) per load:
- * lavapipe tests a lane's execution bit once per load rather than once per word, and the output
- * head of stories15M q8_0 ran in 0.85x the time; the other formats, read a word at a time, 1.
+ * Words each row contributes to a group's interleave at a time (bytes.wgsl ROW_UNIT): 4 for the
+ * formats the kernels read a quad (16 bytes) per load (QUAD_ROWS): lavapipe tests a lane's
+ * execution bit once per load rather than once per word, and the output head of stories15M q8_0
+ * ran in 0.85x the time; 1 for the K-quants, whose blocks keep their GGUF layout and are read a
+ * word at a time.
  */
 export function rowUnit(type: GGMLType): 1 | 4 {
-  return ROW_PLANES[type] ? 4 : 1;
+  return QUAD_ROWS.has(type) ? 4 : 1;
 }
 
 /** Bytes of one row of `k` elements as the GPU kernels read it: whole `rowUnit`s (rows are `rowGroup` interleaved). */
 export function gpuRowBytes(type: GGMLType, k: number): number {
   const planes = ROW_PLANES[type];
-  if (!planes) return Math.ceil(rowBytes(type, k) / 4) * 4;
+  if (!planes) return Math.ceil(rowBytes(type, k) / (4 * rowUnit(type))) * 4 * rowUnit(type);
   const nb = rowBytes(type, k) / formatOf(type).blockBytes;
   return Math.ceil((nb * planes.quantBytes + 2 * nb) / 16) * 16;
 }

@@ -170,6 +170,12 @@ export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q6_K]: q6_kSrc,
 };
 
+/** How bytes.wgsl declares and reads the weight binding, by the rows' interleave unit (quant.ts `rowUnit`). */
+const WEIGHT_WORDS = {
+  1: { ROW_UNIT: 1, W_ELEM: "u32", W_WORD: "W[i]", ROW_QUAD: "vec4<u32>(row_word(rb, 4u * q), row_word(rb, 4u * q + 1u), row_word(rb, 4u * q + 2u), row_word(rb, 4u * q + 3u))" },
+  4: { ROW_UNIT: 4, W_ELEM: "vec4<u32>", W_WORD: "W[i >> 2u][i & 3u]", ROW_QUAD: "W[(rb >> 4u) + q * ROW_GROUP]" },
+} as const;
+
 /** dot_q8 implementations: the formats whose products run on Q8_0-quantized activations. */
 export const Q8DOT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q8_0]: q8_0DotSrc,
@@ -248,7 +254,7 @@ export class KernelHost {
       if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
       const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
-      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format), ROW_UNIT: rowUnit(variant.format) }), w);
+      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format), ...WEIGHT_WORDS[rowUnit(variant.format)] }), w);
       // The generic decode dot, unless the format brings its own.
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
