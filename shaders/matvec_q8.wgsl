@@ -61,10 +61,10 @@ fn madd(d: f32, ds: vec3<f32>, i: i32, acc: f32) -> f32 {
 }
 
 /**
- * The eight lanes after one block: weight words `w` against activation words `xw`, each run's
- * integer dot multiplied in as soon as it is made (no block of sums held: fewer registers live,
- * and on lavapipe a third of the spills of the output head). Deno's naga mistranslates a pointer
- * into a nested array: by value.
+ * The eight lanes after one block: one row's weight words `w` against the activation words
+ * `xw`, its integer dots made and multiplied in here (only this row's sums live, not a block
+ * of sums for all RPT rows: on lavapipe the output head's loop touched the stack ~40% as often).
+ * Deno's naga mistranslates a pointer into a nested array: by value.
  */
 fn accumulate(acc: array<f32, 8>, d: f32, w: array<u32, 8>, xw: array<XqWord, 8>) -> array<f32, 8> {
   var a = acc;

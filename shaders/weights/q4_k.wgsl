@@ -1,31 +1,42 @@
-// Q4_K: super-block { f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; } = 144 bytes of 256 elements,
-// 8 sub-blocks of 32 with 6-bit scales and mins. Chunk c is sub-block c % 8 of block c / 8.
+// Q4_K: super-block { f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; } = 144 bytes (nine quads) of
+// 256 elements, 8 sub-blocks of 32 with 6-bit scales and mins. Chunk c is sub-block c % 8 of
+// block c / 8: read as the block's header quad and the two quads of its quants.
+
+/** Byte b (0..15) of a block's header quad. */
+fn header_byte(h: vec4<u32>, b: u32) -> u32 {
+  return ubyte(h[b >> 2u], b & 3u);
+}
+
 fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   var o: array<f32, 32>;
-  let off = (c >> 3u) * 144u;  // the block's byte offset within the row
+  let q0 = (c >> 3u) * 9u;  // the block's first quad within the row
   let s = c & 7u;
-  let d = row_f16(rb, off);
-  let dmin = row_f16(rb, off + 2u);
+  let h = row_quad(rb, q0);
+  let dd = unpack2x16float(h.x);  // d, dmin
   // scales[j] for j = s, s + 4, s - 4 (bytes 4..15 of the block)
   var sc: u32;
   var m: u32;
   if (s < 4u) {
-    sc = ubyte(row_word(rb, (off + 4u + s) >> 2u), (off + 4u + s) & 3u) & 63u;
-    m = ubyte(row_word(rb, (off + 8u + s) >> 2u), (off + 8u + s) & 3u) & 63u;
+    sc = header_byte(h, 4u + s) & 63u;
+    m = header_byte(h, 8u + s) & 63u;
   } else {
-    let b4 = ubyte(row_word(rb, (off + 8u + s) >> 2u), (off + 8u + s) & 3u);
-    let bm4 = ubyte(row_word(rb, (off + s) >> 2u), (off + s) & 3u);
-    let b0 = ubyte(row_word(rb, (off + 4u + s) >> 2u), (off + 4u + s) & 3u);
+    let b4 = header_byte(h, 8u + s);
+    let bm4 = header_byte(h, s);
+    let b0 = header_byte(h, 4u + s);
     sc = (b4 & 15u) | ((bm4 >> 6u) << 4u);
     m = (b4 >> 4u) | ((b0 >> 6u) << 4u);
   }
-  let dl = d * f32(sc);
-  let ml = dmin * f32(m);
-  let qs = (off + 16u + 32u * (s >> 1u)) >> 2u;
+  let dl = dd.x * f32(sc);
+  let ml = dd.y * f32(m);
+  // sub-blocks 2i and 2i + 1 share 32 bytes of quants (quads 1 + 2i, 2 + 2i): low and high nibbles
+  let qs = q0 + 1u + 2u * (s >> 1u);
   let shift = (s & 1u) * 4u;
-  for (var j = 0u; j < 8u; j++) {
-    let w = row_word(rb, qs + j) >> shift;
-    for (var k = 0u; k < 4u; k++) { o[4u * j + k] = dl * f32((w >> (8u * k)) & 15u) - ml; }
+  for (var half = 0u; half < 2u; half++) {
+    let q = row_quad(rb, qs + half);
+    for (var j = 0u; j < 4u; j++) {
+      let w = q[j] >> shift;
+      for (var k = 0u; k < 4u; k++) { o[16u * half + 4u * j + k] = dl * f32((w >> (8u * k)) & 15u) - ml; }
+    }
   }
   return o;
 }

@@ -301,15 +301,18 @@ export function rowGroup(_type: GGMLType): number {
   return 8;
 }
 
-/** Formats whose rows the kernels read in whole quads (16 bytes): the regrouped ones and the floats. */
-const QUAD_ROWS = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F32, GGMLType.F16, GGMLType.BF16]);
+/**
+ * Formats whose rows the kernels read in whole quads (16 bytes): the regrouped ones, the floats,
+ * and Q4_K (its 144-byte blocks are nine quads).
+ */
+const QUAD_ROWS = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_K]);
 
 /**
  * Words each row contributes to a group's interleave at a time (bytes.wgsl ROW_UNIT): 4 for the
  * formats the kernels read a quad (16 bytes) per load (QUAD_ROWS): lavapipe tests a lane's
  * execution bit once per load rather than once per word, and the output head of stories15M q8_0
- * ran in 0.85x the time; 1 for the K-quants, whose blocks keep their GGUF layout and are read a
- * word at a time.
+ * ran in 0.85x the time; 1 for Q6_K, whose 210-byte blocks keep their GGUF layout, off quad
+ * boundaries, and are read a word at a time.
  */
 export function rowUnit(type: GGMLType): 1 | 4 {
   return QUAD_ROWS.has(type) ? 4 : 1;
