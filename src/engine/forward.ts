@@ -16,18 +16,25 @@ import { MATH_TRIG, type Trig } from "./libc-math.ts";
 
 /** Tokens per prefill chunk (scratch buffers are sized for this many). */
 export const MAX_BATCH = 64;
-/** Tokens per workgroup tile of the prefill matmul. */
-const PREFILL_TILE = 8;
 /**
- * How a one-token integer-dot product (matvec_q8.wgsl) spreads its rows: [rows per thread (RPT),
- * threads per workgroup (RPW)], by where its activations come from and, for the uniform buffer,
- * by MODE. Two rows a thread share each activation load: from a storage buffer 1.21x faster on
- * lavapipe; from the uniform buffer, with rows read a quad at a time, 0.81x the time of one row
- * a thread for stories15M's 864-row qkv, and with 32-thread workgroups (less of a last group
- * idle) 0.83-0.85x for its 288-row products; the gate and up rows (MODE 2) are two rows a
- * thread already: 1.25x slower so.
+ * Tokens per workgroup tile of a prompt's products, by kernel and, for the integer-dot kernel,
+ * by ORDER. It loads a block's weights once for its tile, but each token keeps its accumulators
+ * live: with llama.cpp's eight per row (ORDER 0) tiles of 2 ran stories15M q8_0's 64-token
+ * products in 0.66-0.74x the time of tiles of 8 on lavapipe (with Q8_TILING; tiles of 3 or 4
+ * slower than 2, of 1 about as slow as 8), and its prompts 432 -> 561 tok/s; with one (ORDER 1,
+ * repacked Q4_0) tiles of 8 stay best (q4_0 prompts 700 tok/s, 640 with tiles of 4).
  */
-const ONE_TOKEN_Q8_TILING = {
+const PREFILL_TILE = { float: 8, q8: { 0: 2, 1: 8 } } as const;
+/**
+ * How an integer-dot product (matvec_q8.wgsl) spreads its rows: [rows per thread (RPT), threads
+ * per workgroup (RPW)], by where its activations come from and, for the uniform buffer, by MODE.
+ * Two rows a thread share each activation load: from a storage buffer 1.21x faster on lavapipe;
+ * from the uniform buffer, with rows read a quad at a time, 0.81x the time of one row a thread
+ * for stories15M's 864-row qkv, and with 32-thread workgroups (less of a last group idle)
+ * 0.83-0.85x for its 288-row products; the gate and up rows (MODE 2) are two rows a thread
+ * already: 1.25x slower so (1.46x in tiles of two tokens).
+ */
+const Q8_TILING = {
   storage: [2, 64],
   uniform: { 0: [2, 32], 1: [2, 32], 2: [1, 64] },
 } as const satisfies { storage: readonly [number, number]; uniform: Record<0 | 1 | 2, readonly [number, number]> };
@@ -278,21 +285,22 @@ export class ForwardPass {
     const q8 = this.takesQ8(mat);
     const kind = q8 ? "matvec_q8" : "matvec";
     const [TPR, RPW] = MATVEC_TILING;
-    const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : PREFILL_TILE);
+    const fastHead = !!o.fastHead;
+    const order = fastHead ? FAST_HEAD.order : q8DotOrder(mat);
+    const tile = (m: number) => (m === 1 || o.lastOnly ? 1 : q8 ? PREFILL_TILE.q8[order] : PREFILL_TILE.float);
     // steps whose activations fit a uniform binding read them from one (kernels.ts UNIFORM_X_BYTES)
     const rowBytes = q8 ? 4 * Q8_BLOCK_WORDS * (mat.k / 32) : o.xStride % 4 === 0 ? 4 * o.xStride : Infinity;
     const uniformX = (m: number) => rowBytes * m <= UNIFORM_X_BYTES;
-    const fastHead = !!o.fastHead;
     // [rows per thread, threads per workgroup]
     const tiling = (m: number): readonly [number, number] => {
-      if (!q8 || tile(m) !== 1) return [1, RPW];
+      if (!q8) return [1, RPW];
       if (fastHead) return FAST_HEAD.tiling;
-      return uniformX(m) ? ONE_TOKEN_Q8_TILING.uniform[o.mode] : ONE_TOKEN_Q8_TILING.storage;
+      return uniformX(m) ? Q8_TILING.uniform[o.mode] : Q8_TILING.storage;
     };
     const variant = (m: number): KernelVariant => ({
       format: mat.type,
       consts: q8
-        ? { RPW: tiling(m)[1], RPT: tiling(m)[0], TT: tile(m), MODE: o.mode, ORDER: fastHead ? FAST_HEAD.order : q8DotOrder(mat), HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
+        ? { RPW: tiling(m)[1], RPT: tiling(m)[0], TT: tile(m), MODE: o.mode, ORDER: order, HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
         : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
     });
     const kernelFor = (m: number) => host.get(uniformX(m) ? `${kind}_uniform` : kind, variant(m));
