@@ -22,9 +22,12 @@ export const MAX_BATCH = 64;
  * live: with llama.cpp's eight per row (ORDER 0) tiles of 2 ran stories15M q8_0's 64-token
  * products in 0.66-0.74x the time of tiles of 8 on lavapipe (with Q8_TILING; tiles of 3 or 4
  * slower than 2, of 1 about as slow as 8), and its prompts 432 -> 561 tok/s; with one (ORDER 1,
- * repacked Q4_0) tiles of 8 stay best (q4_0 prompts 700 tok/s, 640 with tiles of 4).
+ * repacked Q4_0) tiles of 8 stay best (q4_0 prompts 700 tok/s, 640 with tiles of 4). The float
+ * kernel keeps one sum per token and dequantizes a chunk once per tile: the larger the better
+ * (stories15M f32 prompts 415 tok/s in tiles of 8, 623 of 16, 665 of 32, 687 of 64; a random
+ * Q4_K model's 183 -> 250 with 32, which keeps a GPU's registers within reason).
  */
-const PREFILL_TILE = { float: 8, q8: { 0: 2, 1: 8 } } as const;
+const PREFILL_TILE = { float: 32, q8: { 0: 2, 1: 8 } } as const;
 /**
  * How an integer-dot product (matvec_q8.wgsl) spreads its rows: [rows per thread (RPT), threads
  * per workgroup (RPW)], by where its activations come from and, for the uniform buffer, by MODE.
