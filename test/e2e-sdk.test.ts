@@ -169,7 +169,8 @@ describe("chat completions", () => {
   test("a request abandoned while queued is cancelled at once, without running", async () => {
     const long = (signal?: AbortSignal) => fetch(`${server.url}/v1/chat/completions`, {
       method: "POST", signal, headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: MODEL_ID, messages: [{ role: "user", content: "Once upon a time" }], max_completion_tokens: 8, temperature: 0 }),
+      // 64 tokens (~0.3 s here): the first must still be running 40 ms in
+      body: JSON.stringify({ model: MODEL_ID, messages: [{ role: "user", content: "Once upon a time" }], max_completion_tokens: 64, temperature: 0 }),
     });
     const first = long();
     await Bun.sleep(20);

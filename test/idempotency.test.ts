@@ -120,7 +120,8 @@ describe("replay", () => {
 
   test("a background replay returns the current state: queued or in_progress while running, then done", async () => {
     const headers = auth(keys.a1, { "Idempotency-Key": "bg-current" });
-    const body = respBody({ background: true, max_output_tokens: 6 });
+    // 32 tokens (~0.15 s here): still unfinished when the replay arrives
+    const body = respBody({ background: true, max_output_tokens: 32 });
     const first = await responses(body, headers);
     expect(first.status).toBe(202);
     const early = await responses(body, headers);
