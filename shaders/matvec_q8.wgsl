@@ -1,7 +1,8 @@
 // Matrix-vector products on Q8_0-quantized activations (quantize_q8.wgsl) with integer dots,
 // rounded exactly as llama.cpp's CPU kernels round them, for the weight formats whose kernels
 // work that way (Q8_0, Q4_0; `block_words` per format gives a row's block as eight words of
-// four signed bytes, the runs of four products llama.cpp sums as integers). ORDER picks the kernel reproduced:
+// four signed bytes, the runs of four products llama.cpp sums as integers). ORDER picks the
+// kernel reproduced:
 //   0: ggml_vec_dot_q8_0_q8_0 and tinyBLAS (AVX2 / AVX-512 builds): eight f32 lanes, lane j
 //      doing lane = fma(d_w * d_x, sum of products 4j..4j+3, lane) block after block, then
 //      ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
@@ -10,7 +11,7 @@
 // Decode and prefill round alike there, so one thread computes RPT rows (RPW apart) for up to TT
 // tokens: the rows share each activation word it loads (on lavapipe a storage load with the same
 // address for every thread is still a per-lane loop: with XQ in a storage buffer two rows per
-// thread decode 21% faster; forward.ts ONE_TOKEN_ROWS_PER_THREAD).
+// thread decode 21% faster; forward.ts Q8_TILING).
 // NATIVE_FMA uses the device's fma() as it is (fused on GPUs, a multiply and an add on lavapipe)
 // instead of the exact emulation: for the output head, whose logits only feed the sampler, where
 // an unfused sum moves a logit by ~1e-6 and the emulation would triple the cost of the largest
@@ -81,6 +82,15 @@ fn accumulate(acc: array<f32, 8>, d: f32, w: array<u32, 8>, xw: array<XqWord, 8>
   return a;
 }
 
+/**
+ * Block c of the row at rb for one of a tile's tokens: loaded here when the tile is one token,
+ * else the words the tile loaded once before its tokens (`held`).
+ */
+fn tile_words(rb: u32, c: u32, held: array<u32, 8>) -> array<u32, 8> {
+  if (TT == 1u) { return block_words(rb, c); }
+  return held;
+}
+
 /** The activation block at word xb: its eight words of four signed bytes. */
 fn xq_block(xb: u32) -> array<XqWord, 8> {
   var o: array<XqWord, 8>;
@@ -138,13 +148,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let dx = bitcast<f32>(xq_word(xb + 8u));
         let xw = xq_block(xb);
         for (var r = 0u; r < RPT; r++) {
-          if (TT == 1u) {
-            acc[r][t] = accumulate(acc[r][t], dw[r] * dx, block_words(rb[r], c), xw);
-            if (MODE == 2u) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, block_words(rb2[r], c), xw); }
-          } else {
-            acc[r][t] = accumulate(acc[r][t], dw[r] * dx, w[r], xw);
-            if (MODE == 2u) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, w2[r], xw); }
-          }
+          acc[r][t] = accumulate(acc[r][t], dw[r] * dx, tile_words(rb[r], c, w[r]), xw);
+          if (MODE == 2u) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, tile_words(rb2[r], c, w2[r]), xw); }
         }
       }
     }

@@ -52,7 +52,7 @@ const FAST_HEAD = { order: 1, tiling: [2, 64] } as const;
 /**
  * Matvec tiling, every weight format: [threads per row, rows per workgroup]. A row per invocation
  * needs no workgroup reduction and reads each activation at an address all threads share: on
- * lavapipe Q8_0 and Q4_0 (word-aligned rows, quant.ts `toGpuRows`) ran 1.5-2x faster than 2 x 32
+ * lavapipe Q8_0 and Q4_0 (aligned rows, quant.ts `toGpuRows`) ran 1.5-2x faster than 2 x 32
  * and F32 1.4x faster than 4 x 16 (stories15M decode 11.8 -> 16.8 tok/s; its greedy run still
  * equals llama.cpp's, the one near-tie flip at the same token with a 4e-4 logit gap), and the
  * K-quants read in place 1.13x faster than 2 x 32 (a 512 x 6-layer Q4_K_M-like model).
@@ -300,12 +300,15 @@ export class ForwardPass {
       if (fastHead) return FAST_HEAD.tiling;
       return uniformX(m) ? Q8_TILING.uniform[o.mode] : Q8_TILING.storage;
     };
-    const variant = (m: number): KernelVariant => ({
-      format: mat.type,
-      consts: q8
-        ? { RPW: tiling(m)[1], RPT: tiling(m)[0], TT: tile(m), MODE: o.mode, ORDER: order, HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
-        : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
-    });
+    const variant = (m: number): KernelVariant => {
+      const [rpt, rpw] = tiling(m);
+      return {
+        format: mat.type,
+        consts: q8
+          ? { RPW: rpw, RPT: rpt, TT: tile(m), MODE: o.mode, ORDER: order, HAS_BIAS: !!o.bias, NATIVE_FMA: fastHead }
+          : { TPR, RPW, TT: tile(m), MODE: o.mode, HAS_BIAS: !!o.bias },
+      };
+    };
     const kernelFor = (m: number) => host.get(uniformX(m) ? `${kind}_uniform` : kind, variant(m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
