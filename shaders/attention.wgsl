@@ -61,7 +61,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let h = wg.x;
   let t = wg.y;
   let hd = P.head_dim;
-  let n = S[0] + t + 1u;  // causal: positions 0..pos
+  let tok = S.tokens[t];
+  let n = tok.pos + 1u;  // causal: positions 0..pos of its own sequence
   let kvo = (h / (P.n_head / P.n_head_kv)) * hd;
   for (var d = li; d < hd / 4u; d += WG) {
     let b = t * P.qkv_stride + h * hd + 4u * d;
@@ -76,13 +77,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     if (hd < 64u) {
       // keys li, li + WG, ...: those past the tile recompute its last key and are not stored
       var kb: array<u32, KPT>;
-      for (var r = 0u; r < KPT; r++) { kb[r] = (c0 + min(li + r * WG, cn - 1u)) * P.kv_dim + kvo; }
+      for (var r = 0u; r < KPT; r++) { kb[r] = kv_row(tok.slot, c0 + min(li + r * WG, cn - 1u)) * P.kv_dim + kvo; }
       let s = scores_short(kb, hd);
       for (var r = 0u; r < KPT; r++) {
         if (li + r * WG < cn) { score_of[li + r * WG] = s[r] * P.scale; }
       }
     } else {
-      for (var p = li; p < cn; p += WG) { score_of[p] = score((c0 + p) * P.kv_dim + kvo, hd) * P.scale; }
+      for (var p = li; p < cn; p += WG) { score_of[p] = score(kv_row(tok.slot, c0 + p) * P.kv_dim + kvo, hd) * P.scale; }
     }
     workgroupBarrier();
     // the running max before each key (a serial scan, one compare per key)...
@@ -112,7 +113,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       var a = acc;
       for (var p = 0u; p < cn; p++) {
         let kw = key_weights[p];
-        let vq = ((c0 + p) * P.kv_dim + kvo) / 4u + VQ * li;
+        let vq = (kv_row(tok.slot, c0 + p) * P.kv_dim + kvo) / 4u + VQ * li;
         if (kw.x != 1.0) {
           for (var i = 0u; i < VQ; i++) {
             for (var e = 0u; e < 4u; e++) { a[i][e] = round_f16(a[i][e] * kw.x); }

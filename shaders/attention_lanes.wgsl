@@ -11,7 +11,9 @@
 // the key-by-key chain (running max, sum) on shuffled values, each lane keeping the max before
 // its own key, so the expf of every key runs on its lane; then the accumulator, head dimensions
 // spread over the lanes in pairs (pair d = lane + L r: a 48-wide head is three pairs a lane,
-// where quads would leave a quarter of the lanes idle), takes the keys in order.
+// where quads would leave a quarter of the lanes idle), takes the keys in order. A page holds a
+// multiple of L positions, so the L keys of a chunk are consecutive rows of one page: one
+// page-table lookup per chunk.
 {{ENABLE_F16}}
 enable subgroups;
 
@@ -42,7 +44,8 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   exact_init();
   let h = wg.x;
   let t = wg.y;
-  let n = S[0] + t + 1u;  // causal: positions 0..pos
+  let tok = S.tokens[t];
+  let n = tok.pos + 1u;  // causal: positions 0..pos of its own sequence
   let kvo = (h / (P.n_head / P.n_head_kv)) * HD;
   for (var r = 0u; r < QR; r++) {
     let b = t * P.qkv_stride + h * HD + 4u * min(lane + L * r, NQ - 1u);
@@ -57,8 +60,9 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   var acc: array<vec2<f32>, PR>;
   for (var c0 = 0u; c0 < n; c0 += L) {
     let cn = min(L, n - c0);
+    let row0 = kv_row(tok.slot, c0);  // the chunk's first key; the others follow it in its page
     // lanes past the last key score it again; their values are never read
-    let s = score((c0 + min(lane, cn - 1u)) * P.kv_dim + kvo, HD) * P.scale;
+    let s = score((row0 + min(lane, cn - 1u)) * P.kv_dim + kvo, HD) * P.scale;
     var prior = 0.0;
     for (var i = 0u; i < cn; i++) {
       prior = select(prior, m, i == lane);
@@ -73,7 +77,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
       let kvs = subgroupShuffle(vs, i);
       let ksplit = subgroupShuffle(vsplit, i);
       sum = opaque(sum * kms) + kvs;
-      let vp = ((c0 + i) * P.kv_dim + kvo) / 2u;
+      let vp = ((row0 + i) * P.kv_dim + kvo) / 2u;
       if (kms != 1.0) {
         for (var r = 0u; r < PR; r++) {
           for (var e = 0u; e < 2u; e++) { acc[r][e] = round_f16(acc[r][e] * kms); }

@@ -1,7 +1,8 @@
 // What both attention kernels (attention.wgsl, attention_lanes.wgsl) share: their buffers (each
 // kernel names V's element type, `VElem`), the cache's element quads, and a key's score in
 // llama.cpp's f16 dot order. Each kernel defines `q_quad(i)`, elements 4i .. 4i + 3 of the query
-// (already rounded to f16), from wherever it keeps them.
+// (already rounded to f16), from wherever it keeps them. Keys are read through the sequence's
+// page table (pages.wgsl): `kb` below is a cache row times kv_dim plus the head's offset.
 
 struct Params {
   n_head: u32,
@@ -17,8 +18,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> KC: array<{{KV_QUAD}}>;
 @group(0) @binding(2) var<storage, read> VC: array<VElem>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(4) var<storage, read> S: Step;
 @group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(6) var<storage, read> PT: array<u32>;
 
 /** Elements 4i .. 4i + 3 of a cache. */
 fn kv_quad(w: {{KV_QUAD}}) -> vec4<f32> { return {{KV_UNPACK}}; }

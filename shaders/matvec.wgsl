@@ -20,13 +20,13 @@ struct Params {
   y_stride: u32,   // floats between tokens in Y
   y_off: u32,      // column of Y where row 0 lands (split tensors)
   groups_x: u32,   // workgroups along x (rows are flattened over x and y)
-  last_only: u32,  // 1: only the batch's last token (logits)
+  rows_only: u32,  // 1: the step's sampled rows (the output head), else all its tokens
 }
 
 {{X_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(4) var<storage, read> S: Step;
 @group(0) @binding(5) var<uniform> P: Params;
 
 const TPR: u32 = {{TPR}}u;
@@ -72,17 +72,16 @@ fn main(@builtin(local_invocation_index) li: u32,
   let rl = li / TPR;
   let row = (wg.y * P.groups_x + wg.x) * RPW + rl;
   let rowc = min(row, P.N - 1u);  // rows past the end compute the last one, unstored
-  let M = select(S[1], 1u, P.last_only == 1u);
+  let M = select(S.n_tokens, S.n_rows, P.rows_only == 1u);
   let t0 = wg.z * TT;
-  let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
   let nch = (P.K + 31u) / 32u;
 
   var acc: array<f32, TT>;
   var acc2: array<f32, TT>;
   // A full chunk of 32 even in a ragged last one: the weights there are 0 and X is finite.
   if (TT == 1u) {
-    // decode: one token, each chunk dotted straight from the weights
-    let xb = xt0 * P.x_stride;
+    // one token a workgroup (decode), each chunk dotted straight from the weights
+    let xb = t0 * P.x_stride;
     for (var c = lane; c < nch; c += TPR) {
       let x = x_chunk(xb + c * 32u);
       acc[0] += chunk_dot(row_base(rowc, P.row_bytes), c, x, P.K);
@@ -97,7 +96,7 @@ fn main(@builtin(local_invocation_index) li: u32,
         let w = load_chunk(rb, c, P.K);
         for (var t = 0u; t < TT; t++) {
           if (t0 + t < M) {
-            let x = x_chunk((xt0 + t0 + t) * P.x_stride + c * 32u);
+            let x = x_chunk((t0 + t) * P.x_stride + c * 32u);
             var s = 0.0;
             for (var j = 0u; j < 8u; j++) {
               for (var e = 0u; e < 4u; e++) { s += w[4u * j + e] * x[j][e]; }

@@ -32,14 +32,14 @@ struct Params {
   y_stride: u32,
   y_off: u32,
   groups_x: u32,   // unused: rows are flattened over the grid's x and y (num_workgroups)
-  last_only: u32,
+  rows_only: u32,  // 1: the step's sampled rows (the output head), else all its tokens
 }
 
 // (W, binding 0: bytes.wgsl; these formats' rows are read a quad at a time)
 {{XQ_FROM}}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(4) var<storage, read> S: Step;
 @group(0) @binding(5) var<uniform> P: Params;
 
 const RPW: u32 = {{RPW}}u;
@@ -111,9 +111,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   exact_init();
   {{LANES_INIT}}
   let first = (wg.y * ng.x + wg.x) * RPW * RPT + li;
-  let M = select(S[1], 1u, P.last_only == 1u);
+  let M = select(S.n_tokens, S.n_rows, P.rows_only == 1u);
   let t0 = wg.z * TT;
-  let xt0 = select(0u, S[1] - 1u, P.last_only == 1u);
   let nb = P.K / 32u;
   // rows past the end read the last row and are not stored
   var rb: array<u32, RPT>;
@@ -144,7 +143,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     for (var t = 0u; t < TT; t++) {
       if (t0 + t < M) {
-        let xb = ((xt0 + t0 + t) * nb + c) * Q8_BLOCK_WORDS;
+        let xb = ((t0 + t) * nb + c) * Q8_BLOCK_WORDS;
         let dx = bitcast<f32>(xq_word(xb + 8u));
         let xw = xq_block(xb);
         for (var r = 0u; r < RPT; r++) {

@@ -7,14 +7,14 @@ struct Params {
   x_stride: u32,
   y_stride: u32,
   eps: f32,
-  last_only: u32,  // 1: normalize only the batch's last token, into row 0 of Y
+  gather: u32,     // 1: row r of Y normalizes the token of the step's sampled row r (the output norm)
   off: u32,        // first float of group 0 within a token's row
 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<storage, read> NW: array<f32>;
-@group(0) @binding(3) var<storage, read> S: array<u32>;
+@group(0) @binding(3) var<storage, read> S: Step;
 @group(0) @binding(4) var<uniform> P: Params;
 @group(0) @binding(5) var<storage, read_write> XQ: array<u32>;
 
@@ -22,8 +22,8 @@ const Q8_OUT: bool = {{Q8_OUT}};
 
 /** Workgroup wg's rows: (first float read, first float written, token row of XQ). */
 fn norm_rows(wg: vec3<u32>) -> vec3<u32> {
-  let t_in = select(wg.y, S[1] - 1u, P.last_only == 1u);
-  let t_out = select(wg.y, 0u, P.last_only == 1u);
+  let t_in = select(wg.y, S.rows[wg.y].token, P.gather == 1u);
+  let t_out = wg.y;
   let g = P.off + wg.x * P.group_stride;
   return vec3<u32>(t_in * P.x_stride + g, t_out * P.y_stride + g, t_out);
 }

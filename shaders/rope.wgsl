@@ -1,5 +1,6 @@
 // Rotary position embedding on the fresh q and k of each token, fused with the KV-cache write:
-// q is rotated in place, k rotated into the cache at its position, v copied there. FREQ holds
+// q is rotated in place, k rotated into the cache at its position, v copied there (the cache
+// row of a token's position through its sequence's page table, pages.wgsl). FREQ holds
 // cos and sin per (position, pair), computed on the host in double precision from the scaled
 // frequencies (GPU sin/cos are only accurate near zero; positions reach thousands of radians).
 // Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + d/2) for NeoX.
@@ -20,8 +21,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> KC: array<{{KV}}>;
 @group(0) @binding(2) var<storage, read_write> VC: array<{{KV}}>;
 @group(0) @binding(3) var<storage, read> CS: array<vec2<f32>>;
-@group(0) @binding(4) var<storage, read> S: array<u32>;
+@group(0) @binding(4) var<storage, read> S: Step;
 @group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(6) var<storage, read> PT: array<u32>;
 
 // f32 caches still round through f16, so both storages hold the same numbers.
 fn kv_store(v: f32) -> {{KV}} { return {{KV}}(round_f16(v)); }
@@ -30,7 +32,9 @@ fn kv_store(v: f32) -> {{KV}} { return {{KV}}(round_f16(v)); }
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   exact_init();
   let t = gid.y;
-  let pos = S[0] + t;
+  let tok = S.tokens[t];
+  let pos = tok.pos;
+  let kv_base = kv_row(tok.slot, pos) * P.kv_dim;
   let half = P.head_dim / 2u;
   let n_pairs = (P.n_head + P.n_head_kv) * half;
   let i = gid.x;
@@ -54,12 +58,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       QKV[base + a] = y0;
       QKV[base + b] = y1;
     } else {
-      let kb = pos * P.kv_dim + (h - P.n_head) * P.head_dim;
+      let kb = kv_base + (h - P.n_head) * P.head_dim;
       KC[kb + a] = kv_store(y0);
       KC[kb + b] = kv_store(y1);
     }
   } else if (i < n_pairs + P.kv_dim) {
     let e = i - n_pairs;
-    VC[pos * P.kv_dim + e] = kv_store(QKV[row + q_dim + P.kv_dim + e]);
+    VC[kv_base + e] = kv_store(QKV[row + q_dim + P.kv_dim + e]);
   }
 }

@@ -1,30 +1,26 @@
-// Picks the next token on the GPU from the last token's logits, so only 8 bytes come back:
-// greedy argmax (lowest id on ties), or temperature + top-p sampling with one uniform draw per
-// step (RNG[step], written by the host from a seeded stream). The nucleus threshold is found by
-// bisection on the scaled logit, so nothing is sorted. Also reports the token's log-probability
-// under the unscaled distribution (when P.want_logprob), feeds the id to the next step's
-// embedding lookup and advances the sequence state (pos += tokens, tokens = 1, step += 1).
+// Picks each sampled row's next token on the GPU from its logits (row r's at r * n_vocab), so
+// only 8 bytes a row come back: greedy argmax (lowest id on ties), or temperature + top-p
+// sampling with the row's uniform draw (step.wgsl SampleRow: its settings and draw, from the
+// sequence's own seeded stream on the host). The nucleus threshold is found by bisection on the
+// scaled logit, so nothing is sorted. Also reports the token's log-probability under the
+// unscaled distribution (when the row wants it), and feeds the id to the sequence's next step
+// (FED[slot]: its embedding lookup reads it there when the host has not read it back yet).
 //
-// Second pass: sample_partial.wgsl has left PARTS partials (max, lowest id of the max, sum of
-// exp(L - max)) over strided shares of the logits in PART; greedy only combines those (the
-// lowest id among the shares' maxima), and the log-sum-exp is max + log(sum_g z_g * exp(max_g -
-// max)).
+// Second pass, a workgroup per row: sample_partial.wgsl has left PARTS partials (max, lowest id
+// of the max, sum of exp(L - max)) over strided shares of the row's logits in PART; greedy only
+// combines those (the lowest id among the shares' maxima), and the log-sum-exp is max +
+// log(sum_g z_g * exp(max_g - max)).
 
 struct Params {  // shared with sample_partial.wgsl
   n_vocab: u32,
-  temperature: f32,  // 0: greedy
-  top_p: f32,
-  rng_len: u32,
-  want_logprob: u32,
 }
 
-@group(0) @binding(0) var<storage, read> L: array<f32>;
+@group(0) @binding(0) var<storage, read> LOGITS: array<f32>;
 @group(0) @binding(1) var<storage, read_write> OUT: array<u32>;
-@group(0) @binding(2) var<storage, read_write> IDS: array<u32>;
-@group(0) @binding(3) var<storage, read_write> S: array<u32>;
-@group(0) @binding(4) var<storage, read> RNG: array<f32>;
-@group(0) @binding(5) var<uniform> P: Params;
-@group(0) @binding(6) var<storage, read> PART: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> FED: array<u32>;
+@group(0) @binding(3) var<storage, read> S: Step;
+@group(0) @binding(4) var<uniform> P: Params;
+@group(0) @binding(5) var<storage, read> PART: array<vec4<u32>>;
 
 const WG: u32 = 256u;
 const PARTS: u32 = {{GROUPS}}u * 256u;  // sample_partial.wgsl's threads
@@ -35,15 +31,19 @@ var<workgroup> part: array<f32, WG>;
 var<workgroup> picked: u32;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32> {{SG_ARGS}}) {
   {{SG_INIT}}
   let n = P.n_vocab;
+  let r = wg.y;
+  let row = S.rows[r];
+  let l0 = r * n;
+  let p0 = r * PARTS;
   // argmax over the partials, the lower id winning ties
   var bv = -3.4e38;
   var bi = 0xFFFFFFFFu;
   for (var g = li; g < PARTS; g += WG) {
-    let v = bitcast<f32>(PART[g].x);
-    let i = PART[g].y;
+    let v = bitcast<f32>(PART[p0 + g].x);
+    let i = PART[p0 + g].y;
     if (v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
   }
   best_v[li] = bv;
@@ -62,39 +62,39 @@ fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
   workgroupBarrier();
 
   var z1 = 0.0;
-  for (var g = li; g < PARTS; g += WG) { z1 += bitcast<f32>(PART[g].z) * exp(bitcast<f32>(PART[g].x) - mx); }
+  for (var g = li; g < PARTS; g += WG) { z1 += bitcast<f32>(PART[p0 + g].z) * exp(bitcast<f32>(PART[p0 + g].x) - mx); }
   let lse = mx + log(wg_sum(z1, li));
 
   var id = argmax;
-  if (P.temperature > 0.0) {
-    let inv_t = 1.0 / P.temperature;
+  if (row.temperature > 0.0) {
+    let inv_t = 1.0 / row.temperature;
     // Contiguous ranges per thread so the final walk follows vocabulary order.
     let per = (n + WG - 1u) / WG;
     let lo_i = min(li * per, n);
     let hi_i = min(lo_i + per, n);
     var zt = 0.0;
-    for (var i = lo_i; i < hi_i; i++) { zt += exp((L[i] - mx) * inv_t); }
+    for (var i = lo_i; i < hi_i; i++) { zt += exp((LOGITS[l0 + i] - mx) * inv_t); }
     let total = wg_sum(zt, li);
     // Largest threshold tau (on the scaled logit, <= 0) whose kept mass still reaches top_p.
     var keep_lo = -104.0;  // exp(-104) underflows: keeps everything
-    if (P.top_p < 1.0) {
+    if (row.top_p < 1.0) {
       var a = -104.0;
       var b = 0.0;
       for (var it = 0u; it < 30u; it++) {
         let mid = 0.5 * (a + b);
         var ms = 0.0;
         for (var i = lo_i; i < hi_i; i++) {
-          let s = (L[i] - mx) * inv_t;
+          let s = (LOGITS[l0 + i] - mx) * inv_t;
           if (s >= mid) { ms += exp(s); }
         }
         let mass = wg_sum(ms, li);
-        if (mass >= P.top_p * total) { a = mid; } else { b = mid; }
+        if (mass >= row.top_p * total) { a = mid; } else { b = mid; }
       }
       keep_lo = a;
     }
     var mine = 0.0;
     for (var i = lo_i; i < hi_i; i++) {
-      let s = (L[i] - mx) * inv_t;
+      let s = (LOGITS[l0 + i] - mx) * inv_t;
       if (s >= keep_lo) { mine += exp(s); }
     }
     part[li] = mine;
@@ -106,12 +106,12 @@ fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
       if (i < li) { before += part[i]; }
       kept += part[i];
     }
-    let goal = RNG[S[2] % P.rng_len] * kept;
+    let goal = row.draw * kept;
     if (goal >= before && goal < before + mine) {
       var run = before;
       var last = 0xFFFFFFFFu;
       for (var i = lo_i; i < hi_i; i++) {
-        let s = (L[i] - mx) * inv_t;
+        let s = (LOGITS[l0 + i] - mx) * inv_t;
         if (s >= keep_lo) {
           run += exp(s);
           last = i;
@@ -124,11 +124,8 @@ fn main(@builtin(local_invocation_index) li: u32 {{SG_ARGS}}) {
     id = picked;
   }
   if (li == 0u) {
-    OUT[0] = id;
-    OUT[1] = select(0u, bitcast<u32>(L[id] - lse), P.want_logprob != 0u);
-    IDS[0] = id;
-    S[0] = S[0] + S[1];
-    S[1] = 1u;
-    S[2] = S[2] + 1u;
+    OUT[2u * r] = id;
+    OUT[2u * r + 1u] = select(0u, bitcast<u32>(LOGITS[l0 + id] - lse), row.want_logprob != 0u);
+    FED[row.slot] = id;
   }
 }

@@ -4,12 +4,17 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { KernelHost, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel } from "../src/engine/gpu/kernels.ts";
-import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uniformBuffer, uploadBytes, uploadF32, uploadU32, type Field } from "../src/engine/gpu/buffers.ts";
+import { DEFAULT_STEP_SHAPE, KernelHost, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type NormVariant } from "../src/engine/gpu/kernels.ts";
+import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uploadBytes, uploadF32, uploadU32 } from "../src/engine/gpu/buffers.ts";
+import {
+  ADD_PARAMS, ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS, SILU_MUL_PARAMS,
+  paramsBuffer,
+} from "../src/engine/gpu/params.ts";
+import { STEP_BYTES, StepWriter, type SampleRow, type StepToken } from "../src/engine/step.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
-import { SAMPLE_PARTIALS_BYTES, sampleParamsFields, samplerDispatches } from "../src/engine/sampler.ts";
+import { productGrid, productKernel, type ProductShape } from "../src/engine/products.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, rowGroup, toGpuRows } from "../src/engine/quant.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
@@ -44,9 +49,33 @@ function randn(n: number, rand: () => number, scale = 1): Float32Array {
   return a;
 }
 
-function state(pos: number, m: number): GPUBuffer {
-  return uploadU32(device, new Uint32Array([pos, m, 0, 0]));
+const SHAPE = DEFAULT_STEP_SHAPE;
+
+/** m tokens of one slot at positions pos0 .. pos0 + m - 1 (their ids given, not fed). */
+function tokensAt(pos0: number, m: number, slot = 0, ids: number[] = []): StepToken[] {
+  return Array.from({ length: m }, (_, i) => ({ id: ids[i] ?? 0, pos: pos0 + i, slot, fed: false }));
 }
+
+/** A step buffer (shaders/step.wgsl) holding `tokens` and sampled `rows`. */
+function step(tokens: StepToken[], rows: SampleRow[] = []): GPUBuffer {
+  const b = storageBuffer(device, STEP_BYTES(SHAPE));
+  new StepWriter(SHAPE).write(device.queue, b, tokens, rows);
+  return b;
+}
+
+/** The old state(pos, m): a step of m tokens from position pos of slot 0. */
+const state = (pos: number, m: number) => step(tokensAt(pos, m));
+
+/** Slot s's page i at page `pages(s)[i]` (default: every slot's pages in order, slot after slot). */
+function pageTable(pages: (slot: number) => number[] = (s) => Array.from({ length: SHAPE.pagesPerSeq }, (_, i) => s * SHAPE.pagesPerSeq + i)): GPUBuffer {
+  const pt = new Uint32Array(SHAPE.maxRows * SHAPE.pagesPerSeq);
+  for (let s = 0; s < SHAPE.maxRows; s++) pt.set(pages(s).slice(0, SHAPE.pagesPerSeq), s * SHAPE.pagesPerSeq);
+  return uploadU32(device, pt);
+}
+
+const matvecParams = (k: number, n: number, rowBytes: number, groupsX: number, o: { xStride?: number; rowsOnly?: boolean } = {}) =>
+  paramsBuffer(device, MATVEC_PARAMS, { K: k, N: n, row_bytes: rowBytes, x_stride: o.xStride ?? k, y_stride: n, y_off: 0, groups_x: groupsX, rows_only: o.rowsOnly ? 1 : 0 });
+const quantizeParams = (k: number) => paramsBuffer(device, QUANTIZE_PARAMS, { K: k, x_stride: k });
 
 function expectClose(got: Float32Array, want: ArrayLike<number>, tol: number) {
   expect(got.length).toBe(want.length);
@@ -97,12 +126,12 @@ describe("matvec", () => {
           // the engine's configuration for this format and a wider one (8 lanes x 8 rows)
           const [tpr, rpw] = mode === 0 ? MATVEC_TILING : [8, 8];
           const [gx, gy] = foldGroups(Math.ceil(n / rpw));
-          const p = uniformBuffer(device, [k, n, rb, k, n, 0, gx, 0]);
+          const p = matvecParams(k, n, rb, gx);
           const outputs: Float32Array[] = [];
           // activations from storage, and (rows of a multiple of 4) from a uniform buffer: the same sums
           for (const name of k % 4 === 0 ? ["matvec", "matvec_uniform"] as const : ["matvec"] as const) {
             const yBuf = uploadF32(device, y0);
-            const k_ = host.get(name, { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
+            const k_ = host.get(name, { format: type, tileTokens: tt, mode: mode as 0 | 1, bias: mode === 0, threadsPerRow: tpr, rowsPerGroup: rpw });
             const xBuf = name === "matvec" ? uploadF32(device, x) : storageUniformBuffer(device, 2 * UNIFORM_X_BYTES);
             if (name === "matvec_uniform") device.queue.writeBuffer(xBuf, 0, new Float32Array(x));
             run(host, k_, [uploadBytes(device, gpuW), xBuf, yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
@@ -111,7 +140,7 @@ describe("matvec", () => {
           // and without subgroups (every thread loads its own activations): the same sums
           {
             const yBuf = uploadF32(device, y0);
-            const k_ = fallback.get("matvec", { format: type, consts: { TT: tt, MODE: mode, HAS_BIAS: mode === 0, TPR: tpr, RPW: rpw } });
+            const k_ = fallback.get("matvec", { format: type, tileTokens: tt, mode: mode as 0 | 1, bias: mode === 0, threadsPerRow: tpr, rowsPerGroup: rpw });
             run(fallback, k_, [uploadBytes(device, gpuW), uploadF32(device, x), yBuf, uploadF32(device, bias), state(0, m), p], [gx, gy, Math.ceil(m / tt)]);
             outputs.push(await readF32(device, yBuf, m * n));
           }
@@ -131,8 +160,8 @@ describe("matvec", () => {
     const w = dequantizeRows(GGMLType.Q8_0, wBytes, 2 * n, k);
     const x = randn(m * k, rand);
     const yBuf = storageBuffer(device, 4 * m * n);
-    const kern = host.get("matvec", { format: GGMLType.Q8_0, consts: { TT: 8, MODE: 2, TPR: tpr, RPW: rpw } });
-    const p = uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, Math.ceil(n / rpw), 0]);
+    const kern = host.get("matvec", { format: GGMLType.Q8_0, tileTokens: 8, mode: 2, bias: false, threadsPerRow: tpr, rowsPerGroup: rpw });
+    const p = matvecParams(k, n, gpuRowBytes(GGMLType.Q8_0, k), Math.ceil(n / rpw));
     run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [Math.ceil(n / rpw), 1, 1]);
     const ref = refMatvec(w, x, 2 * n, k, m);
     const want: number[] = [];
@@ -143,18 +172,22 @@ describe("matvec", () => {
     expectClose(await readF32(device, yBuf, m * n), want, 2e-4);
   });
 
-  test("last_only computes just the batch's last token", async () => {
+  test("rows_only computes the step's sampled rows (the output head), not its tokens", async () => {
     const rand = mulberry32(8);
-    const n = 21, k = 64, m = 4;
+    const n = 21, k = 64, m = 6, rows = 2;
     const wBytes = randomWeights(GGMLType.F32, n, k, rand);
     const x = randn(m * k, rand);
-    const yBuf = storageBuffer(device, 4 * n);
-    const kern = host.get("matvec", { format: GGMLType.F32 });
-    const p = uniformBuffer(device, [k, n, 4 * k, k, n, 0, 3, 1]);
-    run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.F32, wBytes, n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), state(0, m), p], [3, 1, 1]);
+    const y0 = randn(m * n, rand);
+    const yBuf = uploadF32(device, y0);
+    const [tpr, rpw] = MATVEC_TILING;
+    const kern = host.get("matvec", { format: GGMLType.F32, tileTokens: 1, mode: 0, bias: false, threadsPerRow: tpr, rowsPerGroup: rpw });
+    const sampled = [0, 1].map((r): SampleRow => ({ token: 4 - r, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false }));
+    run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.F32, wBytes, n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), step(tokensAt(0, m), sampled), matvecParams(k, n, 4 * k, 1, { rowsOnly: true })], [1, 1, rows]);
     const w = dequantizeRows(GGMLType.F32, wBytes, n, k);
-    const ref = refMatvec(w, x.subarray((m - 1) * k), n, k, 1);
-    expectClose(await readF32(device, yBuf, n), ref, 1e-5);
+    // rows 0 and 1 of X (the gathered rows) into rows 0 and 1 of Y; the rest untouched
+    const got = await readF32(device, yBuf, m * n);
+    expectClose(got.subarray(0, rows * n), refMatvec(w, x.subarray(0, rows * k), n, k, rows), 1e-5);
+    expect(Array.from(got.subarray(rows * n))).toEqual(Array.from(y0.subarray(rows * n)));
   });
 });
 
@@ -186,12 +219,12 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const x = randn(m * k, rand);
         // larger than a uniform binding (as a big model's is): the uniform kernel binds its first 64 KB
         const xq = storageUniformBuffer(device, Math.max(2 * UNIFORM_X_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
-        run(kh, kh.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+        run(kh, kh.get("quantize_q8"), [uploadF32(device, x), xq, quantizeParams(k)], [1, m]);
         const yBuf = storageBuffer(device, 4 * m * n);
         const rpw = 64;
-        const kern = kh.get(name, { format: type, consts: { TT: tt, RPT: rpt, RPW: rpw, ORDER: order } });
+        const kern = kh.get(name, { format: type, tileTokens: tt, rowsPerThread: rpt, threadsPerGroup: rpw, order, mode: 0, bias: false, nativeFma: false });
         const [gx, gy] = foldGroups(Math.ceil(n / (rpw * rpt)));
-        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(type, k), k, n, 0, gx, 0])], [gx, gy, Math.ceil(m / tt)]);
+        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), matvecParams(k, n, gpuRowBytes(type, k), gx)], [gx, gy, Math.ceil(m / tt)]);
         const want: number[] = [];
         for (let t = 0; t < m; t++) {
           const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));
@@ -209,13 +242,13 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const wq = blockQuants(false, wBytes, 2 * n, k);
     const x = randn(m * k, rand, 3);
     const xq = storageUniformBuffer(device, UNIFORM_X_BYTES);
-    run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, uniformBuffer(device, [k, k])], [1, m]);
+    run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, quantizeParams(k)], [1, m]);
     const y0 = randn(m * n, rand);
     const cases = [[1, 8, 1, "matvec_q8"], [2, 8, 1, "matvec_q8"], [1, 1, 2, "matvec_q8"], [2, 1, 2, "matvec_q8"], [1, 1, 2, "matvec_q8_uniform"], [2, 1, 2, "matvec_q8_uniform"]] as const;
     for (const [mode, tt, rpt, name] of cases) {
       const yBuf = uploadF32(device, y0);
-      const kern = host.get(name, { format: GGMLType.Q8_0, consts: { TT: tt, RPT: rpt, RPW: 64, MODE: mode } });
-      run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), uniformBuffer(device, [k, n, gpuRowBytes(GGMLType.Q8_0, k), k, n, 0, 1, 0])], [1, 1, Math.ceil(m / tt)]);
+      const kern = host.get(name, { format: GGMLType.Q8_0, tileTokens: tt, rowsPerThread: rpt, threadsPerGroup: 64, mode, order: 0, bias: false, nativeFma: false });
+      run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.Q8_0, wBytes, 2 * n, k)), xq, yBuf, uploadF32(device, new Float32Array(1)), state(0, m), matvecParams(k, n, gpuRowBytes(GGMLType.Q8_0, k), 1)], [1, 1, Math.ceil(m / tt)]);
       const want: number[] = [];
       for (let t = 0; t < m; t++) {
         const a = quantizeRowQ8(x.subarray(t * k, (t + 1) * k));
@@ -229,9 +262,54 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
   });
 });
 
+// What lets the engine batch sequences without changing their tokens: the variant a step of 16
+// tokens runs (tiles of tokens sharing weight loads) gives each token the same bits as the one
+// a lone decode token runs, for the integer-dot orders and for the float kernel.
+describe("products are batch-invariant: one token alone = the same token in a 16-token step", () => {
+  const CASES: [GGMLType, number, number, boolean][] = [
+    [GGMLType.Q8_0, 45, 288, true], [GGMLType.Q4_0, 64, 288, true], [GGMLType.F32, 37, 96, false], [GGMLType.Q4_K, 33, 256, false],
+  ];
+  for (const [type, n, k, q8] of CASES) {
+    for (const mode of [0, 1] as const) {
+      test(`${formatOf(type).name} ${n}x${k} ${q8 ? "integer dots" : "float"}, mode ${mode}`, async () => {
+        const rand = mulberry32(n + k + mode);
+        const m = 16;
+        const wBytes = randomWeights(type, n, k, rand);
+        const x = randn(m * k, rand);
+        const y0 = randn(m * n, rand);
+        const shape: ProductShape = { mat: { type, n, k, name: "blk.0.ffn_down.weight" }, mode, xStride: k, bias: false, q8 };
+        const w = uploadBytes(device, toGpuRows(type, wBytes, n, k));
+        const rowBytes = gpuRowBytes(type, k);
+        /** The engine's kernel for a `count`-token step over these tokens' activations. */
+        const product = async (xs: Float32Array, ys: Float32Array, count: number) => {
+          const pk = productKernel(shape, count);
+          const kern = pk.kind === "float" ? host.get(pk.name, pk.variant) : host.get(pk.name, pk.variant);
+          let act = storageUniformBuffer(device, Math.max(UNIFORM_X_BYTES, 4 * xs.length));
+          device.queue.writeBuffer(act, 0, new Float32Array(xs));
+          if (q8) {
+            const xq = storageUniformBuffer(device, Math.max(UNIFORM_X_BYTES, 4 * Q8_BLOCK_WORDS * count * k / 32));
+            run(host, host.get("quantize_q8"), [act, xq, quantizeParams(k)], [1, count]);
+            act = xq;
+          }
+          const yBuf = uploadF32(device, ys);
+          const grid = productGrid(pk, n, count);
+          run(host, kern, [w, act, yBuf, uploadF32(device, new Float32Array(1)), state(0, count), matvecParams(k, n, rowBytes, foldGroups(Math.ceil(n / MATVEC_TILING[1]))[0])], grid);
+          return readF32(device, yBuf, count * n);
+        };
+        expect(productKernel(shape, m).variant.tileTokens).toBeGreaterThan(1);
+        const batched = await product(x, y0, m);
+        for (const t of [0, 5, 15]) {
+          const alone = await product(x.subarray(t * k, (t + 1) * k), y0.subarray(t * n, (t + 1) * n), 1);
+          expect(bitDiffs(alone, batched.subarray(t * n, (t + 1) * n))).toEqual([]);
+        }
+      });
+    }
+  }
+});
+
 describe("embedding lookup", () => {
   for (const [type, k] of [[GGMLType.F32, 50], [GGMLType.F16, 51], [GGMLType.BF16, 40], [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 64], [GGMLType.Q4_K, 256], [GGMLType.Q6_K, 256]] as [GGMLType, number][]) {
-    test(`${formatOf(type).name} k=${k}, table split in two parts`, async () => {
+    test(`${formatOf(type).name} k=${k}, table split in two parts, one token fed`, async () => {
       const rand = mulberry32(k);
       const rows = 23;
       const wBytes = randomWeights(type, rows, k, rand);
@@ -241,12 +319,14 @@ describe("embedding lookup", () => {
       const ids = [0, 22, 5, 11, 12];
       const xBuf = storageBuffer(device, 4 * ids.length * k);
       const kern = host.get("embed", { format: type });
-      const idBuf = uploadU32(device, new Uint32Array(ids));
+      // token 3 is fed: its id (11) comes from FED[slot 2], where a previous step's sampler left it
+      const fed = uploadU32(device, new Uint32Array([7, 7, 11, 7]));
+      const idBuf = step(ids.map((id, t): StepToken => (t === 3 ? { id: 0, pos: t, slot: 2, fed: true } : { id, pos: t, slot: 0, fed: false })));
       // split where the uploader would: on a whole group of interleaved rows (Q8_0 / Q4_0: 8)
       const g = rowGroup(type), split = Math.ceil(12 / g) * g;
       for (const [r0, nr] of [[0, split], [split, rows - split]]) {
-        const p = uniformBuffer(device, [k, rb, r0, nr, k]);
-        run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + Math.ceil(nr / g) * g) * rb)), idBuf, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
+        const p = paramsBuffer(device, EMBED_PARAMS, { K: k, row_bytes: rb, row0: r0, rows: nr, x_stride: k });
+        run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + Math.ceil(nr / g) * g) * rb)), idBuf, fed, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
       }
       const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)]);
       expectClose(await readF32(device, xBuf, ids.length * k), want, 1e-6);
@@ -268,7 +348,9 @@ function refRmsnorm(x: Float32Array, w: Float32Array, n: number, eps: number): F
 describe("rmsnorm", () => {
   // every form: one SIMD group (CPU adapters), a workgroup of 64 with subgroups, and without
   const FORMS = [["one SIMD group", () => host], ["workgroup of 64", () => gpuStyle], ["fallback", () => fallback]] as const;
-  const normOf = (h: KernelHost, consts: Record<string, string | boolean> = {}) => h.get(normKernel(h.features), { consts });
+  const normOf = (h: KernelHost, v: Partial<NormVariant> = {}) => normKernel(h, { inPlace: false, q8Out: false, ...v });
+  const normParams = (n: number, groupStride: number, stride: number, eps: number, gather = false) =>
+    paramsBuffer(device, NORM_PARAMS, { n, group_stride: groupStride, x_stride: stride, y_stride: stride, eps, gather: gather ? 1 : 0, off: 0 });
 
   test("rows of 289, 3 tokens: within 1e-5 of the reference, and the same floats in every form", async () => {
     const rand = mulberry32(3);
@@ -277,11 +359,26 @@ describe("rmsnorm", () => {
     const outputs: Float32Array[] = [];
     for (const [, h] of FORMS) {
       const y = storageBuffer(device, 4 * n * m);
-      run(h(), normOf(h()), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), storageBuffer(device, 16)], [1, m]);
+      run(h(), normOf(h()), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), normParams(n, 0, n, 1e-5), storageBuffer(device, 16)], [1, m]);
       outputs.push(await readF32(device, y, n * m));
     }
     expectClose(outputs[0], refRmsnorm(x, w, n, 1e-5), 1e-5);
     for (const other of outputs.slice(1)) expect(bitDiffs(other, outputs[0])).toEqual([]);
+  });
+
+  test("gather: output row r normalizes the token of sampled row r (the output norm), in every form", async () => {
+    const rand = mulberry32(32);
+    const n = 288, m = 5;
+    const x = randn(n * m, rand), w = randn(n, rand);
+    const picked = [3, 0, 4];
+    const rows = picked.map((token, r): SampleRow => ({ token, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false }));
+    const want = new Float32Array(n * picked.length);
+    picked.forEach((t, r) => want.set(refRmsnorm(x.subarray(t * n, (t + 1) * n), w, n, 1e-5), r * n));
+    for (const [, h] of FORMS) {
+      const y = storageBuffer(device, 4 * n * m);
+      run(h(), normOf(h()), [uploadF32(device, x), y, uploadF32(device, w), step(tokensAt(0, m), rows), normParams(n, 0, n, 1e-5, true), storageBuffer(device, 16)], [1, picked.length]);
+      expectClose(await readF32(device, y, n * picked.length), want, 1e-5);
+    }
   });
 
   for (const [label, h] of FORMS.slice(0, 2)) {
@@ -291,8 +388,8 @@ describe("rmsnorm", () => {
       const x = randn(n * m, rand), w = randn(n, rand);
       const y = storageBuffer(device, 4 * n * m);
       const xqNorm = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32), xqSep = storageBuffer(device, 4 * Q8_BLOCK_WORDS * m * n / 32);
-      run(h(), normOf(h(), { Q8_OUT: true }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [n, 0, n, n, { f: 1e-5 }, 0]), xqNorm], [1, m]);
-      run(host, host.get("quantize_q8"), [y, xqSep, uniformBuffer(device, [n, n])], [1, m]);
+      run(h(), normOf(h(), { q8Out: true }), [uploadF32(device, x), y, uploadF32(device, w), state(0, m), normParams(n, 0, n, 1e-5), xqNorm], [1, m]);
+      run(host, host.get("quantize_q8"), [y, xqSep, quantizeParams(n)], [1, m]);
       const xqBytes = 4 * Q8_BLOCK_WORDS * m * n / 32;
       const [a, b] = [new Uint32Array(await readBuffer(device, xqNorm, xqBytes)), new Uint32Array(await readBuffer(device, xqSep, xqBytes))];
       expect(a.some((v) => v !== 0)).toBe(true);
@@ -311,7 +408,7 @@ describe("rmsnorm", () => {
       const hd = 40, heads = 5, stride = 260, m = 2;
       const x = randn(stride * m, rand), w = randn(hd, rand);
       const y = uploadF32(device, x);
-      run(h(), normOf(h(), { SRC: "Y" }), [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), uniformBuffer(device, [hd, hd, stride, stride, { f: 1e-6 }, 0]), storageBuffer(device, 16)], [heads, m]);
+      run(h(), normOf(h(), { inPlace: true }), [storageBuffer(device, 16), y, uploadF32(device, w), state(0, m), normParams(hd, hd, stride, 1e-6), storageBuffer(device, 16)], [heads, m]);
       const got = await readF32(device, y, stride * m);
       const want = Float32Array.from(x);
       for (let t = 0; t < m; t++) want.set(refRmsnorm(x.subarray(t * stride, t * stride + hd * heads), w, hd, 1e-6), t * stride);
@@ -332,90 +429,129 @@ function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, n
   return out;
 }
 
-describe("rope + kv write, attention", () => {
+describe("rope + kv write, attention (through page tables)", () => {
+  const PAGE = SHAPE.pageSize;
   for (const neox of [false, true]) {
     for (const [label, h] of [["f16 cache", () => host], ["f32 cache fallback", () => fallback]] as const) {
-      test(`rope ${neox ? "neox" : "norm"} with GQA heads (${label})`, async () => {
+      test(`rope ${neox ? "neox" : "norm"} with GQA heads, two sequences' tokens into their own pages (${label})`, async () => {
         const rand = mulberry32(neox ? 5 : 6);
-        const nh = 6, nkv = 2, hd = 18, m = 3, pos0 = 7, nctx = 16;
+        const nh = 6, nkv = 2, hd = 18, pages = 4, nctx = 32;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
+        // slot 0's positions 0-15 in page 3, 16-31 in page 0; slot 1's in pages 2, 1
+        const tables = [[3, 0], [2, 1]];
+        const rowOf = (slot: number, pos: number) => tables[slot][Math.floor(pos / PAGE)] * PAGE + (pos % PAGE);
+        const toks: StepToken[] = [...tokensAt(15, 2, 0), ...tokensAt(20, 1, 1)];
+        const m = toks.length;
         const qkv = randn(stride * m, rand);
         const freq = new Float32Array(hd / 2);
         for (let j = 0, f = 1; j < hd / 2; j++, f = Math.fround(f * Math.fround(10000 ** (-2 / hd)))) freq[j] = f;
         const qkvBuf = uploadF32(device, qkv);
-        const kc = storageBuffer(device, 4 * nctx * kvd), vc = storageBuffer(device, 4 * nctx * kvd);
+        const kc = storageBuffer(device, 4 * pages * PAGE * kvd), vc = storageBuffer(device, 4 * pages * PAGE * kvd);
         const k = h().get("rope");
         const total = (nh + nkv) * hd / 2 + kvd;
-        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, ropeTable(10000 ** (-2 / hd), new Float32Array(hd / 2).fill(1), nctx)), state(pos0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, neox ? 1 : 0])], [Math.ceil(total / 64), m]);
+        const params = paramsBuffer(device, ROPE_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, neox: neox ? 1 : 0 });
+        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, ropeTable(10000 ** (-2 / hd), new Float32Array(hd / 2).fill(1), nctx)), step(toks), params, pageTable((s) => tables[s] ?? [])], [Math.ceil(total / 64), m]);
         const got = await readF32(device, qkvBuf, stride * m);
         const f16 = h().features.shaderF16;
         const kvRead = async (b: GPUBuffer) => {
-          const raw = await readBuffer(device, b, (f16 ? 2 : 4) * nctx * kvd);
+          const raw = await readBuffer(device, b, (f16 ? 2 : 4) * pages * PAGE * kvd);
           const u = f16 ? new Uint16Array(raw) : null;
           return f16 ? Float32Array.from(u!, halfToFloat) : new Float32Array(raw);
         };
         const kGot = await kvRead(kc), vGot = await kvRead(vc);
-        for (let t = 0; t < m; t++) {
+        toks.forEach((tok, t) => {
           const row = qkv.subarray(t * stride, (t + 1) * stride);
-          expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, pos0 + t, freq, neox), 1e-5);
-          const p = pos0 + t;
-          expectClose(kGot.subarray(p * kvd, (p + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, p, freq, neox).map(roundF16), 1e-3);
-          expectClose(vGot.subarray(p * kvd, (p + 1) * kvd), row.subarray(qd + kvd).map(roundF16), 1e-3);
-        }
+          expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, tok.pos, freq, neox), 1e-5);
+          const r = rowOf(tok.slot, tok.pos);
+          expectClose(kGot.subarray(r * kvd, (r + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, tok.pos, freq, neox).map(roundF16), 1e-3);
+          expectClose(vGot.subarray(r * kvd, (r + 1) * kvd), row.subarray(qd + kvd).map(roundF16), 1e-3);
+        });
       });
     }
   }
 
   for (const [label, h] of [["f16 cache, one SIMD group", () => host], ["f32 cache, one SIMD group", () => lanesF32], ["f16 cache, workgroup of 64", () => gpuStyle], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
     for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [200, 1, 48], [70, 2, 80], [290, 2, 48]]) {
-      test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new (${label})`, async () => {
+      test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new, beside another sequence's token (${label})`, async () => {
         const rand = mulberry32(ctx0 + m);
-        const nh = 8, nkv = 2, nctx = 512;
+        const nh = 8, nkv = 2, pages = 64;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
         const f16 = h().features.shaderF16;
         const kv = (n: number) => randn(n, rand).map(roundF16);
-        const kAll = kv(nctx * kvd), vAll = kv(nctx * kvd);
+        // the pool, in cache rows; slot 0 holds the even pages from the top down, slot 1 the odd ones in order
+        const kAll = kv(pages * PAGE * kvd), vAll = kv(pages * PAGE * kvd);
+        const tables = [Array.from({ length: 32 }, (_, i) => 62 - 2 * i), Array.from({ length: 32 }, (_, i) => 2 * i + 1)];
+        const rowOf = (slot: number, pos: number) => tables[slot][Math.floor(pos / PAGE)] * PAGE + (pos % PAGE);
+        const toks: StepToken[] = [...tokensAt(ctx0, m, 0), ...tokensAt((ctx0 * 3 + 17) % 480, 1, 1)];
         const enc = (a: Float32Array) => f16 ? uploadBytes(device, new Uint8Array(Uint16Array.from(a, floatToHalf).buffer)) : uploadF32(device, a);
-        const qkv = randn(stride * m, rand);
-        const out = storageBuffer(device, 4 * qd * m);
-        const k = h().get(...attentionKernel(h().features, hd));
+        const qkv = randn(stride * toks.length, rand);
+        const out = storageBuffer(device, 4 * qd * toks.length);
+        const k = attentionKernel(h(), hd);
         const scale = 1 / Math.sqrt(hd);
-        run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, state(ctx0, m), uniformBuffer(device, [nh, nkv, hd, stride, kvd, qd, { f: scale }])], [nh, m]);
-        const want = new Float32Array(qd * m);
-        for (let t = 0; t < m; t++) for (let hh = 0; hh < nh; hh++) {
-          const kvh = Math.floor(hh / (nh / nkv));
-          const n = ctx0 + t + 1;
-          const rows = (all: Float32Array) => Array.from({ length: n }, (_, p) => all.subarray(p * kvd + kvh * hd, p * kvd + (kvh + 1) * hd));
-          want.set(flashAttentionHead(qkv.subarray(t * stride + hh * hd, t * stride + (hh + 1) * hd), rows(kAll), rows(vAll), Math.fround(scale)), t * qd + hh * hd);
-        }
-        expect(bitDiffs(await readF32(device, out, qd * m), want)).toEqual([]);
+        const params = paramsBuffer(device, ATTENTION_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, out_stride: qd, scale });
+        run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, step(toks), params, pageTable((s) => tables[s] ?? [])], [nh, toks.length]);
+        const want = new Float32Array(qd * toks.length);
+        toks.forEach((tok, t) => {
+          for (let hh = 0; hh < nh; hh++) {
+            const kvh = Math.floor(hh / (nh / nkv));
+            const rows = (all: Float32Array) => Array.from({ length: tok.pos + 1 }, (_, p) => {
+              const r = rowOf(tok.slot, p);
+              return all.subarray(r * kvd + kvh * hd, r * kvd + (kvh + 1) * hd);
+            });
+            want.set(flashAttentionHead(qkv.subarray(t * stride + hh * hd, t * stride + (hh + 1) * hd), rows(kAll), rows(vAll), Math.fround(scale)), t * qd + hh * hd);
+          }
+        });
+        expect(bitDiffs(await readF32(device, out, qd * toks.length), want)).toEqual([]);
       });
     }
   }
 });
 
 describe("sampling", () => {
-  /** Both sampler passes (per-chunk partials, then the pick) as the engine records them. */
-  async function sample(h: KernelHost, logits: Float32Array, temperature: number, topP: number, u: number, wantLogprob = true) {
-    const n = logits.length;
-    const b = {
-      logits: uploadF32(device, logits), out: storageBuffer(device, 8), ids: storageBuffer(device, 4), state: state(5, 3),
-      rng: uploadF32(device, new Float32Array([u])),
-      sampleParams: uniformBuffer(device, sampleParamsFields(n, temperature, topP, 1, wantLogprob)),
-      samplePartials: storageBuffer(device, SAMPLE_PARTIALS_BYTES),
-    };
+  interface RowSettings { temperature: number; topP: number; u: number; wantLogprob?: boolean; mask?: Uint32Array }
+
+  /**
+   * The mask pass (rows with a mask) and both sampler passes (per-chunk partials, then the pick)
+   * as the engine records them, over one row of logits per sampled row; row r samples into slot
+   * r + 1's FED cell. Returns each row's id and logprob, and what each slot's FED cell holds.
+   */
+  async function sampleRows(h: KernelHost, logits: Float32Array[], settings: RowSettings[]) {
+    const n = logits[0].length, rowsN = logits.length;
+    const all = new Float32Array(n * rowsN);
+    logits.forEach((l, r) => all.set(l, r * n));
+    const logitsBuf = uploadF32(device, all);
+    const out = storageBuffer(device, 8 * rowsN);
+    const fed = uploadU32(device, new Uint32Array(rowsN + 1).fill(0xFFFFFFFF));
+    const rows = settings.map((o, r): SampleRow => ({ token: r, slot: r + 1, temperature: o.temperature, topP: o.topP, draw: o.u, wantLogprob: o.wantLogprob ?? true, masked: !!o.mask }));
+    const stepBuf = step(tokensAt(0, rowsN), rows);
+    const words = Math.ceil(n / 32);
+    const masks = new Uint32Array(words * rowsN);
+    settings.forEach((o, r) => { if (o.mask) masks.set(o.mask, r * words); });
+    const partials = storageBuffer(device, 16 * 256 * SAMPLE_GROUPS * rowsN);
+    const params = paramsBuffer(device, SAMPLE_PARAMS, { n_vocab: n });
     const enc = device.createCommandEncoder();
-    for (const d of samplerDispatches(h, b)) {
+    const dispatch = (k: Kernel, buffers: GPUBuffer[], grid: [number, number, number]) => {
       const pass = enc.beginComputePass();
-      pass.setPipeline(d.kernel.pipeline);
-      pass.setBindGroup(0, d.bind);
-      pass.dispatchWorkgroups(...d.grid);
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, h.bind(k, buffers));
+      pass.dispatchWorkgroups(...grid);
       pass.end();
+    };
+    if (settings.some((o) => o.mask)) {
+      dispatch(h.get("mask_logits"), [logitsBuf, uploadU32(device, masks), paramsBuffer(device, MASK_PARAMS, { n_vocab: n, words }), stepBuf], [Math.ceil(n / 256), rowsN, 1]);
     }
+    dispatch(h.get("sample_partial"), [logitsBuf, partials, params, stepBuf], [SAMPLE_GROUPS, rowsN, 1]);
+    dispatch(h.get("sample"), [logitsBuf, out, fed, stepBuf, params, partials], [1, rowsN, 1]);
     device.queue.submit([enc.finish()]);
-    const o = new Uint32Array(await readBuffer(device, b.out, 8));
-    const s = new Uint32Array(await readBuffer(device, b.state, 12));
-    return { id: o[0], logprob: new Float32Array(o.buffer)[1], next: new Uint32Array(await readBuffer(device, b.ids, 4))[0], state: [...s] };
+    const o = new Uint32Array(await readBuffer(device, out, 8 * rowsN));
+    const lp = new Float32Array(o.buffer);
+    return { picks: settings.map((_, r) => ({ id: o[2 * r], logprob: lp[2 * r + 1] })), fed: [...new Uint32Array(await readBuffer(device, fed, 4 * (rowsN + 1)))] };
+  }
+
+  /** One row: its id, logprob, and the id fed to its slot. */
+  async function sample(h: KernelHost, logits: Float32Array, temperature: number, topP: number, u: number, wantLogprob = true) {
+    const r = await sampleRows(h, [logits], [{ temperature, topP, u, wantLogprob }]);
+    return { ...r.picks[0], next: r.fed[1] };
   }
   function logSoftmax(l: Float32Array, i: number) {
     const mx = l.reduce((a, b) => Math.max(a, b), -Infinity);
@@ -432,7 +568,6 @@ describe("sampling", () => {
       const r = await sample(h(), l, 0, 1, 0.5);
       expect(r.id).toBe(777);
       expect(r.next).toBe(777);
-      expect(r.state).toEqual([8, 1, 1]);
       expect(Math.abs(r.logprob - logSoftmax(l, 777))).toBeLessThan(1e-4);
     });
   }
@@ -476,6 +611,36 @@ describe("sampling", () => {
     expect(Math.abs(r.logprob - logSoftmax(kept, keptIds.indexOf(best)))).toBeLessThan(1e-4);
   });
 
+  test("the GPU mask (mask_logits) on one row of two: the masked row picks the best allowed id, the other its own argmax", async () => {
+    const rand = mulberry32(22);
+    const n = 5000;
+    const l = randn(n, rand, 2);
+    const allowed = Array.from({ length: n }, (_, i) => i % 7 === 3);
+    const mask = new Uint32Array(Math.ceil(n / 32));
+    allowed.forEach((ok, i) => { if (ok) mask[i >> 5] |= 1 << (i & 31); });
+    const r = await sampleRows(host, [l, l], [{ temperature: 0, topP: 1, u: 0.5, mask }, { temperature: 0, topP: 1, u: 0.5 }]);
+    const keptIds = [...allowed.keys()].filter((i) => allowed[i]);
+    const argmax = (ids: number[]) => ids.reduce((a, i) => (l[i] > l[a] ? i : a), ids[0]);
+    expect(r.picks[0].id).toBe(argmax(keptIds));
+    expect(r.picks[1].id).toBe(argmax([...l.keys()]));
+    expect(Math.abs(r.picks[0].logprob - logSoftmax(Float32Array.from(keptIds, (i) => l[i]), keptIds.indexOf(r.picks[0].id)))).toBeLessThan(1e-4);
+  });
+
+  test("several rows in one dispatch, each with its own settings and draw, each fed to its own slot", async () => {
+    const rand = mulberry32(23);
+    const n = 3000;
+    const rows = [randn(n, rand, 3), randn(n, rand, 3), randn(n, rand, 3)];
+    const settings: RowSettings[] = [{ temperature: 0, topP: 1, u: 0.9 }, { temperature: 0.8, topP: 0.9, u: 0.3 }, { temperature: 1.2, topP: 1, u: 0.7, wantLogprob: false }];
+    const together = await sampleRows(host, rows, settings);
+    for (let r = 0; r < rows.length; r++) {
+      const alone = await sample(host, rows[r], settings[r].temperature, settings[r].topP, settings[r].u, settings[r].wantLogprob ?? true);
+      expect(together.picks[r]).toEqual({ id: alone.id, logprob: alone.logprob });
+      expect(together.fed[r + 1]).toBe(alone.id);
+    }
+    expect(together.fed[0]).toBe(0xFFFFFFFF); // no row samples into slot 0
+    expect(together.picks[2].logprob).toBe(0);
+  });
+
   test("temperature + top-p follows the inverse CDF of the nucleus in id order", async () => {
     const rand = mulberry32(12);
     const n = 1000;
@@ -508,12 +673,12 @@ describe("elementwise", () => {
     const n = 1001;
     const gu = randn(2 * n, rand);
     const h = storageBuffer(device, 4 * n);
-    run(host, host.get("silu_mul"), [uploadF32(device, gu), h, uniformBuffer(device, [n, 0, n, 2 * n])], [Math.ceil(n / 64), 1]);
+    run(host, host.get("silu_mul"), [uploadF32(device, gu), h, paramsBuffer(device, SILU_MUL_PARAMS, { n, g_off: 0, u_off: n, stride: 2 * n })], [Math.ceil(n / 64), 1]);
     const want = Array.from({ length: n }, (_, i) => (gu[i] / (1 + Math.exp(-gu[i]))) * gu[n + i]);
     expectClose(await readF32(device, h, n), want, 1e-5);
     const x = randn(n, rand), y = randn(n, rand);
     const yb = uploadF32(device, y);
-    run(host, host.get("add"), [uploadF32(device, x), yb, uniformBuffer(device, [n])], [Math.ceil(n / 64), 1]);
+    run(host, host.get("add"), [uploadF32(device, x), yb, paramsBuffer(device, ADD_PARAMS, { n })], [Math.ceil(n / 64), 1]);
     expectClose(await readF32(device, yb, n), Array.from(y, (v, i) => v + x[i]), 1e-6);
   });
 });

@@ -33,6 +33,9 @@ import lanesPlainSrc from "../../../shaders/lanes_plain.wgsl" with { type: "text
 import lanesSubgroupSrc from "../../../shaders/lanes_subgroup.wgsl" with { type: "text" };
 import exactSrc from "../../../shaders/exact.wgsl" with { type: "text" };
 import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
+import stepSrc from "../../../shaders/step.wgsl" with { type: "text" };
+import pagesSrc from "../../../shaders/pages.wgsl" with { type: "text" };
+import maskLogitsSrc from "../../../shaders/mask_logits.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
 import { rowGroup, rowUnit } from "../quant.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
@@ -41,30 +44,96 @@ import { EXACT_CONSTANTS } from "./exact.ts";
 /** How a kernel sees each binding, in binding order. */
 type Binding = "read" | "rw" | "uniform";
 
-interface KernelSpec {
+/** Template constants of a kernel source (`{{NAME}}`). */
+type Consts = Record<string, string | number | boolean>;
+
+interface KernelSpec<V> {
   /** The kernel's own source; prepended parts come from `weights` / `reduce`. */
   source: string;
   bindings: Binding[];
   /**
-   * Reads weights in a stored format: gets the byte helpers and that format's `load_chunk`
-   * ("float": dequantize to f32) or `dot_q8` ("q8dot": integer dot with Q8_0 activations).
+   * Reads weights in a stored format (the variant's `format`): gets the byte helpers and that
+   * format's `load_chunk` ("float": dequantize to f32) or `dot_q8` ("q8dot": integer dot with
+   * Q8_0 activations).
    */
   weights?: "float" | "q8dot";
   /** Uses workgroup reductions (gets the subgroup or the shared-memory variant). */
   reduce?: boolean;
   /** Shares loads across a SIMD group (gets lanes_subgroup.wgsl or lanes_plain.wgsl). */
   lanes?: boolean;
-  /** Reads/writes the KV cache (f16 storage when shader-f16 is on). */
+  /** Reads/writes the KV cache (f16 storage when shader-f16 is on) through the page table (pages.wgsl). */
   kv?: boolean;
   /** Uses the exact-arithmetic helpers (shaders/exact.wgsl). */
   exact?: boolean;
   /** Writes Q8_0 activation blocks (shaders/q8_block.wgsl). */
   q8Blocks?: boolean;
+  /** Reads the step (shaders/step.wgsl: its tokens and sampled rows). */
+  step?: boolean;
   /** Pieces a kernel family shares (its bindings, a common step), filled like the source. */
   include?: string[];
-  /** Template constants and their defaults. */
-  defaults?: Record<string, string | number | boolean>;
+  /** The variant's template constants, in a fixed order (they also make the pipeline's key). */
+  consts?: (v: V) => Consts;
 }
+
+/** The typed choices that make one compiled variant, per kernel family. */
+export interface MatvecVariant {
+  format: GGMLType;
+  /** Threads sharing a row (TPR) and rows per workgroup (RPW). */
+  threadsPerRow: number;
+  rowsPerGroup: number;
+  /** Tokens per workgroup tile (TT). */
+  tileTokens: number;
+  /** 0 stores, 1 adds into Y (the residual), 2 gate and up rows into silu(gate) * up. */
+  mode: 0 | 1 | 2;
+  bias: boolean;
+}
+export interface MatvecQ8Variant {
+  format: GGMLType;
+  /** Rows per thread (RPT) and threads per workgroup (RPW). */
+  rowsPerThread: number;
+  threadsPerGroup: number;
+  tileTokens: number;
+  mode: 0 | 1 | 2;
+  /** Which of llama.cpp's kernels the sums reproduce (matvec_q8.wgsl ORDER). */
+  order: 0 | 1;
+  bias: boolean;
+  /** The device's own fma() instead of the exact emulation (the fast output head). */
+  nativeFma: boolean;
+}
+export interface FormatVariant { format: GGMLType }
+export interface NormVariant {
+  /** Normalizes Y in place (qwen3's q/k heads) instead of X into Y. */
+  inPlace: boolean;
+  /** Also writes the Q8_0 blocks of the result for the product that reads it. */
+  q8Out: boolean;
+}
+export interface AttentionVariant {
+  /** Quads of head dimensions per thread (VQ). */
+  quadsPerThread: 1 | 2;
+}
+export interface AttentionLanesVariant { headDim: number }
+type NoVariant = Record<never, never>;
+
+export interface KernelVariants {
+  matvec: MatvecVariant;
+  matvec_uniform: MatvecVariant;
+  matvec_q8: MatvecQ8Variant;
+  matvec_q8_uniform: MatvecQ8Variant;
+  quantize_q8: NoVariant;
+  embed: FormatVariant;
+  rmsnorm: NormVariant;
+  rmsnorm_lanes: NormVariant;
+  rope: NoVariant;
+  attention: AttentionVariant;
+  attention_lanes: AttentionLanesVariant;
+  sample_partial: NoVariant;
+  sample: NoVariant;
+  mask_logits: NoVariant;
+  silu_mul: NoVariant;
+  add: NoVariant;
+}
+
+export type KernelName = keyof KernelVariants;
 
 /**
  * Workgroups (of 256 threads) in the sampler's first pass: 2048 partials, 16 logits per thread
@@ -81,8 +150,8 @@ export const Q8_BLOCK_WORDS = 9;
  * a loop over the SIMD lanes with a bounds-checked branch each, from a uniform buffer a
  * branch-free gather (stories15M q8_0's output head: 0.85-0.9x the time; prompts 1.1x faster).
  * A uniform binding holds 64 KB: a step uses it when its activations fit (Q8_0 blocks of one
- * token: K below 58 000; of a 64-token prompt chunk: K up to 900; f32 rows: K up to 16 384 for
- * one token), else the storage form.
+ * token: K below 58 000; of a 64-token step: K up to 900; f32 rows: K up to 16 384 for one
+ * token), else the storage form.
  */
 export const UNIFORM_X_BYTES = 65536;
 const XQ_FROM = {
@@ -93,48 +162,41 @@ const X_FROM = {
   storage: "@group(0) @binding(1) var<storage, read> X: array<f32>;\nfn x_quad(i: u32) -> vec4<f32> { return vec4<f32>(X[i], X[i + 1u], X[i + 2u], X[i + 3u]); }",
   uniform: `@group(0) @binding(1) var<uniform> X: array<vec4<f32>, ${UNIFORM_X_BYTES / 16}>;\nfn x_quad(i: u32) -> vec4<f32> { return X[i >> 2u]; }`,
 };
-const MATVEC_DEFAULTS = { TPR: 8, RPW: 8, TT: 1, MODE: 0, HAS_BIAS: false };
-const MATVEC_Q8_DEFAULTS = { RPW: 64, RPT: 1, TT: 1, MODE: 0, ORDER: 0, HAS_BIAS: false, NATIVE_FMA: false };
+const MATVEC_BINDINGS = (x: Binding): Binding[] => ["read", x, "rw", "read", "read", "uniform"];
+const matvecConsts = (x: keyof typeof X_FROM) => (v: MatvecVariant): Consts => ({
+  TPR: v.threadsPerRow, RPW: v.rowsPerGroup, TT: v.tileTokens, MODE: v.mode, HAS_BIAS: v.bias, X_FROM: X_FROM[x],
+});
+const matvecQ8Consts = (x: keyof typeof XQ_FROM) => (v: MatvecQ8Variant): Consts => ({
+  RPW: v.threadsPerGroup, RPT: v.rowsPerThread, TT: v.tileTokens, MODE: v.mode, ORDER: v.order, HAS_BIAS: v.bias,
+  NATIVE_FMA: v.nativeFma, XQ_FROM: XQ_FROM[x],
+});
+const normConsts = (v: NormVariant): Consts => ({ SRC: v.inPlace ? "Y" : "X", Q8_OUT: v.q8Out });
+const NORM_BINDINGS: Binding[] = ["read", "rw", "read", "read", "uniform", "rw"];
+const ATTENTION_BINDINGS: Binding[] = ["read", "read", "read", "rw", "read", "uniform", "read"];
+const SAMPLER_CONSTS = () => ({ GROUPS: SAMPLE_GROUPS });
 
-export const KERNELS = {
-  matvec: {
-    source: matvecSrc, weights: "float", lanes: true,
-    bindings: ["read", "read", "rw", "read", "read", "uniform"],
-    defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.storage },
-  },
+export const KERNELS: { [N in KernelName]: KernelSpec<KernelVariants[N]> } = {
+  matvec: { source: matvecSrc, weights: "float", lanes: true, step: true, bindings: MATVEC_BINDINGS("read"), consts: matvecConsts("storage") },
   /** matvec with its activations in a uniform buffer (rows of a multiple of 4 that fit UNIFORM_X_BYTES). */
-  matvec_uniform: {
-    source: matvecSrc, weights: "float", lanes: true,
-    bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
-    defaults: { ...MATVEC_DEFAULTS, X_FROM: X_FROM.uniform },
-  },
-  matvec_q8: {
-    source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true,
-    bindings: ["read", "read", "rw", "read", "read", "uniform"],
-    defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.storage },
-  },
+  matvec_uniform: { source: matvecSrc, weights: "float", lanes: true, step: true, bindings: MATVEC_BINDINGS("uniform"), consts: matvecConsts("uniform") },
+  matvec_q8: { source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true, step: true, bindings: MATVEC_BINDINGS("read"), consts: matvecQ8Consts("storage") },
   /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit UNIFORM_X_BYTES). */
-  matvec_q8_uniform: {
-    source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true,
-    bindings: ["read", "uniform", "rw", "read", "read", "uniform"],
-    defaults: { ...MATVEC_Q8_DEFAULTS, XQ_FROM: XQ_FROM.uniform },
-  },
+  matvec_q8_uniform: { source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true, step: true, bindings: MATVEC_BINDINGS("uniform"), consts: matvecQ8Consts("uniform") },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
-  embed: { source: embedSrc, weights: "float", bindings: ["read", "read", "rw", "uniform"] },
-  rmsnorm: { source: rmsnormSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
+  embed: { source: embedSrc, weights: "float", step: true, bindings: ["read", "read", "read", "rw", "uniform"] },
+  rmsnorm: { source: rmsnormSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, step: true, bindings: NORM_BINDINGS, consts: normConsts },
   /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
-  rmsnorm_lanes: { source: rmsnormLanesSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, bindings: ["read", "rw", "read", "read", "uniform", "rw"], defaults: { SRC: "X", Q8_OUT: false } },
-  rope: { source: ropeSrc, kv: true, exact: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform"] },
-  attention: { source: attentionSrc, include: [attentionScoreSrc], kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"], defaults: { VQ: 1 } },
+  rmsnorm_lanes: { source: rmsnormLanesSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, step: true, bindings: NORM_BINDINGS, consts: normConsts },
+  rope: { source: ropeSrc, kv: true, exact: true, step: true, bindings: ["rw", "rw", "rw", "read", "read", "uniform", "read"] },
+  attention: { source: attentionSrc, include: [attentionScoreSrc], kv: true, exact: true, step: true, bindings: ATTENTION_BINDINGS, consts: (v) => ({ VQ: v.quadsPerThread }) },
   /** attention as one SIMD group per (head, token), for adapters that run on the CPU. */
-  attention_lanes: { source: attentionLanesSrc, include: [attentionScoreSrc], kv: true, exact: true, bindings: ["read", "read", "read", "rw", "read", "uniform"] },
-  sample_partial: { source: samplePartialSrc, bindings: ["read", "rw", "uniform"], defaults: { GROUPS: SAMPLE_GROUPS } },
-  sample: { source: sampleSrc, reduce: true, bindings: ["read", "rw", "rw", "rw", "read", "uniform", "read"], defaults: { GROUPS: SAMPLE_GROUPS } },
+  attention_lanes: { source: attentionLanesSrc, include: [attentionScoreSrc], kv: true, exact: true, step: true, bindings: ATTENTION_BINDINGS, consts: (v) => ({ HEAD_DIM: v.headDim }) },
+  sample_partial: { source: samplePartialSrc, step: true, bindings: ["read", "rw", "uniform", "read"], consts: SAMPLER_CONSTS },
+  sample: { source: sampleSrc, reduce: true, step: true, bindings: ["read", "rw", "rw", "read", "uniform", "read"], consts: SAMPLER_CONSTS },
+  mask_logits: { source: maskLogitsSrc, step: true, bindings: ["rw", "read", "uniform", "read"] },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
-} satisfies Record<string, KernelSpec>;
-
-export type KernelName = keyof typeof KERNELS;
+};
 
 /** Whether the one-SIMD-group kernel forms (`*_lanes`) run here: a CPU adapter with subgroups of 8+. */
 function oneGroupForms(features: GpuFeatures): boolean {
@@ -145,8 +207,8 @@ function oneGroupForms(features: GpuFeatures): boolean {
  * The RMSNorm kernel on this host: one SIMD group per (group, token) on a CPU adapter with
  * subgroups of 8 or more (rmsnorm_lanes.wgsl), else a workgroup of 64.
  */
-export function normKernel(features: GpuFeatures): "rmsnorm" | "rmsnorm_lanes" {
-  return oneGroupForms(features) ? "rmsnorm_lanes" : "rmsnorm";
+export function normKernel(host: KernelHost, variant: NormVariant): Kernel {
+  return oneGroupForms(host.features) ? host.get("rmsnorm_lanes", variant) : host.get("rmsnorm", variant);
 }
 
 /**
@@ -154,9 +216,9 @@ export function normKernel(features: GpuFeatures): "rmsnorm" | "rmsnorm_lanes" {
  * one SIMD group per (head, token) (attention_lanes.wgsl, compiled per head size); elsewhere a
  * workgroup of 64 whose threads accumulate eight head dimensions where the size allows it, else four.
  */
-export function attentionKernel(features: GpuFeatures, headDim: number): [KernelName, KernelVariant] {
-  if (oneGroupForms(features)) return ["attention_lanes", { consts: { HEAD_DIM: headDim } }];
-  return ["attention", { consts: { VQ: headDim % 8 === 0 ? 2 : 1 } }];
+export function attentionKernel(host: KernelHost, headDim: number): Kernel {
+  if (oneGroupForms(host.features)) return host.get("attention_lanes", { headDim });
+  return host.get("attention", { quadsPerThread: headDim % 8 === 0 ? 2 : 1 });
 }
 
 /** load_chunk (and, where specialised, chunk_dot) implementations per stored weight format. */
@@ -203,10 +265,19 @@ export function exactSource(fusedFma: boolean): string {
   return fill(exactSrc, { ...EXACT_CONSTANTS, FUSED_FMA: fusedFma });
 }
 
-export interface KernelVariant {
-  format?: GGMLType;
-  consts?: Record<string, string | number | boolean>;
+/**
+ * The shape every step-reading kernel is compiled for (shaders/step.wgsl, pages.wgsl): the most
+ * tokens and sampled rows one step holds, the KV page size and the page-table row length.
+ */
+export interface StepShape {
+  maxTokens: number;
+  maxRows: number;
+  pageSize: number;
+  pagesPerSeq: number;
 }
+
+/** For kernels run outside a model (tests): room for 64 tokens, 16 rows, contexts of 1024. */
+export const DEFAULT_STEP_SHAPE: StepShape = { maxTokens: 64, maxRows: 16, pageSize: 16, pagesPerSeq: 64 };
 
 export interface Kernel {
   pipeline: GPUComputePipeline;
@@ -226,8 +297,11 @@ export class KernelHost {
   private cache = new Map<string, Kernel>();
   private names = new Map<Kernel, KernelName>();
 
-  /** `features` may switch off what the device has, to exercise the fallbacks. */
-  constructor(readonly device: GPUDevice, features?: Partial<GpuFeatures>) {
+  /**
+   * `features` may switch off what the device has, to exercise the fallbacks; `shape` is the
+   * step the forward pass runs (tests of single kernels take the default).
+   */
+  constructor(readonly device: GPUDevice, features?: Partial<GpuFeatures>, readonly shape: StepShape = DEFAULT_STEP_SHAPE) {
     const has = featuresOf(device);
     this.features = {
       shaderF16: has.shaderF16 && (features?.shaderF16 ?? true),
@@ -236,25 +310,32 @@ export class KernelHost {
       cpuLanes: has.cpuLanes && (features?.cpuLanes ?? true),
       fusedFma: has.fusedFma && (features?.fusedFma ?? true),
     };
+    if (shape.pageSize % 8 !== 0) throw new RangeError(`the KV page size must be a multiple of 8 (attention_lanes.wgsl reads 8 keys of one page at a time), got ${shape.pageSize}`);
   }
 
   /** The WGSL of one variant (exported for inspection and error messages). */
-  source(name: KernelName, variant: KernelVariant = {}): string {
-    const spec: KernelSpec = KERNELS[name];
-    const values: Record<string, string | number | boolean> = {
+  source<N extends KernelName>(name: N, variant: KernelVariants[N]): string {
+    const spec = KERNELS[name] as KernelSpec<KernelVariants[N]>;
+    const values: Consts = {
       Q8_BLOCK_WORDS,
+      MAX_STEP_TOKENS: this.shape.maxTokens,
+      MAX_STEP_ROWS: this.shape.maxRows,
+      PAGE_SIZE: this.shape.pageSize,
+      PAGES_PER_SEQ: this.shape.pagesPerSeq,
       ...FEATURE_TEMPLATES.subgroups[this.features.subgroups ? "on" : "off"],
       ...FEATURE_TEMPLATES.wideSubgroups[this.features.wideSubgroups ? "on" : "off"],
       ...FEATURE_TEMPLATES.shaderF16[this.features.shaderF16 ? "on" : "off"],
-      ...spec.defaults,
-      ...variant.consts,
+      ...spec.consts?.(variant),
     };
     const parts = [fill(spec.source, values), ...(spec.include ?? []).map((p) => fill(p, values))];
+    if (spec.step) parts.push(fill(stepSrc, values));
+    if (spec.kv) parts.push(fill(pagesSrc, values));
     if (spec.weights) {
-      if (variant.format === undefined) throw new Error(`kernel ${name} needs a weight format`);
-      const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[variant.format];
-      if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[variant.format] ?? variant.format} is not supported`);
-      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(variant.format), ...WEIGHT_WORDS[rowUnit(variant.format)] }), w);
+      const format = (variant as Partial<FormatVariant>).format;
+      if (format === undefined) throw new Error(`kernel ${name} needs a weight format`);
+      const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[format];
+      if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[format] ?? format} is not supported`);
+      parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(format), ...WEIGHT_WORDS[rowUnit(format)] }), w);
       // The generic decode dot, unless the format brings its own.
       if (spec.weights === "float" && !/\bfn chunk_dot\b/.test(w)) parts.push(chunkDotSrc);
     }
@@ -269,11 +350,20 @@ export class KernelHost {
     return directives.join("\n") + "\n" + all.replace(directive, "");
   }
 
-  get(name: KernelName, variant: KernelVariant = {}): Kernel {
-    const key = `${name}|${variant.format ?? ""}|${JSON.stringify(variant.consts ?? {})}`;
+  /** A variant's pipeline-cache key: the family, the weight format, then its constants in order. */
+  static key<N extends KernelName>(name: N, variant: KernelVariants[N]): string {
+    const spec = KERNELS[name] as KernelSpec<KernelVariants[N]>;
+    const format = (variant as Partial<FormatVariant>).format;
+    const consts = Object.entries(spec.consts?.(variant) ?? {}).filter(([k]) => k !== "X_FROM" && k !== "XQ_FROM");
+    return `${name}[${format === undefined ? "" : GGMLType[format] + " "}${consts.map(([k, v]) => `${k}=${v}`).join(" ")}]`;
+  }
+
+  get<N extends KernelName>(name: N, ...args: keyof KernelVariants[N] extends never ? [] : [KernelVariants[N]]): Kernel {
+    const variant = (args[0] ?? {}) as KernelVariants[N];
+    const key = KernelHost.key(name, variant);
     let k = this.cache.get(key);
     if (k) return k;
-    const spec: KernelSpec = KERNELS[name];
+    const spec = KERNELS[name] as KernelSpec<KernelVariants[N]>;
     const code = this.source(name, variant);
     const module = this.device.createShaderModule({ code, label: key });
     const layout = this.layoutFor(spec.bindings);
