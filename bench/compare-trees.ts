@@ -12,6 +12,8 @@
 //   bun bench/compare-trees.ts /tmp/before                    # stories15M-q8_0
 //   bun bench/compare-trees.ts /tmp/before path/to/model.gguf # any GGUF file
 //   SWAP=1 ...                                                # load the other tree first
+//   BATCH=16 ...   # 16 sequences at once (16-token prompts): CPU and wall time per generated token
+//                  # of the whole batch (both trees must batch: this one and later)
 
 import { acquireDevice, loadModel } from "../src/engine/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
@@ -23,7 +25,8 @@ if (!otherTree) {
   process.exit(2);
 }
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const PROMPT_TOKENS = 128;
+const BATCH = Number(process.env.BATCH ?? 1);
+const PROMPT_TOKENS = BATCH > 1 ? 16 : 128;
 const GEN_TOKENS = 128;
 
 const other = (await import(`${otherTree}/src/engine/index.ts`)) as { loadModel: typeof loadModel };
@@ -37,14 +40,17 @@ const [ours, theirs] = process.env.SWAP
   ? await loadOther().then(async (o) => [await loadThis(), o])
   : await loadThis().then(async (t) => [t, await loadOther()]);
 
-// BOS, then ids spread over the vocabulary's low range (any model's vocabulary has them)
+// BOS, then ids spread over the vocabulary's low range (any model's vocabulary has them); each
+// run's prompt differs from the others' in its second token, so no run starts on a prefix the
+// engine cached from an earlier one
 const vocab = ours.nVocab;
-const prompt = Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 37) % Math.min(500, vocab - 3))));
+let runs = 0;
+const promptOf = (k: number) => Array.from({ length: PROMPT_TOKENS }, (_, i) => (i === 0 ? 1 : 3 + ((i * 37 + (i === 1 ? k : 0)) % Math.min(500, vocab - 3))));
 
 interface Run { cpuMs: number; wallMs: number; prefill: number; ids: string }
 
-async function run(model: LoadedModel): Promise<Run> {
-  const gen = model.generate(prompt, { maxTokens: GEN_TOKENS, sampling: { temperature: 0, topP: 1 } });
+let run = async function runOne(model: LoadedModel, k: number): Promise<Run> {
+  const gen = model.generate(promptOf(k), { maxTokens: GEN_TOKENS, sampling: { temperature: 0, topP: 1 } });
   const ids: number[] = [];
   let cpu0 = process.cpuUsage();
   let wall0 = 0;
@@ -58,14 +64,29 @@ async function run(model: LoadedModel): Promise<Run> {
   const cpu = process.cpuUsage(cpu0);
   const steps = ids.length - 1;
   return { cpuMs: (cpu.user + cpu.system) / 1000 / steps, wallMs: (performance.now() - wall0) / steps, prefill: (PROMPT_TOKENS * 1000) / x.value.timings.prefillMs, ids: ids.join(",") };
-}
+};
 
-await run(ours);
-await run(theirs);
+/** BATCH sequences at once, timed whole: per generated token. */
+async function runBatch(model: LoadedModel, k: number): Promise<Run> {
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const all = await Promise.all(Array.from({ length: BATCH }, async (_, b) => {
+    const ids: number[] = [];
+    for await (const t of model.generate(promptOf(k * BATCH + b), { maxTokens: GEN_TOKENS, sampling: { temperature: 0, topP: 1 } })) ids.push(t.id);
+    return ids;
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  const n = all.reduce((a, ids) => a + ids.length, 0);
+  return { cpuMs: (cpu.user + cpu.system) / 1000 / n, wallMs: (performance.now() - wall0) / n, prefill: NaN, ids: all.map((ids) => ids.join(",")).join(";") };
+}
+if (BATCH > 1) run = runBatch;
+
+await run(ours, runs);
+await run(theirs, runs++);
 const a: Run[] = [], b: Run[] = [];
 for (let i = 0; i < ROUNDS; i++) {
-  a.push(await run(ours));
-  b.push(await run(theirs));
+  a.push(await run(ours, runs));
+  b.push(await run(theirs, runs++));
 }
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1];
 const row = (name: string, r: Run[]) => {

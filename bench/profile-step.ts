@@ -1,8 +1,9 @@
 // Where one decode step's time goes, per kernel kind: `bun bench/profile-step.ts [q8_0|f32|q4_0]`.
 //
-// Loads a stories15M file through the engine's normal path (KernelHost, WeightUploader,
-// ForwardPass, ModelRunner), generates greedily up to position CONTEXT_AT (PROFILE_AT, default
-// 128), then measures single-token decode steps (forward + greedy sampler) two ways:
+// Loads a stories15M file through the engine's normal path (loadModel), generates greedily up to
+// position CONTEXT_AT (PROFILE_AT, default 128), puts those tokens but the last in the runner's
+// evalLogits sequence, then measures single-token decode steps of the last one (forward +
+// greedy sampler, its step written once and run again in place) two ways:
 //
 // - timestamps (when the adapter has "timestamp-query", as Dawn on lavapipe does): each dispatch
 //   in its own compute pass with begin/end timestamps, over STEPS steps. Gives each kind's kernel
@@ -20,13 +21,10 @@
 //   bun bench/profile-step.ts            # q8_0
 //   bun bench/profile-step.ts f32 --leave-out-only
 
-import { acquireDevice } from "../src/engine/index.ts";
-import { readHParams } from "../src/engine/model/hparams.ts";
+import { acquireDevice, loadModel } from "../src/engine/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
-import { KernelHost } from "../src/engine/gpu/kernels.ts";
-import { ForwardPass } from "../src/engine/forward.ts";
-import { ModelRunner } from "../src/engine/runner.ts";
-import { WeightUploader, destroyAll } from "../src/engine/weights.ts";
+import type { ForwardPass, StepCounts } from "../src/engine/forward.ts";
+import { StepWriter } from "../src/engine/step.ts";
 import { readBuffer } from "../src/engine/gpu/buffers.ts";
 import { readFileSync } from "node:fs";
 
@@ -38,7 +36,9 @@ const WARMUP = 3;
 const STEPS = Number(process.env.PROFILE_STEPS ?? 40);
 const LEAVE_OUT_PAIRS = Number(process.env.PROFILE_PAIRS ?? 15);
 const MAP_READ = 0x1, COPY_DST = 0x8, COPY_SRC = 0x4, QUERY_RESOLVE = 0x200;
-const GREEDY = { logits: true, sample: true };
+/** Tokens of the profiled step (PROFILE_BATCH, default 1): the last ones before CONTEXT_AT, each sampled, like a decode step of that many sequences. */
+const BATCH = Number(process.env.PROFILE_BATCH ?? 1);
+const GREEDY: StepCounts = { tokens: BATCH, rows: BATCH, masked: false };
 /** Dawn rounds timestamps down to multiples of 65536 ns unless unsafe APIs are allowed. */
 const TIMESTAMP_QUANTUM = "Dawn quantizes to 65.5 us: single dispatches are unreliable, per-step sums over many dispatches less so";
 
@@ -48,20 +48,27 @@ const leaveOutOnly = args.includes("--leave-out-only");
 
 const device = await acquireDevice({ extraFeatures: ["timestamp-query"] });
 const file = openModel(`${DIR}stories15M-${type}.gguf`);
-const hp = readHParams(file);
-const host = new KernelHost(device);
-const uploader = new WeightUploader(device, file);
-const fwd = new ForwardPass(device, host, hp, uploader, { nCtx: CONTEXT });
-const runner = new ModelRunner(device, hp, fwd, CONTEXT, () => destroyAll(uploader.buffers));
+const runner = await loadModel(device, file, { maxContext: CONTEXT });
+// (the bench reaches into the runner for its forward pass and the evalLogits sequence's slot)
+const inside = runner as unknown as { fwd: ForwardPass; scratch: { slot: number } };
+const fwd = inside.fwd;
 
 // Prefill a real prompt and decode greedily up to CONTEXT_AT through the runner.
 const prompt: number[] = JSON.parse(readFileSync(`${DIR}llama.cpp-greedy-${type}.json`, "utf8")).cases[0].prompt_ids;
 const upTo128 = [...prompt];
 for await (const t of runner.generate(prompt, { maxTokens: CONTEXT_AT - prompt.length, sampling: { temperature: 0, topP: 1 } })) upTo128.push(t.id);
 upTo128.length = CONTEXT_AT;
-// The sampler advanced the GPU-side state: further steps continue from the last sampled token.
+// Every position but the last BATCH in the evalLogits sequence; the profiled step runs those.
+await runner.evalLogits(upTo128.slice(0, -BATCH));
+const slot = inside.scratch.slot;
+const at = CONTEXT_AT - BATCH;
+new StepWriter(runner.options.shape).write(
+  device.queue, fwd.buffers.step,
+  Array.from({ length: BATCH }, (_, i) => ({ id: upTo128[at + i], pos: at + i, slot, fed: false })),
+  Array.from({ length: BATCH }, (_, i) => ({ token: i, slot, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false })),
+);
 
-const sites = fwd.describeStep(1, GREEDY);
+const sites = fwd.describeStep(GREEDY);
 const kinds = [...new Set(sites.map((s) => s.kernel))];
 const staging = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -106,7 +113,7 @@ async function profileTimestamps() {
   const gaps: number[] = [], spans: number[] = [], walls: number[] = [];
   for (let s = 0; s < WARMUP + STEPS; s++) {
     const wall = await timed((enc) => {
-      fwd.encodeSubset(enc, 1, GREEDY, all, 1, (k) => ({
+      fwd.encodeSubset(enc, GREEDY, all, 1, (k) => ({
         timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 },
       }));
       enc.resolveQuerySet(qs, 0, 2 * n, resolved, 0);
@@ -146,16 +153,11 @@ async function profileTimestamps() {
 
 /**
  * Each kind's marginal cost in context: the step with all its dispatches against the step
- * without that kind's, alternating, at a fixed position (the state is restored before every
- * run, so the sampler's advance and the KV writes repeat in place; the embedding rewrites the
- * residual stream each time).
+ * without that kind's, alternating, at a fixed position (the step repeats in place: the KV write
+ * lands at the same position, the embedding rewrites the residual stream each time).
  */
 async function profileLeaveOut() {
-  const state = await readBuffer(device, fwd.buffers.state, 16);
-  const run = async (idx: number[]) => {
-    device.queue.writeBuffer(fwd.buffers.state, 0, state);
-    return timed((enc) => fwd.encodeSubset(enc, 1, GREEDY, idx));
-  };
+  const run = async (idx: number[]) => timed((enc) => fwd.encodeSubset(enc, GREEDY, idx));
   const all = sites.map((_, i) => i);
   const rows: Row[] = [];
   const fulls: number[] = [];
@@ -184,8 +186,9 @@ const hasTimestamps = device.features.has("timestamp-query");
 if (!hasTimestamps) console.log("this adapter has no timestamp-query: leave-one-kind-out only");
 if (hasTimestamps && !leaveOutOnly) await profileTimestamps();
 await profileLeaveOut();
-// The same steps as the runner decodes them (its own submit/readback loop), for comparison with
-// the wall step above, which submits and waits one step at a time.
+// The same steps as the runner decodes them (its own pipelined loop), for comparison with the
+// wall step above, which submits and waits one step at a time.
+runner.reset();
 const gen = runner.generate(upTo128, { maxTokens: STEPS + 1, sampling: { temperature: 0, topP: 1 } });
 let r = await gen.next();
 while (!r.done) r = await gen.next();

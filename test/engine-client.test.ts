@@ -19,7 +19,7 @@ afterAll(async () => {
 
 test("load reports the model's shape", async () => {
   const m = await engine.load("s", `${DIR}stories15M-q8_0.gguf`, { maxContext: 128 });
-  expect(m).toEqual({ id: "s", arch: "llama", nVocab: 32000, nCtx: 128 });
+  expect(m).toEqual({ id: "s", arch: "llama", nVocab: 32000, nCtx: 128, maxRunning: 32, maxStepTokens: 128, kvPages: 256, pageSize: 16 });
 });
 
 test("generate streams greedy tokens with logprobs, then finishes by length", async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { acquireDevice, loadModel } from "../src/engine/index.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import type { LoadedModel } from "../src/engine/types.ts";
+import type { ModelRunner } from "../src/engine/runner.ts";
 
 setDefaultTimeout(300_000);
 
@@ -61,14 +62,14 @@ for (const type of ["f32", "q8_0", "q4_0"]) {
   });
 }
 
-// The runner submits each unconstrained decode step before the previous token is read back and
-// drops it when that token ends the generation: every way of ending must give the tokens and
-// the cache position of a plain step-by-step loop, and leave the model ready for the next call.
+// The batcher submits each unconstrained decode step before the previous token is read back and
+// drops it when that token ends the generation: every way of ending must give the tokens of a
+// plain step-by-step loop, give every KV page back, and leave the model ready for the next call.
 describe("decode with a step in flight (stories15M-q8_0)", () => {
   const c = cases("q8_0")[0];
   const P = c.prompt_ids.length;
   const GREEDY = { temperature: 0, topP: 1 };
-  let model: LoadedModel & { position: number };
+  let model: LoadedModel & ModelRunner;
   let want: number[];
   beforeAll(async () => {
     model = await loadModel(device, openModel(`${DIR}stories15M-q8_0.gguf`), { maxContext: P + 24 });
@@ -80,7 +81,7 @@ describe("decode with a step in flight (stories15M-q8_0)", () => {
     const gen = model.generate(c.prompt_ids, { sampling: GREEDY, ...opts });
     const ids: number[] = [];
     for (let r = await gen.next(); ; r = await gen.next()) {
-      if (r.done) return { ids, finishReason: r.value.finishReason, position: model.position };
+      if (r.done) return { ids, finishReason: r.value.finishReason, held: model.stats().kv.used };
       ids.push(r.value.id);
       onToken?.(ids.length);
     }
@@ -89,31 +90,31 @@ describe("decode with a step in flight (stories15M-q8_0)", () => {
   test("a stop token ends it; the cache holds the prompt and the tokens before it", async () => {
     const at = want.findIndex((id, i) => i >= 5 && want.indexOf(id) === i);
     const r = await run({ maxTokens: 20, stopIds: [want[at]] });
-    expect(r).toEqual({ ids: want.slice(0, at), finishReason: "stop", position: P + at });
+    expect(r).toEqual({ ids: want.slice(0, at), finishReason: "stop", held: 0 });
     expect(await greedy(model, c.prompt_ids, 20)).toEqual(want);
   });
 
   test("max tokens, one token, and the end of the context", async () => {
-    expect(await run({ maxTokens: 7 })).toEqual({ ids: want.slice(0, 7), finishReason: "length", position: P + 6 });
-    expect(await run({ maxTokens: 1 })).toEqual({ ids: want.slice(0, 1), finishReason: "length", position: P });
+    expect(await run({ maxTokens: 7 })).toEqual({ ids: want.slice(0, 7), finishReason: "length", held: 0 });
+    expect(await run({ maxTokens: 1 })).toEqual({ ids: want.slice(0, 1), finishReason: "length", held: 0 });
     // context P + 24: the last step feeds position P + 23, so 25 tokens come out
     const r = await run({ maxTokens: 100 });
     expect(r.ids.length).toBe(25);
     expect(r.ids.slice(0, 20)).toEqual(want);
-    expect(r.position).toBe(P + 24);
+    expect(r.held).toBe(0);
   });
 
   test("cancelling, or dropping the generator, leaves the model ready", async () => {
     const ctl = new AbortController();
     const r = await run({ maxTokens: 20, signal: ctl.signal }, (n) => { if (n === 3) ctl.abort(); });
-    expect(r).toEqual({ ids: want.slice(0, 3), finishReason: "cancelled", position: P + 2 });
+    expect(r).toEqual({ ids: want.slice(0, 3), finishReason: "cancelled", held: 0 });
     const seen: number[] = [];
     for await (const t of model.generate(c.prompt_ids, { maxTokens: 20, sampling: GREEDY })) {
       seen.push(t.id);
       if (seen.length === 4) break;
     }
     expect(seen).toEqual(want.slice(0, 4));
-    expect(model.position).toBe(P + 3);
+    expect(model.stats()).toMatchObject({ running: 0, waiting: 0, kv: { used: 0 } });
     expect(await greedy(model, c.prompt_ids, 20)).toEqual(want);
   });
 });

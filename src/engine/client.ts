@@ -1,8 +1,8 @@
 // Host side of the engine worker: a promise API over the typed messages of protocol.ts. The
 // HTTP thread never touches the GPU; it sends token ids and receives tokens.
 
-import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings } from "./types.ts";
-import type { EngineStats, HostMessage, ModelSummary, WorkerMessage } from "./protocol.ts";
+import type { FinishReason, GeneratedToken, GenerationTimings } from "./types.ts";
+import type { DeviceInfo, EngineStats, GenerateRequest, HostMessage, LoadSettings, ModelSummary, WorkerMessage } from "./protocol.ts";
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -59,8 +59,8 @@ export class EngineClient {
     });
   }
 
-  async load(id: string, ref: string, opts: { maxContext?: number } = {}): Promise<ModelSummary> {
-    const m = await this.request({ type: "load", id, ref, maxContext: opts.maxContext });
+  async load(id: string, ref: string, settings: LoadSettings = {}): Promise<ModelSummary> {
+    const m = await this.request({ type: "load", id, ref, settings });
     return (m as Extract<WorkerMessage, { type: "loaded" }>).model;
   }
 
@@ -68,7 +68,7 @@ export class EngineClient {
   async generate(
     modelId: string,
     promptIds: number[],
-    opts: Omit<GenerateOptions, "signal">,
+    opts: GenerateRequest,
     onToken: (t: GeneratedToken) => void,
     signal?: AbortSignal,
   ): Promise<{ finishReason: FinishReason; timings: GenerationTimings }> {
@@ -92,6 +92,12 @@ export class EngineClient {
   async stats(): Promise<EngineStats> {
     const m = await this.request({ type: "stats" });
     return (m as Extract<WorkerMessage, { type: "stats" }>).stats;
+  }
+
+  /** Acquires the worker's device now and describes it. */
+  async device(): Promise<DeviceInfo> {
+    const m = await this.request({ type: "device" });
+    return (m as Extract<WorkerMessage, { type: "device" }>).device;
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,8 @@ export type FinishReason = "stop" | "length" | "cancelled";
 
 export interface GenerationTimings {
   promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache instead of being computed. */
+  cachedTokens: number;
   outputTokens: number;
   prefillMs: number;
   decodeMs: number;
@@ -43,11 +45,14 @@ export interface LoadedModel {
   readonly arch: string;
   readonly nVocab: number;
   readonly nCtx: number;
-  /** Clears the sequence (KV cache). */
+  /** Ends the sequence evalLogits appends to (its KV pages go back to the pool). */
   reset(): void;
-  /** Appends ids to the current sequence and returns the logits after the last one. */
+  /** Appends ids to the evalLogits sequence and returns the logits after the last one. */
   evalLogits(ids: number[]): Promise<Float32Array>;
-  /** Resets, prefills the prompt, then yields sampled tokens until a stop id or maxTokens. */
+  /**
+   * Runs a sequence of its own (any number at once, batched together): prefills the prompt,
+   * then yields sampled tokens until a stop id or maxTokens.
+   */
   generate(promptIds: number[], opts: GenerateOptions): AsyncGenerator<GeneratedToken, { finishReason: FinishReason; timings: GenerationTimings }>;
   dispose(): void;
 }

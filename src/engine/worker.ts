@@ -1,8 +1,8 @@
-// The engine worker: owns the GPU device and the loaded models, runs one generation per model
-// at a time, streams tokens back, stops a generation when its cancel message arrives (checked
-// between decode steps).
+// The engine worker: owns the GPU device and the loaded models, runs every generation it is
+// sent (each model batches its own: src/engine/batcher.ts), streams tokens back, and stops a
+// generation when its cancel message arrives (at the model's next step).
 
-import { acquireDevice, loadModel, type ModelRunner } from "./index.ts";
+import { acquireDevice, featuresOf, loadModel, type ModelRunner } from "./index.ts";
 import { openModel } from "./model/open.ts";
 import type { ModelFile } from "./model/types.ts";
 import type { EngineStats, HostMessage, WorkerMessage } from "./protocol.ts";
@@ -15,9 +15,10 @@ declare const self: Worker;
 interface Resident {
   model: LoadedModel & ModelRunner;
   file: ModelFile;
-  busy: boolean;
   /** For constrained generations; built on the first one (the vocabulary takes ~0.1-0.5 s). */
   grammar?: Promise<GrammarFactory>;
+  /** Generations of this model in progress, by request. */
+  running: Map<number, AbortController>;
 }
 
 const models = new Map<string, Resident>();
@@ -35,6 +36,7 @@ function device(): Promise<GPUDevice> {
     deviceInfo = {
       description: (d as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.description ?? "WebGPU device",
       features: { shaderF16: d.features.has("shader-f16"), subgroups: d.features.has("subgroups") },
+      cpu: featuresOf(d).cpuLanes,
     };
     return d;
   });
@@ -46,9 +48,13 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     if (models.has(m.id)) throw new Error(`a model with id "${m.id}" is already loaded`);
     const file = openModel(m.ref);
     try {
-      const model = await loadModel(await device(), file, { maxContext: m.maxContext });
-      models.set(m.id, { model, file, busy: false });
-      post({ type: "loaded", req: m.req, model: { id: m.id, arch: model.arch, nVocab: model.nVocab, nCtx: model.nCtx } });
+      const model = await loadModel(await device(), file, m.settings ?? {});
+      models.set(m.id, { model, file, running: new Map() });
+      const { shape, kvPages } = model.options;
+      post({
+        type: "loaded", req: m.req,
+        model: { id: m.id, arch: model.arch, nVocab: model.nVocab, nCtx: model.nCtx, maxRunning: shape.maxRows, maxStepTokens: shape.maxTokens, kvPages, pageSize: shape.pageSize },
+      });
     } catch (e) {
       file.close();
       throw e;
@@ -58,10 +64,9 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
   async generate(m) {
     const r = models.get(m.modelId);
     if (!r) throw new Error(`no model "${m.modelId}" is loaded`);
-    if (r.busy) throw new Error(`model "${m.modelId}" is busy with another generation`);
     const ctl = new AbortController();
     running.set(m.req, ctl);
-    r.busy = true;
+    r.running.set(m.req, ctl);
     counters.started++;
     let matcher: GrammarMatcher | undefined;
     try {
@@ -86,8 +91,8 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
       throw e;
     } finally {
       matcher?.dispose();
-      r.busy = false;
       running.delete(m.req);
+      r.running.delete(m.req);
     }
   },
 
@@ -98,7 +103,7 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
   async unload(m) {
     const r = models.get(m.id);
     if (!r) return post({ type: "failure", req: m.req, message: `no model "${m.id}" is loaded` });
-    if (r.busy) for (const ctl of running.values()) ctl.abort();
+    // generations still running fail: their model is gone
     models.delete(m.id);
     r.model.dispose();
     r.file.close();
@@ -111,13 +116,22 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
       req: m.req,
       stats: {
         device: deviceInfo,
-        models: [...models.entries()].map(([id, r]) => ({
-          id, arch: r.model.arch, nVocab: r.model.nVocab, nCtx: r.model.nCtx, busy: r.busy, path: r.file.path,
-          weightBytes: r.model.weightBytes, dispatchesPerToken: r.model.dispatchesPerToken, kvTokens: r.model.position,
-        })),
+        models: [...models.entries()].map(([id, r]) => {
+          const { shape, kvPages } = r.model.options;
+          return {
+            id, arch: r.model.arch, nVocab: r.model.nVocab, nCtx: r.model.nCtx, maxRunning: shape.maxRows, maxStepTokens: shape.maxTokens,
+            kvPages, pageSize: shape.pageSize, path: r.file.path, weightBytes: r.model.weightBytes, deviceBytes: r.model.deviceBytes, dispatchesPerToken: r.model.dispatchesPerToken,
+            ...r.model.stats(),
+          };
+        }),
         generations: { ...counters },
       },
     });
+  },
+
+  async device(m) {
+    await device();
+    post({ type: "device", req: m.req, device: deviceInfo! });
   },
 
   async close(m) {
