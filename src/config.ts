@@ -42,6 +42,15 @@ export interface ServeConfig {
   webhookBackoffMs: number[];
   /** Completion windows per model ID; models not listed offer both. */
   windows?: Record<string, CompletionWindow[]>;
+  /** Context length for every model, and per model ID (engine default where absent). */
+  maxContext?: number;
+  contexts?: Record<string, number>;
+  /** Engine replicas: a number, or auto (one per core on a CPU adapter, else one). */
+  replicas: number | "auto";
+  /** Batching: sequences at once, tokens per step, KV pool positions (engine defaults where absent). */
+  batching: { maxRunning?: number; maxStepTokens?: number; kvCacheTokens?: number };
+  /** Completion windows and admission: the standard window's gathering wait and age bound, queue bounds. */
+  scheduling: { standardWaitMs: number; maxAgeMs: number; maxQueued: number; maxQueuedPerKey: number };
 }
 
 export interface ServeSetting {
@@ -99,6 +108,44 @@ export const SERVE_SETTINGS = {
   modelWindows: {
     flag: "model-windows", env: "VALAR_MODEL_WINDOWS", valueName: "ID=WINDOW[,WINDOW][;ID=...]",
     description: "Completion windows (asap, standard) each model offers, e.g. `tiny=asap;big=asap,standard`. Models not listed offer both.",
+  },
+  context: {
+    flag: "context", env: "VALAR_CONTEXT", valueName: "N|ID=N[;ID=N...]",
+    description: "Context length (tokens) for every model, or per model ID; at most the model's own. Default: the model's own, up to 4096.",
+  },
+  replicas: {
+    flag: "replicas", env: "VALAR_REPLICAS", default: "auto", valueName: "N|auto",
+    description: "Engine replicas: workers with their own device and a copy of each model, sharing the load. auto: one per core " +
+      "(at most 4) when the adapter runs on the CPU (each software device uses one core), else one.",
+  },
+  maxRunning: {
+    flag: "max-running", env: "VALAR_MAX_RUNNING", default: "32", valueName: "N",
+    description: "Sequences each model runs at once (batched into every step); more wait in the engine.",
+  },
+  maxStepTokens: {
+    flag: "max-step-tokens", env: "VALAR_MAX_STEP_TOKENS", default: "128", valueName: "N",
+    description: "Tokens in one engine step: each running sequence's next token, then prompt chunks (at least --max-running).",
+  },
+  kvCacheTokens: {
+    flag: "kv-cache-tokens", env: "VALAR_KV_CACHE_TOKENS", valueName: "N",
+    description: "KV-cache positions per model, over all its sequences (16-token pages). Default: --max-running full contexts, " +
+      "within 1 GiB and the device's buffer limits, and never less than one context.",
+  },
+  standardWait: {
+    flag: "standard-wait-ms", env: "VALAR_STANDARD_WAIT_MS", default: "5", valueName: "MS",
+    description: "How long standard-window work may wait, with the engine idle, to start together with more standard work.",
+  },
+  standardMaxAge: {
+    flag: "standard-max-age", env: "VALAR_STANDARD_MAX_AGE", default: "300", valueName: "SECONDS",
+    description: "The longest standard-window work waits before it runs as asap work.",
+  },
+  maxQueued: {
+    flag: "max-queued", env: "VALAR_MAX_QUEUED", default: "256", valueName: "N",
+    description: "Sync requests that may wait per model; past it new ones get 503 overloaded_error (0: no bound). Background work is never refused.",
+  },
+  maxQueuedPerKey: {
+    flag: "max-queued-per-key", env: "VALAR_MAX_QUEUED_PER_KEY", default: "0", valueName: "N",
+    description: "Sync requests one API key may have waiting; past it its new ones get 429 rate_limit_error (0: no bound).",
   },
 } as const satisfies Record<string, ServeSetting>;
 
@@ -203,6 +250,25 @@ function parseAmount(text: string, source: string, unit: string): number {
   return n;
 }
 
+/** A whole number of at least `min`. */
+function parseCount(text: string, source: string, min: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min) throw new ConfigError(`${source}: must be a whole number of at least ${min}, got "${text}"`);
+  return Number(text);
+}
+
+/** `N` (every model) or `ID=N;ID=N` (per model). */
+export function parseContexts(raw: string | undefined, source: string): { all?: number; byId?: Record<string, number> } {
+  if (!raw) return {};
+  if (/^\s*\d+\s*$/.test(raw)) return { all: parseCount(raw, source, 1) };
+  const byId: Record<string, number> = {};
+  for (const entry of raw.split(";").map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.lastIndexOf("=");
+    if (eq <= 0) throw new ConfigError(`${source}: '${entry}' is not MODEL_ID=N`);
+    byId[entry.slice(0, eq).trim()] = parseCount(entry.slice(eq + 1), `${source} (${entry})`, 1);
+  }
+  return { byId };
+}
+
 function parsePort(text: string, source: string): number {
   if (!/^\d+$/.test(text.trim())) throw new ConfigError(`${source}: port must be a whole number, got "${text}"`);
   const port = Number(text);
@@ -254,7 +320,34 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const windows = pick("modelWindows", flags, env);
   const webhookBackoffMs = backoff.value!.split(",").map((v) => parseAmount(v, backoff.source, "milliseconds"));
 
+  const optionalCount = (name: SettingName, min: number) => {
+    const v = pick(name, flags, env);
+    return v.value === undefined ? undefined : parseCount(v.value, v.source, min);
+  };
+  const count = (name: SettingName, min: number) => optionalCount(name, min)!;
+  const context = pick("context", flags, env);
+  const contexts = parseContexts(context.value, context.source);
+  const maxRunning = count("maxRunning", 1);
+  const maxStepTokens = count("maxStepTokens", 1);
+  if (maxStepTokens < maxRunning) {
+    throw new ConfigError(`--max-step-tokens (${maxStepTokens}) must be at least --max-running (${maxRunning}): every running sequence takes a token of each step`);
+  }
+  const replicasSetting = pick("replicas", flags, env);
+  const replicas = replicasSetting.value === "auto" ? "auto" : parseCount(replicasSetting.value!, replicasSetting.source, 1);
+  const wait = pick("standardWait", flags, env);
+  const age = pick("standardMaxAge", flags, env);
+
   return {
+    replicas,
+    maxContext: contexts.all,
+    contexts: contexts.byId,
+    batching: { maxRunning, maxStepTokens, kvCacheTokens: optionalCount("kvCacheTokens", 1) },
+    scheduling: {
+      standardWaitMs: parseAmount(wait.value!, wait.source, "milliseconds"),
+      maxAgeMs: parseAmount(age.value!, age.source, "seconds") * 1000,
+      maxQueued: count("maxQueued", 0),
+      maxQueuedPerKey: count("maxQueuedPerKey", 0),
+    },
     models,
     host: host.value,
     port: parsePort(port.value!, port.source),

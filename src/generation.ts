@@ -55,6 +55,8 @@ export interface Generation {
   metadata: Record<string, string>;
   window: CompletionWindow;
   user: string | null;
+  /** Requests sharing one keep their cached prompt pages longer (absent in records stored before it existed). */
+  promptCacheKey?: string | null;
 }
 
 export type GenerationStatus = "queued" | "in_progress" | "completed" | "incomplete" | "failed" | "cancelled";

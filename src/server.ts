@@ -9,13 +9,14 @@ import { DEFAULT_ORG, ensureOrganization, hasActiveKeys } from "./store/keys.ts"
 import { ResponseStore } from "./store/responses.ts";
 import { DEFAULT_IDEMPOTENCY_TTL_MS, IdempotencyStore } from "./store/idempotency.ts";
 import { DeliveryStore } from "./store/deliveries.ts";
-import { Scheduler } from "./scheduler/queue.ts";
+import { Scheduler, type SchedulerSettings } from "./scheduler/queue.ts";
+import type { LoadSettings } from "./engine/protocol.ts";
 import { BackgroundRunner } from "./scheduler/background.ts";
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookDispatcher, wireWebhooks, type WebhookOptions } from "./webhooks/index.ts";
 import { ModelRegistry } from "./scheduler/models.ts";
 import type { Engine } from "./scheduler/engine.ts";
 import type { CompletionWindow } from "./generation.ts";
-import { EngineClient } from "./engine/client.ts";
+import { EnginePool, type ReplicaCount } from "./engine/pool.ts";
 import { Metrics } from "./api/metrics.ts";
 import { createApp, instrumentedFetch } from "./api/app.ts";
 import { renderResponse } from "./api/responses.ts";
@@ -26,8 +27,16 @@ export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "por
   maxBodyBytes?: number;
   /** Completion windows per model id (default: both; `serve`: --model-windows / VALAR_MODEL_WINDOWS). */
   windows?: Record<string, CompletionWindow[]>;
-  /** Largest context to allocate per model (default: the model's own). */
+  /** Largest context to allocate per model (default: the model's own, up to 4096). */
   maxContext?: number;
+  /** Context length per model id (beats `maxContext`; `serve`: --context ID=N). */
+  contexts?: Record<string, number>;
+  /** Batching settings for every model: sequences at once, tokens per step, KV pool size. */
+  batching?: Pick<LoadSettings, "maxRunning" | "maxStepTokens" | "kvCacheTokens" | "prefixCache">;
+  /** Engine replicas (workers with a device and a copy of every model each; default 1; `serve`: --replicas, default auto). */
+  replicas?: ReplicaCount;
+  /** Completion-window scheduling and admission bounds (src/scheduler/queue.ts defaults). */
+  scheduling?: Partial<SchedulerSettings>;
   /** How long an idempotency reservation lasts (default 24 h; `serve`: --idempotency-ttl / VALAR_IDEMPOTENCY_TTL, seconds). */
   idempotencyTtlMs?: number;
   /**
@@ -76,7 +85,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
   let engine: Engine | undefined;
   let stopWork = async () => {};
   try {
-    const started: Engine = await EngineClient.start();
+    const started: Engine = await EnginePool.start(config.replicas ?? 1);
     engine = started;
     const store = new ResponseStore(db);
     const metrics = new Metrics();
@@ -88,10 +97,12 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       return rec ? JSON.stringify(renderResponse(rec)) : null;
     }, settings.webhooks, metrics);
     wireWebhooks(store, deliveries, dispatcher);
-    const scheduler = new Scheduler(started, store, metrics);
+    const scheduler = new Scheduler(started, store, metrics, config.scheduling);
     const models = new ModelRegistry(started);
     for (const m of config.models) {
-      await models.load({ id: m.id, ref: m.ref, windows: settings.windows?.[m.id], maxContext: config.maxContext });
+      const maxContext = config.contexts?.[m.id] ?? config.maxContext;
+      const served = await models.load({ id: m.id, ref: m.ref, windows: settings.windows?.[m.id], engine: { ...config.batching, ...(maxContext ? { maxContext } : {}) } });
+      scheduler.setCapacity(m.id, served.maxRunning);
     }
     const background = new BackgroundRunner(scheduler, store, models);
     const ctx: AppContext = {

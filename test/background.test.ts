@@ -18,9 +18,12 @@ const ASAP_ONLY = "stories15M-asap";
 
 beforeAll(async () => {
   cases = await greedyCases();
+  // One sequence at a time per model, so that work waits and the queue's order shows
+  // (test/batching.test.ts runs many at once).
   server = await startTestServer({
     models: [{ id: MODEL_ID, ref: MODEL_PATH }, { id: ASAP_ONLY, ref: MODEL_PATH }],
     windows: { [ASAP_ONLY]: ["asap"] },
+    batching: { maxRunning: 1 },
   });
   openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
 });

@@ -13,7 +13,12 @@ import { createKey, revokeKey } from "../src/store/keys.ts";
 
 const ROOT = join(import.meta.dir, "..");
 /** What loadServeConfig gives for the settings the README lists after the basic ones, when none is set. */
-const DURABLE_DEFAULTS = { idempotencyTtlMs: 86_400_000, webhookTimeoutMs: 30_000, webhookBackoffMs: [1000, 5000, 25000] };
+const DURABLE_DEFAULTS = {
+  idempotencyTtlMs: 86_400_000, webhookTimeoutMs: 30_000, webhookBackoffMs: [1000, 5000, 25000],
+  maxContext: undefined, contexts: undefined, replicas: "auto" as const,
+  batching: { maxRunning: 32, maxStepTokens: 128, kvCacheTokens: undefined },
+  scheduling: { standardWaitMs: 5, maxAgeMs: 300_000, maxQueued: 256, maxQueuedPerKey: 0 },
+};
 const MODELS = join(ROOT, "..", "shared", "models");
 const STORIES_Q8 = join(MODELS, "stories15M", "stories15M-q8_0.gguf");
 const TINY_DIR = join(MODELS, "tinystories-656k");
@@ -51,6 +56,31 @@ describe("serve configuration", () => {
     ];
     for (const [e, message] of bad) expect(() => loadServeConfig([], e)).toThrow(message);
     expect(() => loadServeConfig(["--model-windows", "asap"], {})).toThrow(/^--model-windows: 'asap'/);
+  });
+
+  test("batching, context and scheduling settings: env, flags beat it, bad values named", () => {
+    const env = {
+      VALAR_MAX_RUNNING: "8", VALAR_MAX_STEP_TOKENS: "64", VALAR_KV_CACHE_TOKENS: "4096", VALAR_CONTEXT: "a=512; b=1024",
+      VALAR_STANDARD_WAIT_MS: "20", VALAR_STANDARD_MAX_AGE: "60", VALAR_MAX_QUEUED: "10", VALAR_MAX_QUEUED_PER_KEY: "3",
+    };
+    expect(loadServeConfig([], env)).toMatchObject({
+      contexts: { a: 512, b: 1024 }, maxContext: undefined,
+      batching: { maxRunning: 8, maxStepTokens: 64, kvCacheTokens: 4096 },
+      scheduling: { standardWaitMs: 20, maxAgeMs: 60_000, maxQueued: 10, maxQueuedPerKey: 3 },
+    });
+    expect(loadServeConfig(["--max-running", "2", "--context", "300", "--max-queued", "0", "--replicas", "2"], env)).toMatchObject({
+      replicas: 2, maxContext: 300, contexts: undefined, batching: { maxRunning: 2, maxStepTokens: 64 }, scheduling: { maxQueued: 0 },
+    });
+    const bad: [string[], Record<string, string>, RegExp][] = [
+      [["--max-running", "0"], {}, /^--max-running: must be a whole number of at least 1, got "0"/],
+      [[], { VALAR_REPLICAS: "many" }, /^VALAR_REPLICAS: must be a whole number of at least 1, got "many"/],
+      [[], { VALAR_KV_CACHE_TOKENS: "lots" }, /^VALAR_KV_CACHE_TOKENS: must be a whole number/],
+      [["--max-running", "64", "--max-step-tokens", "32"], {}, /--max-step-tokens \(32\) must be at least --max-running \(64\)/],
+      [["--context", "a=big"], {}, /^--context \(a=big\): must be a whole number/],
+      [["--context", "512;"], {}, /^--context: '512' is not MODEL_ID=N/],
+      [[], { VALAR_STANDARD_MAX_AGE: "-5" }, /^VALAR_STANDARD_MAX_AGE: must be a non-negative number of seconds/],
+    ];
+    for (const [argv, e, message] of bad) expect(() => loadServeConfig(argv, e)).toThrow(message);
   });
 
   test("several --model flags, IDs from file names, directory names, hub files", () => {

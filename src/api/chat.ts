@@ -49,6 +49,7 @@ export const ChatBody = t.Object({
   temperature: t.Optional(Temperature2),
   top_p: t.Optional(Unit),
   user: t.Optional(Nullable(User)),
+  prompt_cache_key: t.Optional(Nullable(t.String({ maxLength: 1024 }))),
   metadata: t.Optional(Metadata),
   response_format: t.Optional(Nullable(t.Union([
     t.Object({ type: t.Literal("text") }),
@@ -119,6 +120,7 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
+    promptCacheKey: body.prompt_cache_key ?? null,
   };
 }
 

@@ -13,7 +13,7 @@ import type { Principal } from "../store/keys.ts";
 import { isTerminal, type ResponseRecord } from "../store/responses.ts";
 import { IdempotencyMismatch, fingerprint } from "../store/idempotency.ts";
 import { PromptError, PromptTooLong, type ServedModel } from "../scheduler/models.ts";
-import { GenerationFailed, SchedulerStopped, type PreparedGeneration } from "../scheduler/queue.ts";
+import { GenerationFailed, QueueFull, SchedulerStopped, type PreparedGeneration } from "../scheduler/queue.ts";
 import { ApiError, invalidRequest, unknownModel } from "./errors.ts";
 import { newId } from "../store/ids.ts";
 
@@ -48,8 +48,11 @@ export function accept(
     if (err instanceof PromptError) throw invalidRequest(err.message, null, "invalid_prompt");
     throw err;
   }
+  const owner = principal.apiKeyId ?? principal.organizationId;
+  // A full queue refuses a sync request here, before anything is stored; background work waits.
+  if (!opts.background) admitOrRefuse(ctx, model.id, owner);
   const fresh = { id: newId(surface), surface, principal, request, generation, background: opts.background ?? false };
-  const jobFor = (record: ResponseRecord): PreparedGeneration => ({ recordId: record.id, generation, tokenizer: model.tokenizer, ...prepared });
+  const jobFor = (record: ResponseRecord): PreparedGeneration => ({ recordId: record.id, generation, tokenizer: model.tokenizer, owner, ...prepared });
   if (!opts.idempotencyKey) {
     const record = ctx.store.create(fresh);
     return { replayed: false, record, job: jobFor(record) };
@@ -64,6 +67,17 @@ export function accept(
   } catch (err) {
     if (err instanceof IdempotencyMismatch) throw new ApiError("idempotency_error", err.message, { code: "idempotency_key_reused" });
     throw err;
+  }
+}
+
+/** QueueFull as the envelope: 503 for the model's queue, 429 for one key's. */
+function admitOrRefuse(ctx: AppContext, model: string, owner: string): void {
+  try {
+    ctx.scheduler.admit(model, owner);
+  } catch (err) {
+    if (!(err instanceof QueueFull)) throw err;
+    if (err.reason === "rate_limited") throw new ApiError("rate_limit_error", err.message, { code: "rate_limit_exceeded" });
+    throw new ApiError("overloaded_error", err.message, { code: "queue_full" });
   }
 }
 

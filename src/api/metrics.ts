@@ -36,14 +36,48 @@ export class Metrics implements SchedulerObserver, WebhookObserver {
     name: "valar_webhook_attempts_total", help: "Completion-webhook delivery attempts by outcome (delivered, retry, failed).",
     labelNames: ["outcome"] as const, registers: [this.registry],
   });
-  private readonly kvTokens = new Gauge({
-    name: "valar_kv_cache_tokens", help: "KV-cache positions holding a model's current (or last) sequence.",
+  private readonly waitTime = new Histogram({
+    name: "valar_queue_wait_seconds", help: "Time a generation waited in the scheduler's queue before the engine took it, per model and completion window.",
+    labelNames: ["model", "window"] as const, buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900], registers: [this.registry],
+  });
+  private readonly running = new Gauge({
+    name: "valar_running_sequences", help: "Sequences the engine is running (in every step), per model.",
     labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly engineWaiting = new Gauge({
+    name: "valar_engine_waiting_sequences", help: "Sequences sent to the engine waiting for a slot or KV pages (preempted ones included), per model.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly kvPages = new Gauge({
+    name: "valar_kv_pages", help: "KV-cache pages by state: used (held by sequences), cached (prefix cache, evictable), free.",
+    labelNames: ["model", "state"] as const, registers: [this.registry],
   });
   private readonly kvUse = new Gauge({
-    name: "valar_kv_cache_usage_ratio", help: "KV-cache positions in use over the model's context length.",
+    name: "valar_kv_cache_usage_ratio", help: "KV-cache pages held by running sequences over the pool's pages.",
     labelNames: ["model"] as const, registers: [this.registry],
   });
+  private readonly deviceBytes = new Gauge({
+    name: "valar_engine_device_bytes", help: "Device memory a model holds: weights, KV pools, step buffers.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly prefixHits = new Counter({
+    name: "valar_prefix_cache_hit_tokens_total", help: "Prompt tokens whose KV came from the prefix cache instead of being computed.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly preemptions = new Counter({
+    name: "valar_preemptions_total", help: "Running sequences preempted (KV pool full, or a slot for asap work); they run again later.",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  private readonly steps = new Counter({
+    name: "valar_engine_steps_total", help: "Engine steps (forward passes) by how many sequences sampled a token in them (the batch size).",
+    labelNames: ["model", "sequences"] as const, registers: [this.registry],
+  });
+  private readonly stepTokens = new Counter({
+    name: "valar_engine_step_tokens_total", help: "Tokens run through engine steps (decode tokens and prompt chunks).",
+    labelNames: ["model"] as const, registers: [this.registry],
+  });
+  /** The engine's cumulative counts at the last scrape, per model, to advance the counters by. */
+  private readonly lastSeen = new Map<string, { hits: number; preemptions: number; stepTokens: number; stepSizes: Record<string, number> }>();
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "valar_process_" });
   }
@@ -65,11 +99,24 @@ export class Metrics implements SchedulerObserver, WebhookObserver {
     }
   }
 
-  /** KV-cache gauges from the engine's stats, read when /metrics is scraped. */
-  kvCache(stats: EngineStats): void {
+  queueWait(model: string, window: string, seconds: number): void {
+    this.waitTime.observe({ model, window }, seconds);
+  }
+
+  /** The engine's gauges and counters from its stats, read when /metrics is scraped. */
+  engine(stats: EngineStats): void {
     for (const m of stats.models) {
-      this.kvTokens.set({ model: m.id }, m.kvTokens);
-      this.kvUse.set({ model: m.id }, m.nCtx > 0 ? m.kvTokens / m.nCtx : 0);
+      this.running.set({ model: m.id }, m.running);
+      this.engineWaiting.set({ model: m.id }, m.waiting);
+      for (const state of ["used", "cached", "free"] as const) this.kvPages.set({ model: m.id, state }, m.kv[state]);
+      this.kvUse.set({ model: m.id }, m.kv.pages > 0 ? m.kv.used / m.kv.pages : 0);
+      this.deviceBytes.set({ model: m.id }, m.deviceBytes);
+      const last = this.lastSeen.get(m.id) ?? { hits: 0, preemptions: 0, stepTokens: 0, stepSizes: {} };
+      this.prefixHits.inc({ model: m.id }, Math.max(0, m.kv.hitTokens - last.hits));
+      this.preemptions.inc({ model: m.id }, Math.max(0, m.preemptions - last.preemptions));
+      this.stepTokens.inc({ model: m.id }, Math.max(0, m.stepTokens - last.stepTokens));
+      for (const [sequences, n] of Object.entries(m.stepSizes)) this.steps.inc({ model: m.id, sequences }, Math.max(0, n - (last.stepSizes[sequences] ?? 0)));
+      this.lastSeen.set(m.id, { hits: m.kv.hitTokens, preemptions: m.preemptions, stepTokens: m.stepTokens, stepSizes: { ...m.stepSizes } });
     }
   }
 

@@ -35,7 +35,7 @@ export function opsRoutes(ctx: AppContext) {
     })
     .get("/metrics", async () => {
       // An engine that does not answer must not take the scrape down with it: KV gauges keep their last values.
-      await engineAnswers(ctx).then((stats) => ctx.metrics.kvCache(stats), () => {});
+      await engineAnswers(ctx).then((stats) => ctx.metrics.engine(stats), () => {});
       return new Response(await ctx.metrics.text(), { headers: { "content-type": ctx.metrics.registry.contentType } });
     });
 }

@@ -153,6 +153,7 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
+    promptCacheKey: body.prompt_cache_key ?? null,
   };
 }
 

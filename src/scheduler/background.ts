@@ -22,7 +22,7 @@ export class BackgroundRunner {
   submit(job: PreparedGeneration): void {
     const handle = new AbortController();
     this.handles.set(job.recordId, handle);
-    this.scheduler.run(job, { signal: handle.signal })
+    this.scheduler.run(job, { signal: handle.signal, background: true })
       // Failures are already on the record (failed, or back to queued at shutdown).
       .catch(() => undefined)
       .finally(() => this.handles.delete(job.recordId));

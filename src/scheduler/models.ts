@@ -3,6 +3,7 @@
 // only ever sees ids).
 
 import type { Engine, LoadedModelInfo } from "./engine.ts";
+import type { LoadSettings } from "../engine/protocol.ts";
 import type { Tokenizer } from "../engine/tokenizer/types.ts";
 import type { CompletionWindow, Generation, GenerationMessage } from "../generation.ts";
 import { openModel } from "../engine/model/open.ts";
@@ -15,7 +16,8 @@ export interface ModelConfig {
   ref: string;
   /** Completion windows this model offers (configuration; default both). */
   windows?: CompletionWindow[];
-  maxContext?: number;
+  /** Context length and batching settings for the engine (its defaults where absent). */
+  engine?: LoadSettings;
 }
 
 export interface ServedModel {
@@ -25,6 +27,8 @@ export interface ServedModel {
   created: number;
   arch: string;
   nCtx: number;
+  /** Sequences the engine runs at once for it. */
+  maxRunning: number;
   windows: CompletionWindow[];
   /** Whether image parts are accepted (no vision model is supported yet). */
   multimodal: boolean;
@@ -52,7 +56,7 @@ export class ModelRegistry {
   constructor(private readonly engine: Engine) {}
 
   async load(cfg: ModelConfig): Promise<ServedModel> {
-    const info = await this.engine.load(cfg.id, cfg.ref, cfg.maxContext ? { maxContext: cfg.maxContext } : undefined);
+    const info = await this.engine.load(cfg.id, cfg.ref, cfg.engine);
     const model = hostModel(cfg, info);
     this.models.set(cfg.id, model);
     return model;
@@ -101,7 +105,7 @@ function toChatTool(t: Generation["tools"][number]): ChatTool {
 }
 
 /** The host side of a model the engine has loaded: its tokenizer and chat template, read from the file. */
-export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" | "nCtx">): ServedModel {
+export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" | "nCtx"> & Partial<Pick<LoadedModelInfo, "maxRunning">>): ServedModel {
   const file = openModel(cfg.ref);
   let tokenizer: Tokenizer;
   let template: ReturnType<typeof chatTemplateInfo>;
@@ -117,6 +121,7 @@ export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" |
     created: Math.floor(Date.now() / 1000),
     arch: info.arch,
     nCtx: info.nCtx,
+    maxRunning: info.maxRunning ?? 1,
     windows: cfg.windows ?? ["asap", "standard"],
     multimodal: false,
     tokenizer,

@@ -1,7 +1,10 @@
-// Runs generations on the engine, one at a time per model. The engine runs one sequence per
-// model for now, so the queue is what keeps concurrent requests from interleaving. Within a
-// model, waiting `asap` work goes before waiting `standard` work, each in arrival order (the
-// simple rule until the completion-window scheduler with aging lands).
+// Runs generations on the engine, many at once per model. The engine batches whatever it is
+// sent (src/engine/batcher.ts: every running sequence advances in each step); this scheduler
+// decides what it is sent and when, by completion window (windows.ts): `asap` work at once,
+// `standard` work into the capacity left, gathered into fuller batches and never older than the
+// age bound. It also bounds what waits: past `maxQueued` sync requests waiting for a model (or
+// `maxQueuedPerKey` for one key) a new sync request is refused before it is stored; background
+// work is never refused (it waits, and its record is in the store).
 //
 // The scheduler owns a record's life after it is accepted: it claims the record (queued ->
 // in_progress, a conditional update, so a record cancelled meanwhile is skipped), then stores
@@ -12,6 +15,7 @@ import type { Engine } from "./engine.ts";
 import type { CompletionWindow, Generation, GenerationResult, OnDelta, OutputToken } from "../generation.ts";
 import type { ResponseStore } from "../store/responses.ts";
 import type { Tokenizer } from "../engine/tokenizer/types.ts";
+import { DEFAULT_WINDOW_SETTINGS, WindowQueue, type WindowSettings } from "./windows.ts";
 
 /** A generation ready to run: its prompt already tokenized and its budget fixed. */
 export interface PreparedGeneration {
@@ -21,19 +25,36 @@ export interface PreparedGeneration {
   /** Output budget after clamping to the model's context. */
   maxTokens: number;
   tokenizer: Tokenizer;
+  /** Who asked (an API key id, else the organization): the per-key queue bound counts by it. */
+  owner?: string;
 }
 
 export interface RunOptions {
   onDelta?: OnDelta;
   /** Aborting cancels the generation, queued or running (a client that went away, or a cancel). */
   signal?: AbortSignal;
+  /** Background work: never refused, and not counted against the sync queue bounds. */
+  background?: boolean;
 }
 
 /** Hooks for metrics; the scheduler does not know how they are exported. */
 export interface SchedulerObserver {
   queueDepth?(model: string, window: string, depth: number): void;
+  /** A job left the queue for the engine after waiting `seconds`. */
+  queueWait?(model: string, window: string, seconds: number): void;
   finished?(model: string, result: GenerationResult): void;
 }
+
+export interface AdmissionSettings {
+  /** Sync requests that may wait per model before new ones get 503 (0: no bound). */
+  maxQueued: number;
+  /** Sync requests one key may have waiting before its new ones get 429 (0: no bound). */
+  maxQueuedPerKey: number;
+}
+
+export const DEFAULT_ADMISSION: AdmissionSettings = { maxQueued: 256, maxQueuedPerKey: 0 };
+
+export interface SchedulerSettings extends WindowSettings, AdmissionSettings {}
 
 export class GenerationFailed extends Error {
   constructor(message: string, readonly cause?: unknown) {
@@ -50,27 +71,40 @@ export class SchedulerStopped extends GenerationFailed {
   }
 }
 
+/** A sync request refused at admission: the model's queue (`overloaded`) or the key's (`rate_limited`) is full. */
+export class QueueFull extends Error {
+  constructor(readonly reason: "overloaded" | "rate_limited", message: string) {
+    super(message);
+    this.name = "QueueFull";
+  }
+}
+
 /** How long `stop` waits for running generations to let go of the engine. */
 const STOP_GRACE_MS = 5_000;
 
-/** Which waiting window goes first: lower runs earlier. */
-const WINDOW_RANK: Record<CompletionWindow, number> = { asap: 0, standard: 1 };
-
-interface Waiting {
+interface Entry {
   job: PreparedGeneration;
   opts: RunOptions;
+  window: CompletionWindow;
+  queuedAt: number;
   resolve(r: GenerationResult): void;
   reject(e: unknown): void;
   onAbort(): void;
 }
 
 interface Lane {
-  running: Waiting | null;
-  waiting: Waiting[];
+  model: string;
+  /** Sequences the engine runs at once for this model. */
+  capacity: number;
+  waiting: WindowQueue<Entry>;
+  running: Set<Entry>;
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
+  private readonly capacities = new Map<string, number>();
+  private readonly settings: SchedulerSettings;
   private stopped = false;
   /** Aborted at shutdown: stops the engine work in flight. */
   private readonly shutdown = new AbortController();
@@ -79,12 +113,31 @@ export class Scheduler {
     private readonly engine: Engine,
     private readonly store: ResponseStore,
     private readonly observer: SchedulerObserver = {},
-  ) {}
+    settings: Partial<SchedulerSettings> = {},
+  ) {
+    this.settings = { ...DEFAULT_WINDOW_SETTINGS, ...DEFAULT_ADMISSION, ...settings };
+  }
+
+  /** How many sequences the engine runs at once for `model` (from its load). */
+  setCapacity(model: string, capacity: number): void {
+    this.capacities.set(model, Math.max(1, capacity));
+    const lane = this.lanes.get(model);
+    if (lane) lane.capacity = Math.max(1, capacity);
+  }
+
+  private lane(model: string): Lane {
+    let lane = this.lanes.get(model);
+    if (!lane) {
+      lane = { model, capacity: this.capacities.get(model) ?? 1, waiting: new WindowQueue(this.settings), running: new Set(), timer: null };
+      this.lanes.set(model, lane);
+    }
+    return lane;
+  }
 
   /** Requests waiting or running for a model. */
   depth(model: string): number {
     const lane = this.lanes.get(model);
-    return lane ? lane.waiting.length + (lane.running ? 1 : 0) : 0;
+    return lane ? lane.waiting.length + lane.running.size : 0;
   }
 
   /** Total requests waiting or running. */
@@ -92,6 +145,25 @@ export class Scheduler {
     let n = 0;
     for (const model of this.lanes.keys()) n += this.depth(model);
     return n;
+  }
+
+  /**
+   * Refuses a new sync request when its model's queue or its key's is full (QueueFull), before
+   * anything is stored. Jobs sent to the engine beyond its capacity count as waiting too.
+   */
+  admit(model: string, owner: string | undefined): void {
+    const { maxQueued, maxQueuedPerKey } = this.settings;
+    const lane = this.lanes.get(model);
+    if (!lane) return;
+    const sync = (e: Entry) => !e.opts.background;
+    const queued = [...lane.waiting].filter(sync);
+    const overflow = Math.max(0, [...lane.running].filter(sync).length - lane.capacity);
+    if (maxQueued > 0 && queued.length + overflow >= maxQueued) {
+      throw new QueueFull("overloaded", `The server is overloaded: ${queued.length + overflow} requests are already waiting for the model '${model}'. Retry later.`);
+    }
+    if (maxQueuedPerKey > 0 && owner !== undefined && queued.filter((e) => e.job.owner === owner).length >= maxQueuedPerKey) {
+      throw new QueueFull("rate_limited", `Too many requests waiting for this API key (${maxQueuedPerKey} at most). Retry later.`);
+    }
   }
 
   /**
@@ -103,19 +175,14 @@ export class Scheduler {
       this.store.requeue(job.recordId);
       return Promise.reject(new SchedulerStopped());
     }
-    const model = job.generation.model;
-    let lane = this.lanes.get(model);
-    if (!lane) this.lanes.set(model, (lane = { running: null, waiting: [] }));
-    const l = lane;
+    const lane = this.lane(job.generation.model);
     return new Promise<GenerationResult>((resolve, reject) => {
-      const entry: Waiting = {
-        job, opts, resolve, reject,
+      const entry: Entry = {
+        job, opts, resolve, reject, window: job.generation.window, queuedAt: performance.now(),
         // A request abandoned while waiting leaves the queue at once instead of at its turn.
         onAbort: () => {
-          const at = l.waiting.indexOf(entry);
-          if (at < 0) return;
-          l.waiting.splice(at, 1);
-          this.report(model, job.generation.window);
+          if (!lane.waiting.remove(entry)) return;
+          this.report(lane, entry.window);
           if (this.stopped) return reject(new SchedulerStopped());
           const result = emptyResult("cancelled", job.promptIds.length);
           this.store.finish(job.recordId, result);
@@ -128,9 +195,9 @@ export class Scheduler {
         return resolve(result);
       }
       opts.signal?.addEventListener("abort", entry.onAbort, { once: true });
-      this.enqueue(l, entry);
-      this.report(model, job.generation.window);
-      this.pump(model, l);
+      lane.waiting.push(entry);
+      this.report(lane, entry.window);
+      this.pump(lane);
     });
   }
 
@@ -143,12 +210,12 @@ export class Scheduler {
     this.stopped = true;
     const running: Promise<unknown>[] = [];
     for (const lane of this.lanes.values()) {
-      for (const w of lane.waiting.splice(0)) {
+      if (lane.timer) clearTimeout(lane.timer);
+      for (const w of lane.waiting.drain()) {
         w.opts.signal?.removeEventListener("abort", w.onAbort);
         w.reject(new SchedulerStopped());
       }
-      if (lane.running) {
-        const r = lane.running;
+      for (const r of lane.running) {
         running.push(new Promise<void>((done) => {
           const { resolve, reject } = r;
           r.resolve = (v) => (resolve(v), done());
@@ -164,37 +231,36 @@ export class Scheduler {
     await Promise.race([Promise.allSettled(running), grace]);
   }
 
-  /** Inserts after every waiting job of the same or a more urgent window. */
-  private enqueue(lane: Lane, entry: Waiting): void {
-    const rank = WINDOW_RANK[entry.job.generation.window];
-    let at = lane.waiting.length;
-    while (at > 0 && WINDOW_RANK[lane.waiting[at - 1].job.generation.window] > rank) at--;
-    lane.waiting.splice(at, 0, entry);
-  }
-
-  private report(model: string, window: CompletionWindow): void {
+  private report(lane: Lane, window: CompletionWindow): void {
     if (!this.observer.queueDepth) return;
-    const lane = this.lanes.get(model);
-    if (!lane) return;
-    const inWindow = (w: Waiting | null) => (w && w.job.generation.window === window ? 1 : 0);
-    const depth = lane.waiting.reduce((n, w) => n + inWindow(w), inWindow(lane.running));
-    this.observer.queueDepth(model, window, depth);
+    let depth = lane.waiting.count(window);
+    for (const r of lane.running) if (r.window === window) depth++;
+    this.observer.queueDepth(lane.model, window, depth);
   }
 
-  private pump(model: string, lane: Lane): void {
-    if (lane.running || this.stopped) return;
-    const next = lane.waiting.shift();
-    if (!next) return;
-    next.opts.signal?.removeEventListener("abort", next.onAbort);
-    lane.running = next;
-    this.execute(next.job, next.opts).then((r) => next.resolve(r), (e) => next.reject(e)).finally(() => {
-      lane.running = null;
-      this.report(model, next.job.generation.window);
-      this.pump(model, lane);
-    });
+  /** Sends the engine what the window policy lets go now, and sets a timer for its next decision. */
+  private pump(lane: Lane): void {
+    if (this.stopped) return;
+    if (lane.timer) { clearTimeout(lane.timer); lane.timer = null; }
+    const now = performance.now();
+    for (const { job: entry, priority } of lane.waiting.take(now, lane.running.size, lane.capacity)) {
+      entry.opts.signal?.removeEventListener("abort", entry.onAbort);
+      lane.running.add(entry);
+      this.observer.queueWait?.(lane.model, entry.window, (now - entry.queuedAt) / 1000);
+      this.execute(entry.job, entry.opts, priority).then((r) => entry.resolve(r), (e) => entry.reject(e)).finally(() => {
+        lane.running.delete(entry);
+        this.report(lane, entry.window);
+        this.pump(lane);
+      });
+    }
+    const at = lane.waiting.nextDecisionAt(now);
+    if (at !== null) {
+      lane.timer = setTimeout(() => { lane.timer = null; this.pump(lane); }, Math.max(1, at - now));
+      lane.timer.unref?.();
+    }
   }
 
-  private async execute(job: PreparedGeneration, opts: RunOptions): Promise<GenerationResult> {
+  private async execute(job: PreparedGeneration, opts: RunOptions, priority: "asap" | "standard"): Promise<GenerationResult> {
     const { generation: gen, recordId } = job;
     if (opts.signal?.aborted) {
       const result = emptyResult("cancelled", job.promptIds.length);
@@ -222,6 +288,8 @@ export class Scheduler {
           stopIds: job.tokenizer.stopIds,
           logprobs: gen.logprobs,
           ...(gen.constraint ? { constraint: gen.constraint } : {}),
+          priority,
+          cacheKey: gen.promptCacheKey ?? null,
         },
         (t) => {
           firstTokenAt ??= performance.now();
@@ -258,7 +326,7 @@ export class Scheduler {
       text,
       tokens,
       finishReason: outcome.finishReason,
-      usage: { inputTokens: job.promptIds.length, cachedTokens: 0, outputTokens: tokens.length },
+      usage: { inputTokens: job.promptIds.length, cachedTokens: outcome.timings.cachedTokens ?? 0, outputTokens: tokens.length },
       timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - startedAt,
       decodeMs: outcome.timings.decodeMs,
     };
