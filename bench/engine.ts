@@ -22,6 +22,7 @@ import type { ModelFile } from "../src/engine/model/types.ts";
 import type { LoadedModel } from "../src/engine/types.ts";
 import { cpus, loadavg } from "node:os";
 import { openReference, REFERENCE_THREADS, timePrefillDecode } from "../scripts/llama-cpp-reference.ts";
+import { STORY_TEXT as PROMPT_TEXT } from "./story.ts";
 
 const MODELS_DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
 const TYPES = ["f32", "q8_0", "q4_0"];
@@ -32,15 +33,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** llama.cpp's thread counts: one row per count. */
 const THREADS = (process.env.BENCH_THREADS ?? `1,${REFERENCE_THREADS}`).split(",").map(Number);
 
-/** Some story text, tokenized by llama.cpp and cut to PROMPT_TOKENS ids (BOS first). */
-const PROMPT_TEXT =
-  "Once upon a time, in a small village by the sea, there lived a little girl named Lily. " +
-  "Every morning she walked to the beach with her dog, Max, to look for shells. One day she found " +
-  "a big shiny shell that sang when she held it to her ear. Lily ran home to show her mom, but on " +
-  "the way she met an old man who was sad because he had lost his boat. Lily wanted to help him, " +
-  "so she gave him the singing shell and said, \"Listen, it will tell you where your boat is.\" " +
-  "The old man smiled and listened. The shell sang a song about the rocks near the lighthouse, " +
-  "and they went there together. Behind the rocks they saw the little red boat, safe and sound.";
 
 interface Sample { prefillMs: number; decodeMs: number; decodeTokens: number }
 

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "../src/server.ts";
+import { readChatStream } from "./chat-stream.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -60,16 +61,7 @@ async function oneToken(i: number): Promise<number> {
 async function streamed(i: number, maxTokens: number): Promise<{ ttft: number; total: number }> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers, body: body(i, maxTokens, true) });
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let ttft = NaN;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-    if (Number.isNaN(ttft) && text.includes('"content":"') && /"delta":\{"content":"[^"]/.test(text)) ttft = performance.now() - t0;
-  }
+  const { ttft } = await readChatStream(res, t0);
   return { ttft, total: performance.now() - t0 };
 }
 
