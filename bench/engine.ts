@@ -156,7 +156,8 @@ for (const type of types) {
   const path = `${MODELS_DIR}stories15M-${type}.gguf`;
   const file = openModel(path);
   try {
-    const model = await loadModel(device, file, { maxContext: CONTEXT });
+    // every run prefills the same prompt: no prefix cache, or later runs would skip it
+    const model = await loadModel(device, file, { maxContext: CONTEXT, prefixCache: false });
     try {
       const dispatches = model.dispatchesPerToken;
       const bytes = weightBytesPerToken(file);
