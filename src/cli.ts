@@ -3,7 +3,7 @@
 // `run(argv): Promise<number>` (argv without the command name; the result is the exit code).
 // To add one, add a row to COMMANDS. Modules load on demand, so `valar --help` stays instant.
 
-import { ConfigError } from "./config.ts";
+import { ConfigError, settingsHelp } from "./config.ts";
 import { UsageError } from "./cli/args.ts";
 
 interface CommandEntry {
@@ -28,7 +28,9 @@ const COMMANDS: Record<string, CommandEntry> = {
   --db PATH          SQLite database (env VALAR_DB, default ./data/valar.db)
   --models-dir DIR   where models are found and pulled to (env VALAR_MODELS_DIR, default models)
   --dry-run          resolve, download and check the models, report them, and exit
-  env VALAR_API_KEY  Bearer key clients must send`,
+  env VALAR_API_KEY  Bearer key clients must send
+
+${settingsHelp(["model", "host", "port", "db", "modelsDir", "apiKey"])}`,
     load: () => import("./cli/serve.ts"),
   },
   generate: {

@@ -151,6 +151,23 @@ export const SERVE_SETTINGS = {
 
 type SettingName = keyof typeof SERVE_SETTINGS;
 
+/** `serve --help` lines for every setting but `skip`: the flag, then the description with its variable and default. */
+export function settingsHelp(skip: SettingName[]): string {
+  const WIDTH = 100, INDENT = 4;
+  const lines: string[] = [];
+  for (const [name, s] of Object.entries(SERVE_SETTINGS) as [SettingName, ServeSetting][]) {
+    if (skip.includes(name) || !s.flag) continue;
+    lines.push(`  --${s.flag} ${s.valueName}`);
+    const words = `${s.description} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ""})`.split(" ");
+    let line = "";
+    for (const w of words) {
+      if (line && INDENT + line.length + 1 + w.length > WIDTH) { lines.push(" ".repeat(INDENT) + line); line = w; } else line = line ? `${line} ${w}` : w;
+    }
+    if (line) lines.push(" ".repeat(INDENT) + line);
+  }
+  return lines.join("\n");
+}
+
 /** The flags of `serve`, in `parseArgs` form, derived from the table. */
 export function serveParseOptions() {
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {

@@ -166,6 +166,15 @@ describe("commands", () => {
     expect(help.stdout).toContain("usage: valar tokenize REF TEXT");
   });
 
+  test("serve --help lists every setting's flag and variable", async () => {
+    const help = await cli(["serve", "--help"]);
+    expect(help.code).toBe(0);
+    for (const s of Object.values(SERVE_SETTINGS)) {
+      if (s.flag) expect(help.stdout).toContain(`--${s.flag} `);
+      expect(help.stdout).toContain(s.env);
+    }
+  });
+
   test("bad usage exits 2 and names the problem", async () => {
     const missing = await cli(["tokenize", STORIES_Q8]);
     expect(missing.code).toBe(2);
