@@ -14,7 +14,7 @@ import { STEP_BYTES, StepWriter, type SampleRow, type StepToken } from "../src/e
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
-import { productGrid, productKernel, type ProductShape } from "../src/engine/products.ts";
+import { productGrid, productKernel, productPipeline, type ProductShape } from "../src/engine/products.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, rowGroup, toGpuRows } from "../src/engine/quant.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
@@ -283,7 +283,7 @@ describe("products are batch-invariant: one token alone = the same token in a 16
         /** The engine's kernel for a `count`-token step over these tokens' activations. */
         const product = async (xs: Float32Array, ys: Float32Array, count: number) => {
           const pk = productKernel(shape, count);
-          const kern = pk.kind === "float" ? host.get(pk.name, pk.variant) : host.get(pk.name, pk.variant);
+          const kern = productPipeline(host, pk);
           let act = storageUniformBuffer(device, Math.max(UNIFORM_X_BYTES, 4 * xs.length));
           device.queue.writeBuffer(act, 0, new Float32Array(xs));
           if (q8) {

@@ -165,7 +165,7 @@ export class Batcher {
       }
       await next.done;
       if (this.closed) break;
-      await this.collect(next);
+      this.collect(next);
     }
   }
 
@@ -227,7 +227,6 @@ export class Batcher {
     this.publish(seq);
     this.dropPages(seq);
     this.counts.preemptions++;
-    seq.preemptions++;
     this.enqueue(seq);
   }
 
@@ -296,6 +295,14 @@ export class Batcher {
     /** Adds `count` tokens of `seq` from its next position; samples after them when it reaches its end. */
     const take = (seq: Sequence, count: number, fed: boolean): boolean => {
       const start = seq.scheduled;
+      const atEnd = fed || start + count === seq.tokens.length;
+      const samples = atEnd && seq.wantsMore;
+      // a grammar that allows no token ends the structure: nothing left to run (checked before
+      // any of its tokens join the step, which must not write pages it gives back)
+      if (samples && seq.matcher) {
+        seq.matcher.fillNextTokenBitmask(this.maskScratch);
+        if (!this.maskScratch.some((w) => w !== 0)) { this.finish(seq, "stop"); return false; }
+      }
       if (!this.reserve(seq, start + count, committed)) return false;
       committed.add(seq);
       for (let i = 0; i < count; i++) {
@@ -303,28 +310,18 @@ export class Batcher {
         tokens.push({ id: fed ? 0 : seq.tokens[pos], pos, slot: seq.slot!, fed });
       }
       seq.scheduled += count;
-      const atEnd = fed || seq.scheduled === seq.tokens.length;
-      if (!atEnd) return true;
-      if (seq.mode.kind === "logits") {
-        const row = rows.length;
-        rows.push({ token: tokens.length - 1, slot: seq.slot!, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false });
-        rowSeqs.push(seq);
-        logits.push({ row, seq, staging: this.device.createBuffer({ size: 4 * this.opts.nVocab, usage: MAP_READ | COPY_DST, label: "logits readback" }) });
-        seq.pending++;
+      const token = tokens.length - 1;
+      if (atEnd && seq.mode.kind === "logits") {
+        logits.push({ row: rows.length, seq, staging: this.device.createBuffer({ size: 4 * this.opts.nVocab, usage: MAP_READ | COPY_DST, label: "logits readback" }) });
+        rows.push({ token, slot: seq.slot!, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false });
+      } else if (samples) {
+        if (seq.matcher) this.device.queue.writeBuffer(this.fwd.buffers.mask, 4 * rows.length * this.fwd.maskWords, this.maskScratch);
+        masked ||= !!seq.matcher;
+        const { temperature, topP } = seq.request.sampling;
+        rows.push({ token, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: !!seq.matcher });
+      } else {
         return true;
       }
-      if (!seq.wantsMore) return true;
-      let rowMasked = false;
-      if (seq.matcher) {
-        const mask = this.maskScratch;
-        seq.matcher.fillNextTokenBitmask(mask);
-        // the grammar allows no token: the structure cannot continue
-        if (!mask.some((w) => w !== 0)) { this.finish(seq, "stop"); return true; }
-        this.device.queue.writeBuffer(this.fwd.buffers.mask, 4 * rows.length * this.fwd.maskWords, mask);
-        rowMasked = masked = true;
-      }
-      const { temperature, topP } = seq.request.sampling;
-      rows.push({ token: tokens.length - 1, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: rowMasked });
       rowSeqs.push(seq);
       seq.pending++;
       return true;
@@ -333,6 +330,7 @@ export class Batcher {
     // decode tokens first (one each), then prompt chunks with the budget left
     for (const seq of order) {
       if (tokens.length >= shape.maxTokens) break;
+      if (seq.slot === null) continue; // preempted for a more urgent one in this plan
       const next = seq.nextInput(nCtx);
       if (next?.kind === "fed") take(seq, 1, true);
       else if (next?.kind === "literal" && next.count === 1) take(seq, 1, false);
@@ -370,7 +368,7 @@ export class Batcher {
   }
 
   /** Reads a finished step's rows back into their sequences. */
-  private async collect(step: Launched) {
+  private collect(step: Launched) {
     const now = performance.now();
     let ids: Uint32Array | null = null;
     let lps: Float32Array | null = null;

@@ -16,7 +16,7 @@ import {
 } from "./gpu/params.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
-import { MATVEC_TILING, hasQ8Dot, productGrid, productKernel, uniformActivations, type ProductShape } from "./products.ts";
+import { MATVEC_TILING, hasQ8Dot, productGrid, productKernel, productPipeline, uniformActivations, type ProductShape } from "./products.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
@@ -274,10 +274,7 @@ export class ForwardPass {
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
     const q8 = this.takesQ8(mat);
     const shape: ProductShape = { mat, mode: o.mode, xStride: o.xStride, bias: !!o.bias, head: o.head, q8 };
-    const kernelFor = (m: number) => {
-      const k = productKernel(shape, m);
-      return k.kind === "float" ? host.get(k.name, k.variant) : host.get(k.name, k.variant);
-    };
+    const kernelFor = (m: number) => productPipeline(host, productKernel(shape, m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
       const qk = host.get("quantize_q8");

@@ -4,7 +4,7 @@
 // choice here only changes how the work is spread: each token's sums are made in the same order
 // whatever the tile, so a sequence's numbers do not depend on what else runs in its step.
 
-import { Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, type MatvecQ8Variant, type MatvecVariant } from "./gpu/kernels.ts";
+import { Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, type Kernel, type KernelHost, type MatvecQ8Variant, type MatvecVariant } from "./gpu/kernels.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix } from "./weights.ts";
@@ -115,6 +115,11 @@ export function productKernel(p: ProductShape, m: number): ProductKernel {
     bias: p.bias, nativeFma: fast,
   };
   return { kind: "q8", name: uniform ? "matvec_q8_uniform" : "matvec_q8", variant };
+}
+
+/** The pipeline of a product kernel (one call per family, so each gets its own variant type). */
+export function productPipeline(host: KernelHost, k: ProductKernel): Kernel {
+  return k.kind === "float" ? host.get(k.name, k.variant) : host.get(k.name, k.variant);
 }
 
 /** Rows each workgroup of a variant covers. */

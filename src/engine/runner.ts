@@ -34,7 +34,7 @@ export class ModelRunner implements LoadedModel {
   private scratchWaiter: { resolve: (l: Float32Array) => void; reject: (e: Error) => void } | null = null;
 
   constructor(
-    private device: GPUDevice,
+    device: GPUDevice,
     readonly hparams: HParams,
     private fwd: ForwardPass,
     readonly options: RunnerOptions,

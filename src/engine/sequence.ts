@@ -63,7 +63,6 @@ export class Sequence {
   pending = 0;
   generated = 0;
   cachedTokens = 0;
-  preemptions = 0;
   finished = false;
   /** When it first got a slot, and when its first token came back. */
   startedAt: number | null = null;

@@ -17,8 +17,6 @@ interface Resident {
   file: ModelFile;
   /** For constrained generations; built on the first one (the vocabulary takes ~0.1-0.5 s). */
   grammar?: Promise<GrammarFactory>;
-  /** Generations of this model in progress, by request. */
-  running: Map<number, AbortController>;
 }
 
 const models = new Map<string, Resident>();
@@ -49,7 +47,7 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     const file = openModel(m.ref);
     try {
       const model = await loadModel(await device(), file, m.settings ?? {});
-      models.set(m.id, { model, file, running: new Map() });
+      models.set(m.id, { model, file });
       const { shape, kvPages } = model.options;
       post({
         type: "loaded", req: m.req,
@@ -66,7 +64,6 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     if (!r) throw new Error(`no model "${m.modelId}" is loaded`);
     const ctl = new AbortController();
     running.set(m.req, ctl);
-    r.running.set(m.req, ctl);
     counters.started++;
     let matcher: GrammarMatcher | undefined;
     try {
@@ -92,7 +89,6 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     } finally {
       matcher?.dispose();
       running.delete(m.req);
-      r.running.delete(m.req);
     }
   },
 
