@@ -12,7 +12,11 @@ import { DeliveryStore } from "./store/deliveries.ts";
 import { Scheduler, type SchedulerSettings } from "./scheduler/queue.ts";
 import type { LoadSettings } from "./engine/protocol.ts";
 import { BackgroundRunner } from "./scheduler/background.ts";
-import { DEFAULT_WEBHOOK_OPTIONS, WebhookDispatcher, wireWebhooks, type WebhookOptions } from "./webhooks/index.ts";
+import { DEFAULT_WEBHOOK_OPTIONS, WebhookDispatcher, wireBatchWebhooks, wireWebhooks, type WebhookOptions } from "./webhooks/index.ts";
+import { BatchStore } from "./store/batches.ts";
+import { BatchRunner } from "./scheduler/batches.ts";
+import { renderBatchStatus } from "./api/batches.ts";
+import { ID_PREFIX } from "./store/ids.ts";
 import { ModelRegistry } from "./scheduler/models.ts";
 import type { Engine } from "./scheduler/engine.ts";
 import type { CompletionWindow } from "./generation.ts";
@@ -25,6 +29,8 @@ import { DEFAULT_LIMITS, type AppContext } from "./api/context.ts";
 export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "port" | "db" | "apiKey"> {
   /** Request body limit in bytes on the inference routes (default 32 MB). */
   maxBodyBytes?: number;
+  /** Request body limit in bytes on POST /v1/batches (default 256 MB). */
+  maxBatchBodyBytes?: number;
   /** Completion windows per model id (default: both; `serve`: --model-windows / VALAR_MODEL_WINDOWS). */
   windows?: Record<string, CompletionWindow[]>;
   /** Largest context to allocate per model (default: the model's own, up to 4096). */
@@ -91,12 +97,19 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     const metrics = new Metrics();
     const idempotency = new IdempotencyStore(db, settings.idempotencyTtlMs);
     const deliveries = new DeliveryStore(db);
-    const dispatcher = new WebhookDispatcher(deliveries, (id) => {
+    const batches = new BatchStore(db, store);
+    // The same serialization as the GET routes' JSON answers, so the bodies are byte-equal.
+    const renderDelivered = (id: string) => {
+      if (id.startsWith(ID_PREFIX.batch)) {
+        const batch = batches.get(id);
+        return batch ? JSON.stringify(renderBatchStatus({ batches }, batch)) : null;
+      }
       const rec = store.get(id);
-      // The same serialization as the GET route's JSON answer, so the bodies are byte-equal.
       return rec ? JSON.stringify(renderResponse(rec)) : null;
-    }, settings.webhooks, metrics);
+    };
+    const dispatcher = new WebhookDispatcher(deliveries, renderDelivered, settings.webhooks, metrics);
     wireWebhooks(store, deliveries, dispatcher);
+    wireBatchWebhooks(batches, deliveries, dispatcher);
     const scheduler = new Scheduler(started, store, metrics, config.scheduling);
     const models = new ModelRegistry(started);
     for (const m of config.models) {
@@ -105,21 +118,28 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       scheduler.setCapacity(m.id, served.maxRunning);
     }
     const background = new BackgroundRunner(scheduler, store, models);
+    const batchRunner = new BatchRunner(batches, store, models, background);
+    metrics.watchBatches(batches);
     const ctx: AppContext = {
-      engine: started, store, scheduler, background, idempotency, models, metrics,
+      engine: started, store, scheduler, background, batches, batchRunner, idempotency, models, metrics,
       auth: { apiKey: config.apiKey ?? null, db },
-      limits: { maxBodyBytes: config.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes },
+      limits: {
+        maxBodyBytes: config.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes,
+        maxBatchBodyBytes: config.maxBatchBodyBytes ?? DEFAULT_LIMITS.maxBatchBodyBytes,
+      },
     };
     const sweeper = setInterval(() => idempotency.sweep(), SWEEP_INTERVAL_MS);
     sweeper.unref?.();
     stopWork = async () => {
       clearInterval(sweeper);
       // Interrupted work goes back to `queued` (not cancelled) for the next start.
+      batchRunner.stop();
       await scheduler.stop();
       await dispatcher.stop();
     };
     // Work a previous process accepted and did not finish runs first, in its original order.
     background.recover();
+    batchRunner.start();
     dispatcher.start();
     idempotency.sweep();
     const app = createApp(ctx);
@@ -129,7 +149,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       fetch: instrumentedFetch(app, ctx),
       // Bodies over the limit are answered with a 413 envelope by the app; Bun's own cut-off sits
       // above it so it only stops what the app would never read.
-      maxRequestBodySize: ctx.limits.maxBodyBytes + 1024 * 1024,
+      maxRequestBodySize: Math.max(ctx.limits.maxBodyBytes, ctx.limits.maxBatchBodyBytes) + 1024 * 1024,
       // Generations can be long and a sync request is silent until done: no idle cut-off.
       idleTimeout: 0,
     });

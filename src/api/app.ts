@@ -13,14 +13,20 @@ import { chatRoutes } from "./chat.ts";
 import { messagesRoutes } from "./messages.ts";
 import { modelsRoutes } from "./models.ts";
 import { opsRoutes } from "./ops.ts";
+import { batchesRoutes } from "./batches.ts";
+import { bodyLimit } from "./context.ts";
 
 /** Route labels for metrics: path patterns, so ids do not explode the label set. */
 const ROUTE_PATTERNS: [RegExp, string][] = [
   [/^\/v1\/responses\/[^/]+$/, "/v1/responses/{id}"],
   [/^\/v1\/responses\/[^/]+\/cancel$/, "/v1/responses/{id}/cancel"],
   [/^\/v1\/models\/.+$/, "/v1/models/{id}"],
+  [/^\/v1\/batches\/[^/]+$/, "/v1/batches/{id}"],
+  [/^\/v1\/batches\/[^/]+\/cancel$/, "/v1/batches/{id}/cancel"],
+  [/^\/v1\/batches\/[^/]+\/results$/, "/v1/batches/{id}/results"],
+  [/^\/v1\/batches\/[^/]+\/[^/]+$/, "/v1/batches/{id}/{custom_id}"],
 ];
-const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/health", "/ready", "/metrics"]);
+const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/v1/batches", "/health", "/ready", "/metrics"]);
 
 export function routeLabel(path: string): string {
   if (KNOWN_ROUTES.has(path)) return path;
@@ -34,17 +40,18 @@ const tooLarge = (limit: number) =>
 const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics"]);
 
 export function createApp(ctx: AppContext) {
-  const limit = ctx.limits.maxBodyBytes;
   return new Elysia({ normalize: false })
     .onRequest(({ request }) => {
+      const path = new URL(request.url).pathname;
+      const limit = bodyLimit(ctx.limits, path);
       const length = Number(request.headers.get("content-length") ?? "0");
       if (length > limit) throw tooLarge(limit);
-      const path = new URL(request.url).pathname;
       if (!UNAUTHENTICATED_PATHS.has(path)) setPrincipal(request, authenticate(request.headers, ctx.auth));
     })
     // Every body is JSON whatever its content type (curl users forget the header); an empty body
     // is left undefined so the schema reports "must be a JSON object".
     .onParse(async ({ request }) => {
+      const limit = bodyLimit(ctx.limits, new URL(request.url).pathname);
       const text = await request.text();
       if (text.length > limit) throw tooLarge(limit);
       if (text.trim() === "") return undefined;
@@ -72,7 +79,8 @@ export function createApp(ctx: AppContext) {
     .use(modelsRoutes(ctx))
     .use(responsesRoutes(ctx))
     .use(chatRoutes(ctx))
-    .use(messagesRoutes(ctx));
+    .use(messagesRoutes(ctx))
+    .use(batchesRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

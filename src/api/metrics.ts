@@ -6,6 +6,7 @@ import type { SchedulerObserver } from "../scheduler/queue.ts";
 import type { AttemptOutcome, WebhookObserver } from "../webhooks/dispatcher.ts";
 import type { GenerationResult } from "../generation.ts";
 import type { EngineStats } from "../engine/protocol.ts";
+import type { BatchStore } from "../store/batches.ts";
 
 export class Metrics implements SchedulerObserver, WebhookObserver {
   readonly registry = new Registry();
@@ -118,6 +119,25 @@ export class Metrics implements SchedulerObserver, WebhookObserver {
       for (const [sequences, n] of Object.entries(m.stepSizes)) this.steps.inc({ model: m.id, sequences }, Math.max(0, n - (last.stepSizes[sequences] ?? 0)));
       this.lastSeen.set(m.id, { hits: m.kv.hitTokens, preemptions: m.preemptions, stepTokens: m.stepTokens, stepSizes: { ...m.stepSizes } });
     }
+  }
+
+  /** Batch gauges, read from the store when /metrics is scraped. */
+  watchBatches(batches: BatchStore): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "valar_batches", help: "Batches by status (queued, in_progress, cancelling, completed, cancelled).",
+      labelNames: ["status"] as const, registers,
+      collect() {
+        for (const [status, n] of Object.entries(batches.totals().batches)) this.set({ status }, n);
+      },
+    });
+    new Gauge({
+      name: "valar_batch_items", help: "Batch items by status (queued, in_progress, and the terminal ones).",
+      labelNames: ["status"] as const, registers,
+      collect() {
+        for (const [status, n] of Object.entries(batches.totals().items)) this.set({ status }, n);
+      },
+    });
   }
 
   webhookAttempt(outcome: AttemptOutcome): void {

@@ -18,11 +18,12 @@ export class BackgroundRunner {
     private readonly models: ModelRegistry,
   ) {}
 
-  /** Queues the job and returns at once; the record tells how it went. */
-  submit(job: PreparedGeneration): void {
+  /** Queues the job; the record tells how it went. The promise settles (never rejects) once it has run. */
+  submit(job: PreparedGeneration): Promise<void> {
     const handle = new AbortController();
     this.handles.set(job.recordId, handle);
-    this.scheduler.run(job, { signal: handle.signal, background: true })
+    return this.scheduler.run(job, { signal: handle.signal, background: true })
+      .then(() => undefined)
       // Failures are already on the record (failed, or back to queued at shutdown).
       .catch(() => undefined)
       .finally(() => this.handles.delete(job.recordId));

@@ -8,7 +8,9 @@ import type { Db, Executor } from "./db.ts";
 import { idempotencyKeys } from "./schema.ts";
 import type { Principal } from "./keys.ts";
 import type { Surface } from "../api/unsupported.ts";
-import type { ResponseRecord } from "./responses.ts";
+
+/** The routes that take an Idempotency-Key: the inference surfaces and /v1/batches. */
+export type IdempotentRoute = Surface | "batches";
 
 /** Reservations last this long unless configured otherwise (API.md: 24 h). */
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -16,7 +18,7 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 export interface IdempotencyRequest {
   principal: Principal;
   key: string;
-  surface: Surface;
+  surface: IdempotentRoute;
   /** `fingerprint(body)` */
   fingerprint: string;
 }
@@ -46,9 +48,12 @@ export function fingerprint(body: unknown): string {
 /** Another process inserted the same reservation between our read and our insert. */
 class LostRace extends Error {}
 
-export type Reservation =
-  | { kind: "created"; record: ResponseRecord }
-  | { kind: "replay"; record: ResponseRecord };
+/** What a key reserves: a response record, or a batch. */
+type Reserved = { id: string };
+
+export type Reservation<T extends Reserved> =
+  | { kind: "created"; record: T }
+  | { kind: "replay"; record: T };
 
 export class IdempotencyStore {
   constructor(private readonly db: Db, private readonly ttlMs: number = DEFAULT_IDEMPOTENCY_TTL_MS) {}
@@ -58,7 +63,7 @@ export class IdempotencyStore {
    * for it, or returns the record the key already holds. Throws IdempotencyMismatch when the key
    * holds a different body.
    */
-  reserve(req: IdempotencyRequest, create: (tx: Executor) => ResponseRecord, load: (id: string, tx: Executor) => ResponseRecord | null): Reservation {
+  reserve<T extends Reserved>(req: IdempotencyRequest, create: (tx: Executor) => T, load: (id: string, tx: Executor) => T | null): Reservation<T> {
     // One retry covers a twin in another process winning the insert; in this process bun:sqlite
     // runs each transaction to the end before the next starts.
     for (let attempt = 0; ; attempt++) {
@@ -71,10 +76,9 @@ export class IdempotencyStore {
     }
   }
 
-  private reserveIn(
-    tx: Executor, req: IdempotencyRequest, create: (tx: Executor) => ResponseRecord,
-    load: (id: string, tx: Executor) => ResponseRecord | null,
-  ): Reservation {
+  private reserveIn<T extends Reserved>(
+    tx: Executor, req: IdempotencyRequest, create: (tx: Executor) => T, load: (id: string, tx: Executor) => T | null,
+  ): Reservation<T> {
     const now = Date.now();
     const scope = this.scope(req);
     tx.delete(idempotencyKeys).where(and(scope, lte(idempotencyKeys.expiresAt, now))).run();

@@ -4,6 +4,7 @@ export const ID_PREFIX = {
   responses: "resp_",
   chat: "chatcmpl-",
   messages: "msg_",
+  batch: "batch_",
   organization: "org_",
   apiKey: "key_",
 } as const;

@@ -6,7 +6,7 @@
 // starting it, a cancel, another server node) cannot both win, and a terminal record never
 // changes again. The same statements work on PostgreSQL.
 
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Db, Executor } from "./db.ts";
 import { responses } from "./schema.ts";
 import type { Generation, GenerationResult, GenerationStatus, GenerationUsage, OutputToken } from "../generation.ts";
@@ -37,6 +37,10 @@ export interface ResponseRecord {
   createdAt: number;
   startedAt: number | null;
   completedAt: number | null;
+  /** A batch item's batch, custom_id and place in the batch (null on other records). */
+  batchId: string | null;
+  customId: string | null;
+  batchIndex: number | null;
 }
 
 export interface NewRecord {
@@ -124,9 +128,12 @@ export class ResponseStore {
       .where(and(eq(responses.id, id), eq(responses.status, "in_progress"))).run();
   }
 
-  /** Records left queued or running, oldest first: the work a (re)started server picks up. */
+  /**
+   * Records left queued or running, oldest first: the work a (re)started server picks up.
+   * Batch items are not among them: the batch runner feeds those a few at a time.
+   */
   unfinished(): ResponseRecord[] {
-    return this.db.select().from(responses).where(inArray(responses.status, UNFINISHED))
+    return this.db.select().from(responses).where(and(inArray(responses.status, UNFINISHED), isNull(responses.batchId)))
       .orderBy(asc(responses.createdAt)).all() as ResponseRecord[];
   }
 
@@ -147,6 +154,28 @@ export class ResponseStore {
     let won = false;
     this.terminate(id, ["queued"], { status: "cancelled", usage: null }, () => (won = true));
     return won;
+  }
+
+  /**
+   * Cancels every queued item of a batch at once, with `alongside` in the same transaction. The
+   * terminal hooks run for the items that react to it (those with a completion webhook); a
+   * hundred thousand others are one UPDATE, not a hundred thousand transactions.
+   */
+  cancelQueuedOfBatch(batchId: string, alongside: (tx: Executor) => void): number {
+    const { reacting, cancelled } = this.db.transaction((tx) => {
+      const rows = tx.update(responses).set({ status: "cancelled", completedAt: Date.now(), usage: null })
+        .where(and(eq(responses.batchId, batchId), eq(responses.status, "queued")))
+        .returning({ id: responses.id, hooked: sql<number>`json_extract(${responses.generation}, '$.metadata.completion_webhook') IS NOT NULL` }).all();
+      const reacting = rows.filter((r) => r.hooked).map((r) => this.get(r.id, undefined, tx)!);
+      for (const rec of reacting) for (const h of this.hooks) h.inTransaction?.(tx, rec);
+      alongside(tx);
+      return { reacting, cancelled: rows.length };
+    }, { behavior: "immediate" });
+    for (const rec of reacting) {
+      for (const h of this.hooks) h.afterCommit?.(rec);
+      for (const wake of [...(this.waiters.get(rec.id) ?? [])]) wake(rec);
+    }
+    return cancelled;
   }
 
   /**

@@ -49,9 +49,38 @@ export const responses = sqliteTable("responses", {
   createdAt: integer("created_at").notNull(),
   startedAt: integer("started_at"),
   completedAt: integer("completed_at"),
+  /** Set on a batch's items: the batch, the item's `custom_id` and its place in the batch. */
+  batchId: text("batch_id"),
+  customId: text("custom_id"),
+  batchIndex: integer("batch_index"),
 }, (t) => [
   index("responses_status_idx").on(t.status, t.createdAt),
   index("responses_org_created_idx").on(t.organizationId, t.createdAt),
+  uniqueIndex("responses_batch_custom_idx").on(t.batchId, t.customId),
+  index("responses_batch_index_idx").on(t.batchId, t.batchIndex),
+  index("responses_batch_status_idx").on(t.batchId, t.status),
+]);
+
+/**
+ * A batch of Responses requests (POST /v1/batches). Its items are rows of `responses` with
+ * `batch_id` set, written in the same transaction; the batch's state is their counts, plus when
+ * a cancel was asked and when the last item finished (set once, in that item's transaction).
+ */
+export const batches = sqliteTable("batches", {
+  id: text("id").primaryKey(),
+  organizationId: text("organization_id").notNull(),
+  apiKeyId: text("api_key_id"),
+  endpoint: text("endpoint").notNull(),
+  label: text("label"),
+  /** The batch's own metadata: completion_webhook / webhook_token for its completion. */
+  metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>().notNull(),
+  requestCount: integer("request_count").notNull(),
+  createdAt: integer("created_at").notNull(),
+  cancelledAt: integer("cancelled_at"),
+  completedAt: integer("completed_at"),
+}, (t) => [
+  index("batches_org_created_idx").on(t.organizationId, t.createdAt),
+  index("batches_open_idx").on(t.completedAt),
 ]);
 
 /**
@@ -66,7 +95,8 @@ export const idempotencyKeys = sqliteTable("idempotency_keys", {
   key: text("key").notNull(),
   /** SHA-256 (hex) of the request body's canonical JSON. */
   fingerprint: text("fingerprint").notNull(),
-  surface: text("surface", { enum: ["responses", "chat", "messages"] }).notNull(),
+  surface: text("surface", { enum: ["responses", "chat", "messages", "batches"] }).notNull(),
+  /** The record it created: a response id, or a batch id on /v1/batches. */
   responseId: text("response_id").notNull(),
   createdAt: integer("created_at").notNull(),
   expiresAt: integer("expires_at").notNull(),

@@ -3,9 +3,23 @@
 // lose it), and the dispatcher is woken once that transaction has committed.
 
 import type { ResponseStore } from "../store/responses.ts";
+import type { BatchStore } from "../store/batches.ts";
 import type { DeliveryStore } from "../store/deliveries.ts";
 import type { WebhookDispatcher } from "./dispatcher.ts";
 import { webhookTarget } from "./target.ts";
+
+/** A batch's completion webhook comes from the batch's own metadata; its body is the batch status object. */
+export function wireBatchWebhooks(batches: BatchStore, deliveries: DeliveryStore, dispatcher: WebhookDispatcher): void {
+  batches.addHooks({
+    inTransaction(tx, batch) {
+      const target = webhookTarget(batch.metadata);
+      if (target) deliveries.enqueue(tx, { responseId: batch.id, ...target });
+    },
+    afterCommit(batch) {
+      if (webhookTarget(batch.metadata)) dispatcher.poke();
+    },
+  });
+}
 
 export function wireWebhooks(store: ResponseStore, deliveries: DeliveryStore, dispatcher: WebhookDispatcher): void {
   store.addHooks({
