@@ -147,9 +147,10 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       hostname: config.host,
       port: config.port,
       fetch: instrumentedFetch(app, ctx),
-      // Bodies over the limit are answered with a 413 envelope by the app; Bun's own cut-off sits
-      // above it so it only stops what the app would never read.
-      maxRequestBodySize: Math.max(ctx.limits.maxBodyBytes, ctx.limits.maxBatchBodyBytes) + 1024 * 1024,
+      // Bodies over the limit are answered with a 413 envelope by the app (by their length before
+      // they are read, or once a chunked one passes it); Bun's own cut-off, which answers without
+      // the envelope, sits far above so it only stops what the app would never read.
+      maxRequestBodySize: 4 * Math.max(ctx.limits.maxBodyBytes, ctx.limits.maxBatchBodyBytes),
       // Generations can be long and a sync request is silent until done: no idle cut-off.
       idleTimeout: 0,
     });

@@ -37,6 +37,25 @@ export function routeLabel(path: string): string {
 const tooLarge = (limit: number) =>
   new ApiError("request_too_large", `The request body is larger than the limit of ${limit} bytes.`, { code: "request_too_large" });
 
+/** The body as text, read no further than `limit` bytes (a chunked body has no length to check first). */
+async function bodyText(request: Request, limit: number): Promise<string> {
+  if (!request.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      void reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
+}
+
 const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics"]);
 
 export function createApp(ctx: AppContext) {
@@ -52,8 +71,7 @@ export function createApp(ctx: AppContext) {
     // is left undefined so the schema reports "must be a JSON object".
     .onParse(async ({ request }) => {
       const limit = bodyLimit(ctx.limits, new URL(request.url).pathname);
-      const text = await request.text();
-      if (text.length > limit) throw tooLarge(limit);
+      const text = await bodyText(request, limit);
       if (text.trim() === "") return undefined;
       try {
         return JSON.parse(text);
@@ -67,6 +85,8 @@ export function createApp(ctx: AppContext) {
         case "VALIDATION":
           return errorResponse(schemaError(error.valueError));
         case "PARSE":
+          // Elysia wraps what the parse hook throws (a 413, a JSON error with its detail)
+          if (error.cause instanceof ApiError) return errorResponse(error.cause);
           return errorResponse(invalidRequest("The request body is not valid JSON.", null, "invalid_json"));
         case "NOT_FOUND":
           return errorResponse(new ApiError("not_found_error", "Unknown route: this server does not serve that method and path.", { code: "unknown_route" }));

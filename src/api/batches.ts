@@ -78,8 +78,9 @@ async function checkItem(ctx: AppContext, params: Record<string, unknown>, compi
   try {
     ctx.models.prepare(model, generation);
   } catch (err) {
-    if (err instanceof PromptTooLong) throw invalidRequest(err.message, "input", "context_length_exceeded");
-    if (err instanceof PromptError) throw invalidRequest(err.message, "input", "invalid_prompt");
+    // the same errors as `accept` gives a request sent on its own
+    if (err instanceof PromptTooLong) throw invalidRequest(err.message, null, "context_length_exceeded");
+    if (err instanceof PromptError) throw invalidRequest(err.message, null, "invalid_prompt");
     throw err;
   }
   return generation;
@@ -147,7 +148,7 @@ function ownedBatch(ctx: AppContext, id: string, request: Request): BatchRow {
   return b;
 }
 
-const RESULTS_PAGE = 100;
+const RESULTS_PAGE = 25;
 
 /** Every finished item as a JSON line, read from the store a page at a time as the client reads. */
 function resultsStream(ctx: AppContext, batchId: string): ReadableStream<Uint8Array> {

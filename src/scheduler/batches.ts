@@ -48,7 +48,12 @@ export class BatchRunner {
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
-      this.feed();
+      try {
+        this.feed();
+      } catch (err) {
+        // The store is unreachable or the like: items stay queued, and the next wake retries.
+        console.error("batch runner:", err);
+      }
     });
   }
 
@@ -67,7 +72,10 @@ export class BatchRunner {
 
   private feed(): void {
     if (this.stopped) return;
-    for (const batch of this.batches.open()) {
+    const open = this.batches.open();
+    const ids = new Set(open.map((b) => b.id));
+    for (const id of this.cursors.keys()) if (!ids.has(id)) this.cursors.delete(id);
+    for (const batch of open) {
       let cursor = this.cursors.get(batch.id) ?? -1;
       for (;;) {
         const page = this.batches.queuedAfter(batch.id, cursor, 64);
@@ -95,8 +103,9 @@ export class BatchRunner {
     try {
       prepared = this.models.prepare(model, item.generation);
     } catch (err) {
-      if (!(err instanceof PromptError)) throw err;
-      this.store.fail(item.id, { code: "invalid_prompt", message: err.message });
+      // Runs outside any request: whatever goes wrong is the item's failure, never the process's.
+      const code = err instanceof PromptError ? "invalid_prompt" : "server_error";
+      this.store.fail(item.id, { code, message: err instanceof Error ? err.message : String(err) });
       return;
     }
     this.inFlight.set(item.model, (this.inFlight.get(item.model) ?? 0) + 1);

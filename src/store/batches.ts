@@ -54,8 +54,6 @@ export interface BatchHooks {
 
 const UNFINISHED: GenerationStatus[] = ["queued", "in_progress"];
 const STATUSES: GenerationStatus[] = ["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"];
-/** Rows per INSERT statement: 21 columns each stays well under SQLite's 32,766 variables. */
-const INSERT_CHUNK = 500;
 
 export function batchStatus(batch: BatchRow, counts: StatusCounts): BatchStatus {
   if (batch.completedAt !== null) return batch.cancelledAt !== null ? "cancelled" : "completed";
@@ -83,15 +81,17 @@ export class BatchStore {
         id: b.id, organizationId: b.principal.organizationId, apiKeyId: b.principal.apiKeyId, endpoint: b.endpoint,
         label: b.label, metadata: b.metadata, requestCount: b.items.length, createdAt: now,
       }).run();
-      for (let start = 0; start < b.items.length; start += INSERT_CHUNK) {
-        const rows = b.items.slice(start, start + INSERT_CHUNK).map((item, i) => ({
-          id: item.id, surface: "responses" as const, organizationId: b.principal.organizationId, apiKeyId: b.principal.apiKeyId,
-          model: item.generation.model, status: "queued" as const, background: true, window: item.generation.window,
-          request: item.request, generation: item.generation, createdAt: now,
-          batchId: b.id, customId: item.customId, batchIndex: start + i,
-        }));
-        t.insert(responses).values(rows).run();
-      }
+      // One prepared statement run per item: building a multi-row INSERT's SQL costs more than the rows.
+      const insertItem = t.insert(responses).values({
+        id: sql.placeholder("id"), surface: "responses", organizationId: b.principal.organizationId, apiKeyId: b.principal.apiKeyId,
+        model: sql.placeholder("model"), status: "queued", background: true, window: sql.placeholder("window"),
+        request: sql.placeholder("request"), generation: sql.placeholder("generation"), createdAt: now,
+        batchId: b.id, customId: sql.placeholder("customId"), batchIndex: sql.placeholder("batchIndex"),
+      }).prepare();
+      b.items.forEach((item, i) => insertItem.run({
+        id: item.id, model: item.generation.model, window: item.generation.window, customId: item.customId, batchIndex: i,
+        request: item.request, generation: item.generation,
+      }));
       return t.select().from(batches).where(eq(batches.id, b.id)).get()!;
     };
     return tx ? write(tx) : this.db.transaction(write);
