@@ -49,6 +49,9 @@ export interface ServeConfig {
   replicas: number | "auto";
   /** Batching: sequences at once, tokens per step, KV pool positions (engine defaults where absent). */
   batching: { maxRunning?: number; maxStepTokens?: number; kvCacheTokens?: number };
+  /** Request body limits in bytes: every route but /v1/batches, and /v1/batches. */
+  maxBodyBytes: number;
+  maxBatchBodyBytes: number;
   /** Completion windows and admission: the standard window's gathering wait and age bound, queue bounds. */
   scheduling: { standardWaitMs: number; maxAgeMs: number; maxQueued: number; maxQueuedPerKey: number };
 }
@@ -142,6 +145,14 @@ export const SERVE_SETTINGS = {
   maxQueued: {
     flag: "max-queued", env: "VALAR_MAX_QUEUED", default: "256", valueName: "N",
     description: "Sync requests that may wait per model; past it new ones get 503 overloaded_error (0: no bound). Background work is never refused.",
+  },
+  maxBodyMb: {
+    flag: "max-body-mb", env: "VALAR_MAX_BODY_MB", default: "32", valueName: "MB",
+    description: "Largest request body on every route but /v1/batches, in MiB; a larger one gets 413 request_too_large.",
+  },
+  maxBatchBodyMb: {
+    flag: "max-batch-body-mb", env: "VALAR_MAX_BATCH_BODY_MB", default: "256", valueName: "MB",
+    description: "Largest POST /v1/batches body, in MiB; a larger one gets 413 request_too_large.",
   },
   maxQueuedPerKey: {
     flag: "max-queued-per-key", env: "VALAR_MAX_QUEUED_PER_KEY", default: "0", valueName: "N",
@@ -354,8 +365,11 @@ export function loadServeConfig(argv: string[], env: Record<string, string | und
   const wait = pick("standardWait", flags, env);
   const age = pick("standardMaxAge", flags, env);
 
+  const mib = (name: SettingName) => count(name, 1) * 1024 * 1024;
   return {
     replicas,
+    maxBodyBytes: mib("maxBodyMb"),
+    maxBatchBodyBytes: mib("maxBatchBodyMb"),
     maxContext: contexts.all,
     contexts: contexts.byId,
     batching: { maxRunning, maxStepTokens, kvCacheTokens: optionalCount("kvCacheTokens", 1) },

@@ -16,6 +16,7 @@ const ROOT = join(import.meta.dir, "..");
 const DURABLE_DEFAULTS = {
   idempotencyTtlMs: 86_400_000, webhookTimeoutMs: 30_000, webhookBackoffMs: [1000, 5000, 25000],
   maxContext: undefined, contexts: undefined, replicas: "auto" as const,
+  maxBodyBytes: 32 * 1024 * 1024, maxBatchBodyBytes: 256 * 1024 * 1024,
   batching: { maxRunning: 32, maxStepTokens: 128, kvCacheTokens: undefined },
   scheduling: { standardWaitMs: 5, maxAgeMs: 300_000, maxQueued: 256, maxQueuedPerKey: 0 },
 };
