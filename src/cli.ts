@@ -93,6 +93,32 @@ valar keys list [--db PATH]
 valar keys revoke KEY_ID [--db PATH]`,
     load: () => import("./cli/keys.ts"),
   },
+  batch: {
+    summary: "run a JSONL file of Responses requests as a batch on a running server",
+    usage: `valar batch submit FILE.jsonl [--label L] [--webhook URL] [--url URL]
+valar batch wait ID [--interval-ms N] [--url URL]
+valar batch results ID [-o FILE] [--url URL]
+valar batch list [--limit N] [--url URL]
+valar batch cancel ID [--url URL]
+
+  submit           send FILE as one batch and print its id (only the id, on stdout). Each
+                   non-empty line is {"custom_id", "params"} or OpenAI's batch-file line
+                   {"custom_id", "method": "POST", "url": "/v1/responses", "body"}. The
+                   Idempotency-Key is the file's and label's SHA-256: re-running replays.
+    --label L      the batch's label (letters, digits, '-', '_')
+    --webhook URL  metadata.completion_webhook: POSTed the batch when it finishes
+  wait             poll until the batch is completed (exit 0) or cancelled (exit 1), with
+                   progress on stderr
+    --interval-ms N  between polls (default 1000)
+  results          the finished items as JSON Lines {custom_id, response}, streamed
+    -o, --output FILE  write them to FILE instead of stdout
+  list             recent batches, newest first: id, status, done/total, label, created
+    --limit N      how many (server default 25, at most 200)
+  cancel           stop the batch's queued items; print its status and counts
+  --url URL        the server (env VALAR_URL, default http://127.0.0.1:8080)
+  env VALAR_API_KEY  sent as "Authorization: Bearer KEY" when set`,
+    load: () => import("./cli/batch.ts"),
+  },
 };
 
 // Errors that describe a bad input rather than a bug: their message is the whole story.
