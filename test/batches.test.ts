@@ -136,6 +136,21 @@ describe("cancel", () => {
   });
 });
 
+describe("a batch beside asap traffic", () => {
+  test("an asap request sent while a batch runs finishes while the batch still has queued items", async () => {
+    const requests = Array.from({ length: 300 }, (_, i) => item(`q-${i}`, { input: cases[i % 3].prompt, max_output_tokens: 16 }));
+    const id = (await createBatch(batchOf(requests))).json.id;
+    await until(() => getJson(`/v1/batches/${id}`).then((r) => r.json), (b) => b.status_counts.in_progress > 0, "the batch to run");
+    const asap = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "The little dog", temperature: 0, max_output_tokens: 8, metadata: { completion_window: "asap" } }, auth(acme));
+    expect(asap.status).toBe(200);
+    expect(cases[1].greedy_text.trimStart().startsWith(asap.json.output_text.trimStart())).toBe(true);
+    const after = (await getJson(`/v1/batches/${id}`)).json;
+    expect(after.status_counts.queued).toBeGreaterThan(100);
+    await post(`${server.url}/v1/batches/${id}/cancel`, {}, auth(acme));
+    await settled(id);
+  });
+});
+
 describe("a 100,000-item batch", () => {
   test("is accepted in one call, listed, its status read, and cancelled", async () => {
     const requests = Array.from({ length: 100_000 }, (_, i) => item(`item-${i}`, { input: [{ role: "user", content: `Tell a story about the number ${i}` }], max_output_tokens: 1 }));
