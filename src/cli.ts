@@ -41,7 +41,7 @@ ${settingsHelp(["model", "host", "port", "db", "modelsDir", "apiKey"])}`,
   --prompt, -p TEXT  fed verbatim after BOS (no chat template)
   --max-tokens N     tokens to generate (default 128)
   --temperature T    0 is greedy (default 0.8)
-  --top-p P          nucleus sampling mass in (0, 1] (default 0.95)
+  --top-p P          nucleus sampling mass in [0, 1] (default 0.95; 0 is greedy)
   --seed S           sampler seed (default random)
   --max-context N    context to allocate (default the model's own)
   --json             one JSON object: prompt ids, generated ids, text, timings`,

@@ -59,6 +59,8 @@ const REJECTED: Case[] = [
   ["chat", { verbosity: "low" }, "verbosity"],
   ["chat", { audio: { voice: "alloy", format: "wav" } }, "audio"],
   ["chat", { prediction: { type: "content", content: "x" } }, "prediction"],
+  ["chat", { stream_options: { include_usage: true } }, "stream_options", "stream"],
+  ["chat", { stream: false, stream_options: {} }, "stream_options", "stream"],
   ["chat", { web_search_options: {} }, "web_search_options"],
   ["chat", { messages: [{ role: "user", content: [{ type: "input_audio", input_audio: { data: "", format: "wav" } }] }] }, "messages[0].content[0].type"],
   ["chat", { max_tokens: 5 }, "max_tokens", "max_completion_tokens"],
@@ -148,6 +150,31 @@ const WRONG_TYPES: Case[] = [
   ["chat", { best_of: 2 }, "best_of", "Unrecognized"],
   ["messages", { container: "c" }, "container", "Unrecognized"],
 ];
+
+/** The generated text of a greedy-decoding-sized request on `surface`. */
+async function textOf(surface: Surface, fields: Record<string, unknown>): Promise<string> {
+  const tokens = { responses: { max_output_tokens: 12 }, chat: { max_completion_tokens: 12 }, messages: { max_tokens: 12 } }[surface];
+  const res = await post(server.url + path[surface], { ...base[surface], ...tokens, ...fields });
+  expect(res.status).toBe(200);
+  const j = res.json;
+  return surface === "responses" ? j.output_text : surface === "chat" ? j.choices[0].message.content : j.content[0].text;
+}
+
+describe("every value the schemas accept reaches the engine", () => {
+  for (const surface of ["responses", "chat", "messages"] as const) {
+    test(`${surface}: top_p 0 keeps only the most likely token (the greedy text, even at temperature 1)`, async () => {
+      const greedy = await textOf(surface, { temperature: 0 });
+      expect(greedy.length).toBeGreaterThan(0);
+      expect(await textOf(surface, { temperature: 1, top_p: 0 })).toBe(greedy);
+    });
+  }
+  test("the edges of every range: temperature 0 and its maximum, top_p 1", async () => {
+    for (const [surface, fields] of [["responses", { temperature: 2, top_p: 1 }], ["chat", { temperature: 2, top_p: 1 }], ["messages", { temperature: 1, top_p: 1 }]] as const) {
+      const res = await post(server.url + path[surface], { ...base[surface], ...fields });
+      expect(res.status).toBe(200);
+    }
+  });
+});
 
 describe("out-of-range values and wrong types", () => {
   for (const [surface, fields, param, mention] of [...OUT_OF_RANGE, ...WRONG_TYPES]) {

@@ -92,6 +92,9 @@ function messageText(m: Static<typeof Message>, i: number, model: ServedModel): 
 }
 
 export function chatToGeneration(body: ChatRequest, model: ServedModel): Generation {
+  if (body.stream_options != null && body.stream !== true) {
+    throw invalidRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "invalid_value");
+  }
   const metadata = checkMetadata(body.metadata);
   const messages: GenerationMessage[] = body.messages.map((m, i) => ({
     role: ROLE[m.role],

@@ -11,7 +11,7 @@ import { openModelArg } from "./model-arg.ts";
 const NUMBERS: [string, number | undefined, (v: number) => boolean, string][] = [
   ["max-tokens", 128, (v) => Number.isInteger(v) && v >= 0, "a non-negative integer"],
   ["temperature", 0.8, (v) => v >= 0, "a number >= 0"],
-  ["top-p", 0.95, (v) => v > 0 && v <= 1, "a number in (0, 1]"],
+  ["top-p", 0.95, (v) => v >= 0 && v <= 1, "a number in [0, 1]"],
   ["seed", undefined, (v) => Number.isInteger(v) && v >= 0, "a non-negative integer"],
   ["max-context", undefined, (v) => Number.isInteger(v) && v > 0, "a positive integer"],
 ];

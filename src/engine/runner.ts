@@ -109,7 +109,9 @@ export class ModelRunner implements LoadedModel {
     if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer, got ${opts.maxTokens}`);
     const { temperature, topP } = opts.sampling;
     if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
-    if (!(topP > 0 && topP <= 1)) throw new RangeError(`top_p must be in (0, 1], got ${topP}`);
+    if (!(topP >= 0 && topP <= 1)) throw new RangeError(`top_p must be in [0, 1], got ${topP}`);
+    // top_p 0 keeps only the most likely token: that is the greedy choice
+    const sampling = topP === 0 ? { temperature: 0, topP: 1 } : opts.sampling;
     this.checkIds(promptIds, 0);
     const timings = { promptTokens: promptIds.length, outputTokens: 0, prefillMs: 0, decodeMs: 0, cachedTokens: 0 };
     if (opts.maxTokens === 0 || opts.signal?.aborted) return { finishReason: opts.signal?.aborted ? "cancelled" : "length", timings };
@@ -121,7 +123,7 @@ export class ModelRunner implements LoadedModel {
     let notify: (() => void) | null = null;
     const wake = () => { notify?.(); notify = null; };
     const seq = this.batcher.submit(
-      { promptIds, maxTokens: opts.maxTokens, sampling: opts.sampling, stopIds: opts.stopIds, logprobs: opts.logprobs, matcher, priority: opts.priority, cacheKey: opts.cacheKey, signal: opts.signal },
+      { promptIds, maxTokens: opts.maxTokens, sampling, stopIds: opts.stopIds, logprobs: opts.logprobs, matcher, priority: opts.priority, cacheKey: opts.cacheKey, signal: opts.signal },
       {
         token: (t) => { queue.push(t); wake(); },
         done: (o) => { end = o; wake(); },

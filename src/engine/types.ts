@@ -6,7 +6,7 @@ import type { OutputConstraint } from "./grammar/constraint.ts";
 export interface SamplingParams {
   /** 0 means greedy (argmax). */
   temperature: number;
-  /** Nucleus sampling mass in (0, 1]; 1 disables it. */
+  /** Nucleus sampling mass in [0, 1]; 1 disables it, 0 keeps only the most likely token (greedy). */
   topP: number;
   /** Seed for the sampler's random stream; omitted means a random seed. */
   seed?: number;
