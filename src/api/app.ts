@@ -15,6 +15,7 @@ import { modelsRoutes } from "./models.ts";
 import { opsRoutes } from "./ops.ts";
 import { batchesRoutes } from "./batches.ts";
 import { bodyLimit } from "./context.ts";
+import { checkDeclaredLength, readJsonBody } from "./body.ts";
 
 /** Route labels for metrics: path patterns, so ids do not explode the label set. */
 const ROUTE_PATTERNS: [RegExp, string][] = [
@@ -34,51 +35,17 @@ export function routeLabel(path: string): string {
   return "other";
 }
 
-const tooLarge = (limit: number) =>
-  new ApiError("request_too_large", `The request body is larger than the limit of ${limit} bytes.`, { code: "request_too_large" });
-
-/** The body as text, read no further than `limit` bytes (a chunked body has no length to check first). */
-async function bodyText(request: Request, limit: number): Promise<string> {
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      void reader.cancel();
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size).toString("utf8");
-}
-
 const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics"]);
 
 export function createApp(ctx: AppContext) {
   return new Elysia({ normalize: false })
     .onRequest(({ request }) => {
       const path = new URL(request.url).pathname;
-      const limit = bodyLimit(ctx.limits, path);
-      const length = Number(request.headers.get("content-length") ?? "0");
-      if (length > limit) throw tooLarge(limit);
+      checkDeclaredLength(request.headers, bodyLimit(ctx.limits, path));
       if (!UNAUTHENTICATED_PATHS.has(path)) setPrincipal(request, authenticate(request.headers, ctx.auth));
     })
-    // Every body is JSON whatever its content type (curl users forget the header); an empty body
-    // is left undefined so the schema reports "must be a JSON object".
-    .onParse(async ({ request }) => {
-      const limit = bodyLimit(ctx.limits, new URL(request.url).pathname);
-      const text = await bodyText(request, limit);
-      if (text.trim() === "") return undefined;
-      try {
-        return JSON.parse(text);
-      } catch (err) {
-        throw invalidRequest(`The request body is not valid JSON: ${(err as Error).message}.`, null, "invalid_json");
-      }
-    })
+    // Every body is JSON whatever its content type (curl users forget the header).
+    .onParse(({ request }) => readJsonBody(request, bodyLimit(ctx.limits, new URL(request.url).pathname)))
     .onError(({ code, error }) => {
       if (error instanceof ApiError) return errorResponse(error);
       switch (code) {

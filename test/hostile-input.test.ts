@@ -1,0 +1,93 @@
+// Hostile bodies against the real server at its default limits: JSON nested far deeper than any
+// request needs is a 400 naming where, before anything is stored or an Idempotency-Key reserved,
+// and the server goes on serving everyone else.
+
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { MODEL_ID, envelope, post, startTestServer, type TestServer } from "./e2e-harness.ts";
+import { MAX_BODY_DEPTH, overDepthAt, pathAt } from "../src/api/body.ts";
+
+setDefaultTimeout(60_000);
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+const DEEP = 100_000;
+const deepArray = (n: number) => "[".repeat(n) + "]".repeat(n);
+const deepObject = (n: number) => '{"a":'.repeat(n) + "1" + "}".repeat(n);
+
+/** [route, body text with the deep value in it, the param the error must name] */
+const DEEP_BODIES: [string, string, string][] = [
+  ["/v1/responses", `{"model":"${MODEL_ID}","input":${deepArray(DEEP)}}`, "input[0][0][0]"],
+  ["/v1/responses", `{"model":"${MODEL_ID}","input":"x","metadata":${deepObject(DEEP)}}`, "metadata.a.a.a"],
+  ["/v1/responses", `{"model":"${MODEL_ID}","input":"x","tools":[{"type":"function","name":"f","parameters":${deepObject(DEEP)}}]}`, "tools[0].parameters.a"],
+  ["/v1/responses", `{"model":"${MODEL_ID}","input":"x","tool_choice":${deepObject(DEEP)}}`, "tool_choice.a.a.a"],
+  ["/v1/chat/completions", `{"model":"${MODEL_ID}","messages":${deepArray(DEEP)}}`, "messages[0][0][0]"],
+  ["/v1/chat/completions", `{"model":"${MODEL_ID}","messages":[{"role":"user","content":${deepArray(DEEP)}}]}`, "messages[0].content[0]"],
+  ["/v1/messages", `{"model":"${MODEL_ID}","max_tokens":4,"messages":[{"role":"user","content":"x"}],"metadata":${deepObject(DEEP)}}`, "metadata.a.a.a"],
+  ["/v1/batches", `{"endpoint":"/v1/responses","requests":[{"custom_id":"a","params":{"model":"${MODEL_ID}","input":${deepArray(DEEP)}}}]}`, "requests[0].params.input"],
+];
+
+describe("deeply nested JSON", () => {
+  for (const [route, body, param] of DEEP_BODIES) {
+    test(`${route} ${param}: 400 naming it`, async () => {
+      const res = await post(server.url + route, body);
+      expect(res.status).toBe(400);
+      const err = envelope(res.json);
+      expect(err.type).toBe("invalid_request_error");
+      expect(err.code).toBe("nesting_too_deep");
+      expect(err.param).toBe(param);
+    });
+  }
+
+  test("with an Idempotency-Key: refused, and the key is not reserved by it", async () => {
+    const key = "deep-then-valid";
+    const deep = await post(`${server.url}/v1/responses`, DEEP_BODIES[0][1], { "Idempotency-Key": key });
+    expect(deep.status).toBe(400);
+    const valid = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "Once upon a time", max_output_tokens: 2 }, { "Idempotency-Key": key });
+    expect(valid.status).toBe(200);
+    expect(valid.json.object).toBe("response");
+    const again = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "Once upon a time", max_output_tokens: 2 }, { "Idempotency-Key": key });
+    expect(again.json.id).toBe(valid.json.id);
+  });
+
+  test("a refused batch stores nothing", async () => {
+    const res = await post(server.url + "/v1/batches", DEEP_BODIES[DEEP_BODIES.length - 1][1]);
+    expect(res.status).toBe(400);
+    const list = await fetch(`${server.url}/v1/batches`).then((r) => r.json());
+    expect(list).toEqual([]);
+  });
+
+  test("nesting up to the limit is not refused for its depth", async () => {
+    // The schema refuses this body, but for what it is, not for how deep it is.
+    const res = await post(`${server.url}/v1/responses`, `{"model":"${MODEL_ID}","input":${deepArray(MAX_BODY_DEPTH - 1)}}`);
+    expect(res.status).toBe(400);
+    expect(envelope(res.json).code).not.toBe("nesting_too_deep");
+  });
+
+  test("the server still answers", async () => {
+    const health = await fetch(`${server.url}/health`);
+    expect(health.status).toBe(200);
+    const res = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "Once upon a time", max_output_tokens: 2 });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("the depth scan", () => {
+  test("brackets inside strings and escaped quotes do not count", () => {
+    const text = `{"a":"[[[[\\"[[[[","b":[1,[2]]}`;
+    expect(overDepthAt(text, 3)).toBe(-1);
+    expect(overDepthAt(text, 2)).toBe(text.indexOf("[2"));
+  });
+  test("the path names keys and indices up to the offending container", () => {
+    const text = `{"x":1,"in\\"put":[0,{"k":[[9]]}]}`;
+    const at = overDepthAt(text, 4);
+    expect(pathAt(text, at)).toBe('in"put[1].k[0]');
+    expect(pathAt(text, at, 2)).toBe('in"put[1]');
+  });
+});
