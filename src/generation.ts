@@ -27,7 +27,7 @@ export interface GenerationTool {
 
 /** What the model is fed. */
 export type GenerationInput =
-  /** Fed verbatim after BOS (a Responses string `input`): no chat template. */
+  /** A Responses string `input`: one user message (the text after BOS on a model without a template). */
   | { kind: "text"; text: string }
   /** Rendered with the model's chat template (or the plain fallback). */
   | { kind: "messages"; messages: GenerationMessage[] };

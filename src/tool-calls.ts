@@ -39,6 +39,34 @@ export function toolCallFormatFor(template: string | undefined): ToolCallFormatN
 export type ToolChoice = "none" | "auto" | "required" | { name: string };
 
 /**
+ * A custom tool takes free text, not an object. Templates and the call layouts only know
+ * function calls, so the model is shown (and held to) a function of one string, `input`; the
+ * Responses surface hands it back as a `custom_tool_call` with that string.
+ */
+export const CUSTOM_TOOL_PARAMETERS = {
+  type: "object",
+  properties: { input: { type: "string", description: "The tool's input, as free text." } },
+  required: ["input"],
+  additionalProperties: false,
+} as const;
+
+/** The parameters schema a tool is shown and forced with (undefined: any object). */
+export function toolParameters(t: GenerationTool): unknown {
+  return t.type === "custom" ? CUSTOM_TOOL_PARAMETERS : t.parameters;
+}
+
+/** A custom tool call's text input from its arguments JSON (`{"input": "..."}`), else the JSON itself. */
+export function customToolInput(args: string): string {
+  try {
+    const v = JSON.parse(args);
+    if (typeof v?.input === "string") return v.input;
+  } catch {
+    // arguments are always JSON here; keep what the model wrote otherwise
+  }
+  return args;
+}
+
+/**
  * The decoding constraint for a tool choice: "required" forces one or more calls of any tool,
  * a named tool exactly one call of that tool; "auto" and "none" leave the model free.
  */
@@ -47,7 +75,10 @@ export function toolCallConstraint(
 ): OutputConstraint | null {
   if (choice === "none" || choice === "auto" || tools.length === 0) return null;
   const chosen = choice === "required" ? tools : tools.filter((t) => t.name === choice.name);
-  const specs: ToolSpec[] = chosen.map((t) => ({ name: t.name, ...(t.parameters !== undefined ? { parameters: t.parameters } : {}) }));
+  const specs: ToolSpec[] = chosen.map((t) => {
+    const parameters = toolParameters(t);
+    return { name: t.name, ...(parameters !== undefined ? { parameters } : {}) };
+  });
   // Meta's Llama 3 template makes one call a turn.
   const many = parallel && choice === "required" && format !== "llama3_json";
   return { type: "tool_calls", tools: specs, format: TOOL_CALL_FORMATS[format], parallel: many };

@@ -18,7 +18,8 @@ import { ChatBody, chatToGeneration, renderChatCompletion } from "../src/api/cha
 import { MessagesBody, messagesToGeneration, renderMessage } from "../src/api/messages.ts";
 import { run as keysCli } from "../src/cli/keys.ts";
 import type { GenerationResult } from "../src/generation.ts";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { renderChat } from "../src/engine/chat/template.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -228,7 +229,7 @@ describe("surface adapters", () => {
     usage: { inputTokens: 5, cachedTokens: 0, outputTokens: 3 },
   };
 
-  test("a Responses string input is the prompt verbatim after BOS", () => {
+  test("a Responses string input on a model without a template is the text after BOS", () => {
     const gen = responsesToGeneration({ model: "stories", input: "Once upon a time", temperature: 0 }, model);
     expect(gen.input).toEqual({ kind: "text", text: "Once upon a time" });
     expect(preparePrompt(model, gen).promptIds).toEqual([1, 9038, 2501, 263, 931]);
@@ -239,6 +240,24 @@ describe("surface adapters", () => {
     const msgs = messagesToGeneration({ model: "stories", max_tokens: 8, messages: [{ role: "user", content: [{ type: "text", text: "Once upon a time" }] }] }, model);
     expect(preparePrompt(model, chat).promptIds).toEqual([1, 9038, 2501, 263, 931]);
     expect(preparePrompt(model, msgs)).toEqual({ promptIds: [1, 9038, 2501, 263, 931], maxTokens: 8 });
+  });
+
+  test("on a model with a template, a string input is one user message, rendered as chat and messages render it", () => {
+    // stories15M's tokenizer with SmolLM2's template: what matters is that all four prompts agree.
+    const info = { template: readFileSync(join(import.meta.dir, "fixtures/chat-templates/smollm2-instruct.jinja"), "utf8"), bosToken: "<|im_start|>", eosToken: "<|im_end|>" };
+    const templated: ServedModel = { ...model, renderChat: (messages) => renderChat(info, messages.map((m) => ({ role: m.role, content: m.content }))) };
+    const text = "Tell me a story.";
+    const prompts = [
+      responsesToGeneration({ model: "stories", input: text }, templated),
+      responsesToGeneration({ model: "stories", input: [{ role: "user", content: text }] }, templated),
+      chatToGeneration({ model: "stories", messages: [{ role: "user", content: text }] }, templated),
+      messagesToGeneration({ model: "stories", max_tokens: 8, messages: [{ role: "user", content: text }] }, templated),
+    ].map((gen) => preparePrompt(templated, gen).promptIds);
+    const rendered = renderChat(info, [{ role: "user", content: text }]);
+    expect(rendered.text).toContain("<|im_start|>assistant");
+    expect(prompts[0]).toEqual(templated.tokenizer.encode(rendered.text, { addBos: rendered.addBos, parseSpecial: rendered.parseSpecial }));
+    for (const p of prompts.slice(1)) expect(p).toEqual(prompts[0]);
+    expect(prompts[0]).not.toEqual(preparePrompt(model, responsesToGeneration({ model: "stories", input: text }, model)).promptIds);
   });
 
   test("output budget is clamped to the context; an over-long prompt is refused", () => {

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ChatTemplateError, chatTemplateInfo, plainPrompt, renderChat, strftime, verbatimPrompt,
+  ChatTemplateError, chatTemplateInfo, plainPrompt, renderChat, strftime,
   type ChatMessage, type ChatTemplateInfo, type ChatTool,
 } from "../src/engine/chat/template.ts";
 import { openModel } from "../src/engine/model/open.ts";
@@ -138,11 +138,7 @@ describe("models without a template", () => {
       parseSpecial: false,
       source: "plain",
     });
-    expect(plainPrompt([{ role: "user", content: "Once upon a time" }]).text).toBe(verbatimPrompt("Once upon a time").text);
-  });
-
-  test("a string input goes in verbatim after BOS", () => {
-    expect(verbatimPrompt(" Hello\n<|im_start|>")).toEqual({ text: " Hello\n<|im_start|>", addBos: true, parseSpecial: false, source: "verbatim" });
+    expect(plainPrompt([{ role: "user", content: "Once upon a time" }])).toEqual({ text: "Once upon a time", addBos: true, parseSpecial: false, source: "plain" });
   });
 
   test("stories15M (GGUF) and TinyStories-656K (HF directory) have none and fall back", () => {
@@ -164,7 +160,7 @@ describe("models without a template", () => {
     try {
       const tokenizer = createTokenizer(model);
       for (const c of ref.cases) {
-        for (const p of [renderChat(model, [{ role: "user", content: c.prompt }]), verbatimPrompt(c.prompt)]) {
+        for (const p of [renderChat(model, [{ role: "user", content: c.prompt }]), plainPrompt([{ role: "user", content: c.prompt }])]) {
           expect(tokenizer.encode(p.text, { addBos: p.addBos, parseSpecial: p.parseSpecial })).toEqual(c.prompt_ids);
         }
       }

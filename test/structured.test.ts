@@ -308,4 +308,30 @@ describe("over HTTP with the official SDKs (stories15M-q8_0)", () => {
     const again = await openai.responses.retrieve(r.id);
     expect(again.output).toEqual(r.output);
   });
+
+  test("responses custom tool: a custom_tool_call item with text input; a replayed call and its output are accepted", async () => {
+    const tools = [{ type: "custom" as const, name: "run_sql", description: "Runs a SQL query." }];
+    const r = await openai.responses.create({
+      model: MODEL_ID, input: [{ role: "user", content: "How many users are there?" }], temperature: 0, max_output_tokens: 64,
+      tools, tool_choice: { type: "custom", name: "run_sql" },
+    });
+    const calls = r.output.filter((o): o is OpenAI.Responses.ResponseCustomToolCall => o.type === "custom_tool_call");
+    expect(calls).toHaveLength(1);
+    expect(r.output.some((o) => o.type === "function_call")).toBe(false);
+    expect(calls[0]).toMatchObject({ type: "custom_tool_call", name: "run_sql" });
+    expect(calls[0].call_id).toMatch(/^call_/);
+    expect(calls[0].id).toMatch(/^ctc_/);
+    expect(typeof calls[0].input).toBe("string");
+    expect(calls[0].input).not.toContain('"input"');
+    const next = await openai.responses.create({
+      model: MODEL_ID, temperature: 0, max_output_tokens: 8, tools,
+      input: [
+        { role: "user", content: "How many users are there?" },
+        { type: "custom_tool_call", call_id: calls[0].call_id, name: "run_sql", input: calls[0].input },
+        { type: "custom_tool_call_output", call_id: calls[0].call_id, output: "42" },
+      ],
+    });
+    expect(next.status).toBe("incomplete");
+    expect(next.output.length).toBeGreaterThan(0);
+  });
 });

@@ -11,7 +11,7 @@ import { principalOf } from "./principal.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
 import { checkConstraint, toolFields } from "./structured.ts";
-import { parseToolCalls } from "../tool-calls.ts";
+import { customToolInput, parseToolCalls } from "../tool-calls.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 
@@ -34,11 +34,17 @@ const FunctionCallItem = t.Object({
 const FunctionCallOutputItem = t.Object({
   type: t.Literal("function_call_output"), call_id: t.String(), output: t.Union([t.String(), t.Array(t.Any())]),
 });
+const CustomToolCallItem = t.Object({
+  type: t.Literal("custom_tool_call"), call_id: t.String(), name: t.String(), input: t.String(),
+});
+const CustomToolCallOutputItem = t.Object({
+  type: t.Literal("custom_tool_call_output"), call_id: t.String(), output: t.Union([t.String(), t.Array(t.Any())]),
+});
 /** Reasoning items are replayed by agent loops; they carry nothing the model needs again. */
 const ReasoningItem = t.Object({ type: t.Literal("reasoning") });
 
-const InputItem = t.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem], {
-  description: "a message {role, content}, a function_call or a function_call_output item",
+const InputItem = t.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, CustomToolCallItem, CustomToolCallOutputItem, ReasoningItem], {
+  description: "a message {role, content}, a function_call, function_call_output, custom_tool_call or custom_tool_call_output item",
 });
 
 const Tool = t.Union([
@@ -102,14 +108,18 @@ function toMessages(items: Static<typeof InputItem>[], model: ServedModel): Gene
   const messages: GenerationMessage[] = [];
   items.forEach((item, i) => {
     switch (item.type) {
-      case "function_call": {
-        const call = { id: item.call_id, name: item.name, arguments: item.arguments };
+      case "function_call":
+      case "custom_tool_call": {
+        // the model saw a custom tool as a function of one string (CUSTOM_TOOL_PARAMETERS)
+        const args = item.type === "function_call" ? item.arguments : JSON.stringify({ input: item.input });
+        const call = { id: item.call_id, name: item.name, arguments: args };
         const last = messages[messages.length - 1];
         if (last?.role === "assistant") (last.toolCalls ??= []).push(call);
         else messages.push({ role: "assistant", content: "", toolCalls: [call] });
         return;
       }
       case "function_call_output":
+      case "custom_tool_call_output":
         messages.push({ role: "tool", toolCallId: item.call_id, content: typeof item.output === "string" ? item.output : JSON.stringify(item.output) });
         return;
       case "reasoning":
@@ -172,9 +182,10 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
   const suffix = rec.id.replace(/^[a-z]+[_-]/, "");
   const parsed = out && gen.toolCallFormat ? parseToolCalls(out.text, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: out?.text ?? "", calls: [] };
   if (parsed.calls.length) content.text = parsed.text;
-  const calls = parsed.calls.map((c, i) => ({
-    type: "function_call", id: `fc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, arguments: c.arguments, status: "completed",
-  }));
+  const custom = new Set(gen.tools.filter((t) => t.type === "custom").map((t) => t.name));
+  const calls = parsed.calls.map((c, i) => custom.has(c.name)
+    ? { type: "custom_tool_call", id: `ctc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, input: customToolInput(c.arguments), status: "completed" }
+    : { type: "function_call", id: `fc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, arguments: c.arguments, status: "completed" });
   const message = { type: "message", id: `msg_${suffix}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] };
   // A turn that is only calls has no message item.
   const output = finished ? [...(calls.length && !parsed.text ? [] : [message]), ...calls] : [];

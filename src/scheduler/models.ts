@@ -8,8 +8,8 @@ import type { Tokenizer } from "../engine/tokenizer/types.ts";
 import type { CompletionWindow, Generation, GenerationMessage } from "../generation.ts";
 import { openModel } from "../engine/model/open.ts";
 import { createTokenizer } from "../engine/tokenizer/index.ts";
-import { toolCallFormatFor, type ToolCallFormatName } from "../tool-calls.ts";
-import { chatTemplateInfo, renderChat, verbatimPrompt, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool } from "../engine/chat/template.ts";
+import { toolCallFormatFor, toolParameters, type ToolCallFormatName } from "../tool-calls.ts";
+import { chatTemplateInfo, renderChat, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool } from "../engine/chat/template.ts";
 
 export interface ModelConfig {
   id: string;
@@ -79,7 +79,10 @@ export class ModelRegistry {
 export function preparePrompt(model: ServedModel, gen: Generation): { promptIds: number[]; maxTokens: number } {
   let prompt: ChatPrompt;
   try {
-    prompt = gen.input.kind === "text" ? verbatimPrompt(gen.input.text) : model.renderChat(gen.input.messages, gen.tools);
+    // A string input is one user message, as the hosted API treats it: through the model's
+    // template when it has one, else the plain fallback (the text after BOS, as before).
+    const messages = gen.input.kind === "text" ? [{ role: "user" as const, content: gen.input.text }] : gen.input.messages;
+    prompt = model.renderChat(messages, gen.tools);
   } catch (err) {
     if (err instanceof ChatTemplateError) throw new PromptError(err.message);
     throw err;
@@ -101,7 +104,7 @@ function toChatMessage(m: GenerationMessage): ChatMessage {
 
 /** Templates only know function tools; a custom tool is shown as a function taking free text. */
 function toChatTool(t: Generation["tools"][number]): ChatTool {
-  return { type: "function", name: t.name, description: t.description, parameters: t.parameters };
+  return { type: "function", name: t.name, description: t.description, parameters: toolParameters(t) };
 }
 
 /** The host side of a model the engine has loaded: its tokenizer and chat template, read from the file. */

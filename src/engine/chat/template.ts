@@ -61,7 +61,7 @@ export interface ChatPrompt {
   /** Control tokens in the text (`<|im_start|>`) become single ids: true for templates, false for plain text. */
   parseSpecial: boolean;
   /** How the prompt was made, for logs and tests. */
-  source: "template" | "plain" | "verbatim";
+  source: "template" | "plain";
 }
 
 /** The template failed (syntax, or the template's own `raise_exception`): a bad request, not a crash. */
@@ -251,14 +251,9 @@ export function renderChat(model: ModelFile | ChatTemplateInfo, messages: ChatMe
  * Why: such models are plain text continuers (the test models write stories). Role labels would
  * be text they never saw in training, and the most useful behaviour is that a conversation
  * holding one user message "Once upon a time" prompts exactly like that string: BOS followed by
- * the text, the same ids `verbatimPrompt` gives. Control-token text in messages is not parsed.
+ * the text. Control-token text in messages is not parsed.
  */
 export function plainPrompt(messages: ChatMessage[]): ChatPrompt {
   const text = messages.map((m) => contentText(m.content)).filter((t) => t !== "").join("\n");
   return { text, addBos: true, parseSpecial: false, source: "plain" };
-}
-
-/** A string input (Responses `input: "..."`) fed as is after BOS, with no template. */
-export function verbatimPrompt(input: string): ChatPrompt {
-  return { text: input, addBos: true, parseSpecial: false, source: "verbatim" };
 }
