@@ -2,7 +2,7 @@
 // (src/engine/kv-cache.ts) and the completion-window policy (src/scheduler/windows.ts).
 import { describe, expect, test } from "bun:test";
 import { KvCache, pageHash } from "../src/engine/kv-cache.ts";
-import { WindowQueue, type Waiting } from "../src/scheduler/windows.ts";
+import { WindowQueue, readyMargin, type Waiting } from "../src/scheduler/windows.ts";
 
 const page = (first: number) => Array.from({ length: 4 }, (_, i) => first + i);
 
@@ -93,12 +93,21 @@ describe("completion windows", () => {
     expect(names(q.take(170, 0, 4))).toEqual(["standard@70:standard"]); // waited long enough
   });
 
+  test("a busy engine takes standard work past its capacity by the ready margin, no further", () => {
+    const q = new WindowQueue<ReturnType<typeof job>>(settings);
+    for (const t of [0, 1, 2]) q.push(job("standard", t));
+    expect(readyMargin(4)).toBe(1);
+    expect(names(q.take(3, 4, 4))).toEqual(["standard@0:standard"]);
+    expect(q.take(4, 5, 4)).toEqual([]);
+    expect(q.length).toBe(2);
+  });
+
   test("standard work older than maxAgeMs goes as asap, capacity or not", () => {
     const q = new WindowQueue<ReturnType<typeof job>>(settings);
     q.push(job("standard", 0));
     q.push(job("standard", 5000));
-    expect(q.take(9000, 8, 8)).toEqual([]);
+    expect(q.take(9000, 10, 8)).toEqual([]); // capacity 8 and its ready margin of 2: full
     expect(q.nextDecisionAt(9000)).toBe(10_000);
-    expect(names(q.take(10_000, 8, 8))).toEqual(["standard@0:asap"]);
+    expect(names(q.take(10_000, 10, 8))).toEqual(["standard@0:asap"]);
   });
 });
