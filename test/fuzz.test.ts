@@ -113,7 +113,7 @@ function withSchema(surface: Surface, body: Record<string, unknown>, schema: unk
 interface FuzzCase {
   surface: Surface;
   /** The body as bytes on the wire (JSON, or deliberately not). */
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   what: string;
 }
 
@@ -136,7 +136,7 @@ function makeCase(rng: Rng): FuzzCase {
       what.push(`${path.join(".")}=value ${v}`);
     }
   }
-  let bytes = utf8.encode(JSON.stringify(body).replaceAll(`"${DEEP_MARK}"`, DEEP_TEXT));
+  let bytes: Uint8Array<ArrayBuffer> = utf8.encode(JSON.stringify(body).replaceAll(`"${DEEP_MARK}"`, DEEP_TEXT));
   const wire = rng.int(0, 19);
   if (wire === 0) {
     // bytes that are not UTF-8, inside a string

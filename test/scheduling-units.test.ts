@@ -2,7 +2,8 @@
 // (src/engine/kv-cache.ts) and the completion-window policy (src/scheduler/windows.ts).
 import { describe, expect, test } from "bun:test";
 import { KvCache, pageHash } from "../src/engine/kv-cache.ts";
-import { WindowQueue, readyMargin, type Waiting } from "../src/scheduler/windows.ts";
+import { WindowQueue, type Waiting } from "../src/scheduler/windows.ts";
+import { pickReplica } from "../src/engine/pool.ts";
 
 const page = (first: number) => Array.from({ length: 4 }, (_, i) => first + i);
 
@@ -93,21 +94,22 @@ describe("completion windows", () => {
     expect(names(q.take(170, 0, 4))).toEqual(["standard@70:standard"]); // waited long enough
   });
 
-  test("a busy engine takes standard work past its capacity by the ready margin, no further", () => {
-    const q = new WindowQueue<ReturnType<typeof job>>(settings);
-    for (const t of [0, 1, 2]) q.push(job("standard", t));
-    expect(readyMargin(4)).toBe(1);
-    expect(names(q.take(3, 4, 4))).toEqual(["standard@0:standard"]);
-    expect(q.take(4, 5, 4)).toEqual([]);
-    expect(q.length).toBe(2);
-  });
-
   test("standard work older than maxAgeMs goes as asap, capacity or not", () => {
     const q = new WindowQueue<ReturnType<typeof job>>(settings);
     q.push(job("standard", 0));
     q.push(job("standard", 5000));
-    expect(q.take(9000, 10, 8)).toEqual([]); // capacity 8 and its ready margin of 2: full
+    expect(q.take(9000, 8, 8)).toEqual([]);
     expect(q.nextDecisionAt(9000)).toBe(10_000);
-    expect(names(q.take(10_000, 10, 8))).toEqual(["standard@0:asap"]);
+    expect(names(q.take(10_000, 8, 8))).toEqual(["standard@0:asap"]);
+  });
+});
+
+describe("replica choice (src/engine/pool.ts)", () => {
+  test("the prefix's replica, unless it is busier by more than one or full beside a free slot", () => {
+    expect(pickReplica(1, [3, 4], 8)).toBe(1); // one more is even enough
+    expect(pickReplica(1, [3, 5], 8)).toBe(0); // uneven
+    expect(pickReplica(1, [7, 8], 8)).toBe(0); // full while replica 0 has a slot
+    expect(pickReplica(1, [8, 8], 8)).toBe(1); // all full: wait where the prefix is
+    expect(pickReplica(0, [9, 8], 8)).toBe(0);
   });
 });

@@ -8,7 +8,8 @@
 //
 // A generation goes to the replica its prefix most likely sits on (its prompt_cache_key, else
 // its prompt's first KV page), unless that replica is busier than the least busy one by more
-// than one generation: shared prefixes keep meeting their cached pages, and load stays even.
+// than one generation, or full while another has a free slot: shared prefixes keep meeting
+// their cached pages, load stays even, and no slot idles while a sequence waits elsewhere.
 
 import { cpus } from "node:os";
 import { EngineClient } from "./client.ts";
@@ -22,13 +23,25 @@ const MAX_AUTO_REPLICAS = 4;
 /** Tokens of a prompt that choose its replica when it names no prompt_cache_key (one KV page). */
 const AFFINITY_TOKENS = 16;
 
-export class EnginePool {
-  /** Generations in flight per replica. */
-  private readonly busy: number[];
+/**
+ * The replica a generation goes to: `preferred` (where its prefix likely sits) unless it is
+ * busier than the least busy replica by more than one, or full (`slots` sequences at once)
+ * while the least busy one has a free slot.
+ */
+export function pickReplica(preferred: number, busy: readonly number[], slots: number): number {
+  const least = busy.indexOf(Math.min(...busy));
+  const uneven = busy[preferred] > busy[least] + 1;
+  const waitsBesideAFreeSlot = busy[preferred] >= slots && busy[least] < slots;
+  return uneven || waitsBesideAFreeSlot ? least : preferred;
+}
 
-  private constructor(private readonly replicas: EngineClient[]) {
-    this.busy = replicas.map(() => 0);
-  }
+export class EnginePool {
+  /** Generations in flight per model, per replica. */
+  private readonly busy = new Map<string, number[]>();
+  /** Sequences one replica runs at once, per model. */
+  private readonly slots = new Map<string, number>();
+
+  private constructor(private readonly replicas: EngineClient[]) {}
 
   static async start(count: ReplicaCount = 1): Promise<EnginePool> {
     const first = await EngineClient.start();
@@ -58,33 +71,37 @@ export class EnginePool {
       throw failed.reason;
     }
     const first = (loaded[0] as PromiseFulfilledResult<ModelSummary>).value;
+    this.slots.set(id, first.maxRunning);
+    this.busy.set(id, this.replicas.map(() => 0));
     return { ...first, maxRunning: first.maxRunning * this.size, kvPages: first.kvPages * this.size };
   }
 
-  private pick(promptIds: number[], cacheKey: string | null | undefined): number {
+  private pick(busy: number[], slots: number, promptIds: number[], cacheKey: string | null | undefined): number {
     if (this.size === 1) return 0;
     const key = cacheKey ?? promptIds.slice(0, AFFINITY_TOKENS).join(",");
     let h = 0x811c9dc5;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    const preferred = (h >>> 0) % this.size;
-    const least = this.busy.indexOf(Math.min(...this.busy));
-    return this.busy[preferred] <= this.busy[least] + 1 ? preferred : least;
+    return pickReplica((h >>> 0) % this.size, busy, slots);
   }
 
   async generate(
     modelId: string, promptIds: number[], opts: GenerateRequest, onToken: (t: GeneratedToken) => void, signal?: AbortSignal,
   ): Promise<{ finishReason: FinishReason; timings: GenerationTimings }> {
-    const r = this.pick(promptIds, opts.cacheKey);
-    this.busy[r]++;
+    // a model never loaded has no counts: any replica answers that it is unknown
+    const busy = this.busy.get(modelId) ?? this.replicas.map(() => 0);
+    const r = this.pick(busy, this.slots.get(modelId) ?? 1, promptIds, opts.cacheKey);
+    busy[r]++;
     try {
       return await this.replicas[r].generate(modelId, promptIds, opts, onToken, signal);
     } finally {
-      this.busy[r]--;
+      busy[r]--;
     }
   }
 
   async unload(id: string): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.unload(id)));
+    this.slots.delete(id);
+    this.busy.delete(id);
   }
 
   /** Every replica's stats, a model's counts summed over its copies. */

@@ -25,15 +25,6 @@ export interface Waiting {
 /** How a waiting job goes to the engine: with which precedence there. */
 export type Dispatch<W> = { job: W; priority: "asap" | "standard" };
 
-/**
- * Standard jobs the engine may hold past its capacity, waiting in its own queue: when a sequence
- * finishes, the next one starts in the engine's next step instead of after a round trip through
- * the scheduler (on 16-token items that round trip cost a fifth of the throughput). The engine
- * admits `asap` sequences before these and preempts standard ones for them, so the margin never
- * delays `asap` work.
- */
-export const readyMargin = (capacity: number) => Math.ceil(capacity / 4);
-
 export class WindowQueue<W extends Waiting> {
   private readonly waiting: W[] = [];
 
@@ -76,8 +67,7 @@ export class WindowQueue<W extends Waiting> {
   /**
    * What goes to the engine now, given the model's capacity (sequences it runs at once) and
    * the jobs already there: every `asap` job and every aged `standard` one, then `standard`
-   * jobs while capacity is free (and a ready margin past it), unless the engine is idle and they
-   * may still wait for company.
+   * jobs while capacity is free, unless the engine is idle and they may still wait for company.
    */
   take(now: number, inEngine: number, capacity: number): Dispatch<W>[] {
     const out: Dispatch<W>[] = [];
@@ -90,13 +80,12 @@ export class WindowQueue<W extends Waiting> {
     }
     const standard = this.waiting.filter((w) => w.window === "standard" && !this.aged(w, now));
     const free = capacity - busy;
-    const room = free + readyMargin(capacity);
-    if (standard.length > 0 && room > 0) {
+    if (standard.length > 0 && free > 0) {
       const oldest = standard[0];
       const full = standard.length >= free;
       const waited = now - oldest.queuedAt >= this.settings.standardWaitMs;
       // an engine already running joins them to its batch; an idle one gathers a batch first
-      if (inEngine > 0 || full || waited) for (const w of standard.slice(0, room)) out.push({ job: w, priority: "standard" });
+      if (inEngine > 0 || full || waited) for (const w of standard.slice(0, free)) out.push({ job: w, priority: "standard" });
     }
     for (const d of out) this.remove(d.job);
     return out;
