@@ -12,7 +12,7 @@ import { ResponseStore } from "../src/store/responses.ts";
 import { authenticate } from "../src/api/auth.ts";
 import { ApiError } from "../src/api/errors.ts";
 import { frame, sseResponse } from "../src/api/sse.ts";
-import { hostModel, preparePrompt, type ServedModel } from "../src/scheduler/models.ts";
+import { PromptTooLong, hostModel, longestTokenBytes, preparePrompt, type ServedModel } from "../src/scheduler/models.ts";
 import { ResponsesBody, responsesToGeneration, renderResponse } from "../src/api/responses.ts";
 import { ChatBody, chatToGeneration, renderChatCompletion } from "../src/api/chat.ts";
 import { MessagesBody, messagesToGeneration, renderMessage } from "../src/api/messages.ts";
@@ -258,6 +258,24 @@ describe("surface adapters", () => {
     expect(prompts[0]).toEqual(templated.tokenizer.encode(rendered.text, { addBos: rendered.addBos, parseSpecial: rendered.parseSpecial }));
     for (const p of prompts.slice(1)) expect(p).toEqual(prompts[0]);
     expect(prompts[0]).not.toEqual(preparePrompt(model, responsesToGeneration({ model: "stories", input: text }, model)).promptIds);
+  });
+
+  test("a text's bytes over the longest token's bound its token count from below; past the context it is refused untokenized", () => {
+    const longest = longestTokenBytes(model.tokenizer);
+    expect(longest).toBeGreaterThan(4);
+    for (const text of ["Once upon a time", "     spaces     ", "ünïcödé ✓ 日本語", "\n\n\t<s></s>", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]) {
+      const ids = model.tokenizer.encode(text, { addBos: false });
+      expect(Math.ceil(Buffer.byteLength(text, "utf8") / longest)).toBeLessThanOrEqual(ids.length);
+    }
+    const huge = responsesToGeneration({ model: "stories", input: "x".repeat(256 * longest) }, model);
+    let err: unknown;
+    try {
+      preparePrompt(model, huge);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PromptTooLong);
+    expect((err as Error).message).toContain("at least 256 tokens");
   });
 
   test("output budget is clamped to the context; an over-long prompt is refused", () => {

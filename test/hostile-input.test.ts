@@ -78,6 +78,29 @@ describe("deeply nested JSON", () => {
   });
 });
 
+describe("a 10 MB prompt", () => {
+  test("is refused from its length without tokenizing it, and /health answers in < 200 ms meanwhile", async () => {
+    const story = "Once upon a time, there was a little girl named Lily. She liked to play in the park. ";
+    const input = story.repeat(Math.ceil(10_000_000 / story.length));
+    const healthMs: number[] = [];
+    let done = false;
+    const big = post(`${server.url}/v1/responses`, { model: MODEL_ID, input, max_output_tokens: 1 }).finally(() => { done = true; });
+    while (!done) {
+      const t0 = performance.now();
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      healthMs.push(performance.now() - t0);
+      await Bun.sleep(5);
+    }
+    const res = await big;
+    expect(res.status).toBe(400);
+    const err = envelope(res.json);
+    expect(err.code).toBe("context_length_exceeded");
+    expect(err.message).toContain("at least");
+    expect(healthMs.length).toBeGreaterThan(0);
+    expect(Math.max(...healthMs)).toBeLessThan(200);
+  });
+});
+
 describe("the depth scan", () => {
   test("brackets inside strings and escaped quotes do not count", () => {
     const text = `{"a":"[[[[\\"[[[[","b":[1,[2]]}`;

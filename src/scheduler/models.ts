@@ -45,9 +45,27 @@ export class PromptError extends Error {
 }
 
 export class PromptTooLong extends PromptError {
-  constructor(readonly promptTokens: number, readonly nCtx: number) {
-    super(`The prompt is ${promptTokens} tokens long; the model's context holds ${nCtx} tokens including the output.`);
+  /** `atLeast`: counted from the text's length without tokenizing it, a lower bound. */
+  constructor(readonly promptTokens: number, readonly nCtx: number, atLeast = false) {
+    super(`The prompt is ${atLeast ? "at least " : ""}${promptTokens} tokens long; the model's context holds ${nCtx} tokens including the output.`);
   }
+}
+
+const longestTokens = new WeakMap<Tokenizer, number>();
+
+/**
+ * The most UTF-8 bytes of text one token can stand for, over-counted from the stored token texts
+ * (`Ġ`, `▁` and `<0x0A>` are longer than the byte they stand for), so that bytes / this is a
+ * lower bound on any text's token count.
+ */
+export function longestTokenBytes(tokenizer: Tokenizer): number {
+  let longest = longestTokens.get(tokenizer);
+  if (longest === undefined) {
+    longest = 1;
+    for (let id = 0; id < tokenizer.vocabSize; id++) longest = Math.max(longest, Buffer.byteLength(tokenizer.tokenText(id), "utf8"));
+    longestTokens.set(tokenizer, longest);
+  }
+  return longest;
 }
 
 export class ModelRegistry {
@@ -87,6 +105,9 @@ export function preparePrompt(model: ServedModel, gen: Generation): { promptIds:
     if (err instanceof ChatTemplateError) throw new PromptError(err.message);
     throw err;
   }
+  // A text that cannot fit is refused from its length alone: tokenizing megabytes takes seconds.
+  const atLeast = Math.ceil(Buffer.byteLength(prompt.text, "utf8") / longestTokenBytes(model.tokenizer));
+  if (atLeast >= model.nCtx) throw new PromptTooLong(atLeast, model.nCtx, true);
   const promptIds = model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial });
   const room = model.nCtx - promptIds.length;
   if (room < 1) throw new PromptTooLong(promptIds.length, model.nCtx);
