@@ -151,6 +151,10 @@ export class Batcher {
   }
 
   private async run(): Promise<void> {
+    // Start on a microtask: a loop with nothing to run (its only sequence ended while planning,
+    // e.g. a grammar allowing no token) would otherwise clear `this.loop` before poke() stores
+    // it, leaving a finished loop that no later poke() replaces: the engine would stall.
+    await Promise.resolve();
     while (!this.closed) {
       this.reap();
       this.admit();
