@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { MODEL_ID, envelope, post, startTestServer, type TestServer } from "./e2e-harness.ts";
 import { MAX_BODY_DEPTH, overDepthAt, pathAt } from "../src/api/body.ts";
+import { GrammarChecker } from "../src/engine/grammar/checker.ts";
+import { GrammarCompileError } from "../src/engine/grammar/constraint.ts";
 
 setDefaultTimeout(60_000);
 
@@ -78,6 +80,19 @@ describe("deeply nested JSON", () => {
   });
 });
 
+describe("a schema that allows no token at all", () => {
+  test("ends its own request, and the engine goes on serving everyone", async () => {
+    const res = await post(`${server.url}/v1/chat/completions`, { model: MODEL_ID, messages: [{ role: "user", content: "x" }], max_completion_tokens: 4, response_format: { type: "json_schema", json_schema: { name: "x", schema: { $ref: "#" } } } });
+    expect(res.status).toBe(200);
+    expect(res.json.choices[0].message.content).toBe("");
+    for (let i = 0; i < 2; i++) {
+      const next = await post(`${server.url}/v1/chat/completions`, { model: MODEL_ID, messages: [{ role: "user", content: "Once upon a time" }], max_completion_tokens: 2 });
+      expect(next.status).toBe(200);
+      expect(next.json.usage.completion_tokens).toBe(2);
+    }
+  });
+});
+
 describe("a 10 MB prompt", () => {
   test("is refused from its length without tokenizing it, and /health answers in < 200 ms meanwhile", async () => {
     const story = "Once upon a time, there was a little girl named Lily. She liked to play in the park. ";
@@ -112,5 +127,46 @@ describe("the depth scan", () => {
     const at = overDepthAt(text, 4);
     expect(pathAt(text, at)).toBe('in"put[1].k[0]');
     expect(pathAt(text, at, 2)).toBe('in"put[1]');
+  });
+});
+
+describe("the schema checker (xgrammar in a worker)", () => {
+  const nested = (depth: number): unknown => {
+    let v: unknown = { type: "string" };
+    for (let i = 0; i < depth; i++) v = { type: "object", properties: { a: v }, required: ["a"] };
+    return v;
+  };
+  const wide = { type: "object", properties: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`p${i}`, { type: "string" }])) };
+  const small = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
+
+  test("a check past its time limit is refused, and the next check runs on a fresh worker", async () => {
+    const checker = new GrammarChecker(1);
+    try {
+      const err = await checker.check({ type: "json_schema", schema: wide }).catch((e) => e);
+      expect(err).toBeInstanceOf(GrammarCompileError);
+      expect(err.message).toContain("did not compile within 1 ms");
+    } finally {
+      checker.close();
+    }
+    const patient = new GrammarChecker();
+    try {
+      await patient.check({ type: "json_schema", schema: wide });
+      await patient.check({ type: "json_schema", schema: small });
+    } finally {
+      patient.close();
+    }
+  });
+
+  test("a schema that traps inside xgrammar (nested 120 deep) is refused and does not poison the next", async () => {
+    const checker = new GrammarChecker();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const err = await checker.check({ type: "json_schema", schema: nested(120) }).catch((e) => e);
+        expect(err).toBeInstanceOf(GrammarCompileError);
+        await checker.check({ type: "json_schema", schema: small });
+      }
+    } finally {
+      checker.close();
+    }
   });
 });

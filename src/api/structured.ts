@@ -2,18 +2,22 @@
 // schema check (a schema that cannot compile is a 400 naming the parameter, before anything is
 // stored), and the tool-call part of a Generation.
 
-import { GrammarCompileError, validateConstraint, type OutputConstraint } from "../engine/grammar/index.ts";
+import { GrammarCompileError, type OutputConstraint } from "../engine/grammar/constraint.ts";
+import { GrammarChecker } from "../engine/grammar/checker.ts";
 import type { Generation, GenerationTool } from "../generation.ts";
 import { toolCallConstraint, type ToolChoice } from "../tool-calls.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import { invalidRequest } from "./errors.ts";
 
 /** Compiles the generation's constraint without a model; a bad schema is a 400 naming `param`. */
+/** xgrammar in a worker of its own: a schema that never finishes compiling stalls nobody. */
+const checker = new GrammarChecker();
+
 export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }): Promise<void> {
   const c = gen.constraint;
   if (!c) return;
   try {
-    await validateConstraint(c);
+    await checker.check(c);
   } catch (err) {
     if (!(err instanceof GrammarCompileError)) throw err;
     const where = c.type === "tool_calls" ? param.tools : param.schema;

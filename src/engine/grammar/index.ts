@@ -142,6 +142,9 @@ async function checkSchema(plan: SchemaPlan): Promise<void> {
     grammar.dispose();
   } catch (e) {
     if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool parameters schema"}: ${e.reason}`);
+    // Anything else (a trap such as an out-of-bounds access, a stack overflow) may have left the
+    // instance's memory inconsistent: the next check gets a fresh one, not this one's damage.
+    instance.poisoned = true;
     throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool call constraint"}: ${(e as Error).message ?? String(e)}`);
   }
 }
