@@ -16,6 +16,7 @@ import { opsRoutes } from "./ops.ts";
 import { batchesRoutes } from "./batches.ts";
 import { bodyLimit } from "./context.ts";
 import { checkDeclaredLength, readJsonBody } from "./body.ts";
+import { OPENAPI_DOCS_PATH, OPENAPI_SPEC_PATH, openapiRoutes } from "./openapi.ts";
 
 /** Route labels for metrics: path patterns, so ids do not explode the label set. */
 const ROUTE_PATTERNS: [RegExp, string][] = [
@@ -27,7 +28,7 @@ const ROUTE_PATTERNS: [RegExp, string][] = [
   [/^\/v1\/batches\/[^/]+\/results$/, "/v1/batches/{id}/results"],
   [/^\/v1\/batches\/[^/]+\/[^/]+$/, "/v1/batches/{id}/{custom_id}"],
 ];
-const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/v1/batches", "/health", "/ready", "/metrics"]);
+const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/v1/batches", "/health", "/ready", "/metrics", OPENAPI_SPEC_PATH, OPENAPI_DOCS_PATH]);
 
 export function routeLabel(path: string): string {
   if (KNOWN_ROUTES.has(path)) return path;
@@ -35,10 +36,10 @@ export function routeLabel(path: string): string {
   return "other";
 }
 
-const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics"]);
+const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics", OPENAPI_SPEC_PATH, OPENAPI_DOCS_PATH]);
 
 export function createApp(ctx: AppContext) {
-  return new Elysia({ normalize: false })
+  const app = new Elysia({ normalize: false })
     .onRequest(({ request }) => {
       const path = new URL(request.url).pathname;
       checkDeclaredLength(request.headers, bodyLimit(ctx.limits, path));
@@ -68,6 +69,7 @@ export function createApp(ctx: AppContext) {
     .use(chatRoutes(ctx))
     .use(messagesRoutes(ctx))
     .use(batchesRoutes(ctx));
+  return app.use(openapiRoutes(() => app));
 }
 
 export type App = ReturnType<typeof createApp>;
