@@ -11,7 +11,7 @@ import { createKey, findKey, listKeys, revokeKey, hashKey, DEFAULT_ORG, ensureOr
 import { ResponseStore } from "../src/store/responses.ts";
 import { authenticate } from "../src/api/auth.ts";
 import { ApiError } from "../src/api/errors.ts";
-import { frame, sseResponse } from "../src/api/sse.ts";
+import { MAX_UNREAD_BYTES, frame, sseResponse } from "../src/api/sse.ts";
 import { PromptTooLong, hostModel, longestTokenBytes, preparePrompt, type ServedModel } from "../src/scheduler/models.ts";
 import { ResponsesBody, responsesToGeneration, renderResponse } from "../src/api/responses.ts";
 import { ChatBody, chatToGeneration, renderChatCompletion } from "../src/api/chat.ts";
@@ -190,8 +190,8 @@ describe("store and keys", () => {
 
 describe("SSE framing", () => {
   test("data events, then close; consumer cancel aborts the producer", async () => {
-    expect(new TextDecoder().decode(frame({ a: 1 }))).toBe('data: {"a":1}\n\n');
-    expect(new TextDecoder().decode(frame("[DONE]"))).toBe("data: [DONE]\n\n");
+    expect(new TextDecoder().decode(frame({ data: { a: 1 } }))).toBe('data: {"a":1}\n\n');
+    expect(new TextDecoder().decode(frame({ data: "[DONE]" }))).toBe("data: [DONE]\n\n");
     const res = sseResponse(async (sink) => {
       sink.send({ n: 1 });
       sink.send("[DONE]");
@@ -210,6 +210,33 @@ describe("SSE framing", () => {
     await reader.cancel();
     await Bun.sleep(10);
     expect(aborted).toBe(true);
+  });
+
+  test("event, id and retry fields; each line of data its own data line; fields that would break the framing refused", () => {
+    const text = (e: Parameters<typeof frame>[0]) => new TextDecoder().decode(frame(e));
+    expect(text({ event: "response.created", id: "7", retry: 1000, data: { type: "response.created" } }))
+      .toBe('event: response.created\nid: 7\nretry: 1000\ndata: {"type":"response.created"}\n\n');
+    expect(text({ data: "a\nb\r\nc" })).toBe("data: a\ndata: b\ndata: c\n\n");
+    expect(() => frame({ event: "a\nb", data: 1 })).toThrow(RangeError);
+    expect(() => frame({ id: "x\r", data: 1 })).toThrow(RangeError);
+    expect(() => frame({ retry: -1, data: 1 })).toThrow(RangeError);
+  });
+
+  test("backpressure: write waits while the client has not read; a client that stops reading is dropped", async () => {
+    const chunk = "x".repeat(100_000);
+    let waited = false;
+    let aborted = false;
+    const res = sseResponse(async (sink) => {
+      sink.signal.addEventListener("abort", () => { aborted = true; });
+      const first = sink.send(chunk);
+      waited = await Promise.race([first.then(() => false), Bun.sleep(20).then(() => true)]);
+      for (let i = 0; i * chunk.length < MAX_UNREAD_BYTES + chunk.length && !sink.signal.aborted; i++) void sink.send(chunk);
+    });
+    const reader = res.body!.getReader();
+    await Bun.sleep(50);
+    expect(waited).toBe(true);
+    expect(aborted).toBe(true);
+    await reader.read().catch(() => undefined);
   });
 
   test("a producer that throws ends with an error event", async () => {
