@@ -11,6 +11,9 @@ import { writeGGUF } from "../src/engine/model/gguf-writer.ts";
 import type { GGUFValue } from "../src/engine/model/types.ts";
 import { createTokenizer, TokenizerError, type Tokenizer } from "../src/engine/tokenizer/index.ts";
 import { hfTokenizerToGGUF } from "../src/engine/tokenizer/hf-to-gguf.ts";
+import { spmSegment } from "../src/engine/tokenizer/spm.ts";
+import { readGGUFVocab } from "../src/engine/tokenizer/vocab.ts";
+import { Rng } from "./support/random-gguf.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const MODELS = resolve(ROOT, "../shared/models");
@@ -139,6 +142,23 @@ describe("SentencePiece (stories15M, llama)", async () => {
 
   test("encoding 10 KB of text takes well under 100 ms", () => {
     expect(encodeCpuMs(tok, "stories15M")).toBeLessThan(100);
+  });
+
+  test("cutting the text into words gives the ids of merging it whole (seeded random texts)", () => {
+    const file = openGGUF(join(MODELS, "stories15M/stories15M-q8_0.gguf"));
+    const vocab = readGGUFVocab(file.metadata);
+    file.close();
+    const rng = new Rng(1207);
+    const pieces = ["the", "The", " ", "  ", "   ", "\n", "\t", "a", "cat", "didn't", "ü", "日本", "🙂", "123", ".", ",", "!?", "-", "x".repeat(40), "Lily", "once", "ing", "▁", "<s>"];
+    for (let n = 0; n < 300; n++) {
+      let text = "";
+      for (let k = rng.int(1, 30); k > 0; k--) text += pieces[rng.int(0, pieces.length - 1)];
+      const whole: number[] = [];
+      spmSegment(vocab, (" " + text).replaceAll(" ", "\u2581"), whole);
+      expect(tok.encode(text, { addBos: false })).toEqual(whole);
+      // twice: the second time from the word cache
+      expect(tok.encode(text, { addBos: false })).toEqual(whole);
+    }
   });
 });
 

@@ -24,20 +24,23 @@ function byteToken(vocab: Vocab, byte: number): number {
 }
 
 /** Tokenizes one run of plain text (already ▁-escaped). */
-function spmSegment(vocab: Vocab, text: string, out: number[]): void {
+export function spmSegment(vocab: Vocab, text: string, out: number[]): void {
   // Symbols are code points: [start, length] in UTF-16 units, linked as a list.
-  const starts: number[] = [], lens: number[] = [];
-  for (let i = 0; i < text.length;) {
+  const starts = new Int32Array(text.length), lens = new Int32Array(text.length);
+  let count = 0;
+  for (let i = 0; i < text.length; count++) {
     const c = text.charCodeAt(i);
     const n = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
-    starts.push(i); lens.push(n);
+    starts[count] = i;
+    lens[count] = n;
     i += n;
   }
-  const count = starts.length;
-  const prev = Array.from({ length: count }, (_, i) => i - 1);
-  const next = Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
+  const prev = new Int32Array(count), next = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < count ? i + 1 : -1;
+  }
   const queue = new Heap<Bigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
-  const revMerge = new Map<string, [number, number]>();
 
   const tryAdd = (left: number, right: number) => {
     if (left === -1 || right === -1) return;
@@ -45,7 +48,6 @@ function spmSegment(vocab: Vocab, text: string, out: number[]): void {
     const id = vocab.textToId.get(piece);
     if (id === undefined) return;
     queue.push({ left, right, score: vocab.scores[id], size: piece.length });
-    revMerge.set(piece, [left, right]);
   };
   for (let i = 1; i < count; i++) tryAdd(i - 1, i);
 
@@ -61,23 +63,63 @@ function spmSegment(vocab: Vocab, text: string, out: number[]): void {
     tryAdd(left, next[left]);
   }
 
-  const resegment = (sym: number) => {
-    const piece = text.substr(starts[sym], lens[sym]);
-    const id = vocab.textToId.get(piece);
-    if (id !== undefined) { out.push(id); return; }
-    const merge = revMerge.get(piece);
-    if (merge) { resegment(merge[0]); resegment(merge[1]); return; }
-    for (const b of utf8.encode(piece)) out.push(byteToken(vocab, b));
-  };
-  if (count > 0) for (let i = 0; i !== -1; i = next[i]) resegment(i);
+  // A merged symbol is a token by construction (only pairs forming a token are queued), so
+  // only a lone code point can be missing from the vocabulary: it goes out as its bytes.
+  if (count > 0) {
+    for (let i = 0; i !== -1; i = next[i]) {
+      const piece = text.substr(starts[i], lens[i]);
+      const id = vocab.textToId.get(piece);
+      if (id !== undefined) out.push(id);
+      else for (const b of utf8.encode(piece)) out.push(byteToken(vocab, b));
+    }
+  }
 }
 
 export function spmPieces(vocab: Vocab): PieceSource {
   return vocabPieces(vocab, (text) => utf8.encode(text.replaceAll(SPACE_MARK, " ")));
 }
 
+/** Words tokenized before, per tokenizer (natural text repeats its words), up to WORD_CACHE_ENTRIES. */
+const WORD_CACHE_ENTRIES = 65_536;
+/** Longer words are not cached: they seldom repeat. */
+const WORD_CACHE_MAX_CHARS = 64;
+
+/**
+ * Tokenizes ▁-escaped text. When no token has a ▁ after another character, no merge can join
+ * the symbols on both sides of a ▁ that follows a non-▁ (the token would contain "x▁"), so the
+ * text is cut into words there and each word is merged alone, with the same result as merging
+ * the whole text, in time linear in its length instead of one heap over all of it; repeated
+ * words come from a cache.
+ */
+function spmWords(vocab: Vocab, cache: Map<string, number[]> | null, text: string, out: number[]): void {
+  if (!cache) return spmSegment(vocab, text, out);
+  let start = 0;
+  const flush = (end: number) => {
+    if (end <= start) return;
+    const word = text.slice(start, end);
+    const hit = cache.get(word);
+    if (hit) { for (const id of hit) out.push(id); return; }
+    const ids: number[] = [];
+    spmSegment(vocab, word, ids);
+    for (const id of ids) out.push(id);
+    if (word.length <= WORD_CACHE_MAX_CHARS) {
+      if (cache.size >= WORD_CACHE_ENTRIES) cache.clear();
+      cache.set(word, ids);
+    }
+  };
+  for (let i = 1; i < text.length; i++) {
+    if (text.charCodeAt(i) === 0x2581 && text.charCodeAt(i - 1) !== 0x2581) {
+      flush(i);
+      start = i;
+    }
+  }
+  flush(text.length);
+}
+
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const specials = specialTokens(vocab);
+  const wordsIndependent = !vocab.tokens.some((t) => /[^\u2581]\u2581/u.test(t));
+  const cache = wordsIndependent ? new Map<string, number[]>() : null;
   const pieces = spmPieces(vocab);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: false };
   return {
@@ -91,7 +133,7 @@ export function createSpmTokenizer(vocab: Vocab): Tokenizer {
       for (const fragment of partitionSpecial(text, specials, opts.parseSpecial ?? false)) {
         if ("id" in fragment) { out.push(fragment.id); prevSpecial = true; continue; }
         const raw = vocab.addSpacePrefix && prevSpecial ? " " + fragment.text : fragment.text;
-        spmSegment(vocab, raw.replaceAll(" ", SPACE_MARK), out);
+        spmWords(vocab, cache, raw.replaceAll(" ", SPACE_MARK), out);
         prevSpecial = false;
       }
       if ((opts.addBos ?? true) && vocab.addEos && vocab.eosId !== null) out.push(vocab.eosId);
