@@ -3,6 +3,7 @@
 // normalized text), normalizer, pre-tokenizer, BPE with byte fallback and fused unknowns, then the
 // post-processor's template (BOS). Decoding runs the file's decoder chain.
 
+import { marksBoundWords, wordsAtMarks } from "./marks.ts";
 import { buildDecoder, buildNormalizer, buildPreTokenizer, type Component, type DecodeStep } from "./hf-components.ts";
 import { Heap } from "./heap.ts";
 import { isSpaceCodePoint } from "./pretokenize.ts";
@@ -116,7 +117,17 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   const normTokens = added.filter((t) => t.normalized).map((t) => matcher(t, normalize(t.content)));
 
   const wordCache = new Map<string, number[]>();
+  // With no pre-tokenizer (SentencePiece-style BPE) the whole text is one word: cut it at its ▁
+  // words where that is exact (marks.ts), so each merge is small and cached.
+  const cutAtMarks = marksBoundWords(vocab.keys());
   const bpeWord = (word: string, out: number[]) => {
+    if (cutAtMarks && word.length > MAX_CACHED_WORD) {
+      for (const part of wordsAtMarks(word)) bpeCachedWord(part, out);
+      return;
+    }
+    bpeCachedWord(word, out);
+  };
+  const bpeCachedWord = (word: string, out: number[]) => {
     const cached = wordCache.get(word);
     if (cached) { for (const id of cached) out.push(id); return; }
     const merged = mergeWord(word);

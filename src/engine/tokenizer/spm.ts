@@ -5,13 +5,13 @@
 
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
+import { SPACE_MARK, marksBoundWords, wordsAtMarks } from "./marks.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { vocabIds, type Vocab } from "./vocab.ts";
 
 interface Bigram { left: number; right: number; score: number; size: number }
 
-const SPACE_MARK = "\u2581";
 const utf8 = new TextEncoder();
 
 function byteToken(vocab: Vocab, byte: number): number {
@@ -84,21 +84,12 @@ const WORD_CACHE_ENTRIES = 65_536;
 /** Longer words are not cached: they seldom repeat. */
 const WORD_CACHE_MAX_CHARS = 64;
 
-/**
- * Tokenizes ▁-escaped text. When no token has a ▁ after another character, no merge can join
- * the symbols on both sides of a ▁ that follows a non-▁ (the token would contain "x▁"), so the
- * text is cut into words there and each word is merged alone, with the same result as merging
- * the whole text, in time linear in its length instead of one heap over all of it; repeated
- * words come from a cache.
- */
+/** Tokenizes ▁-escaped text word by word when the vocabulary allows it (see marks.ts), repeated words from the cache. */
 function spmWords(vocab: Vocab, cache: Map<string, number[]> | null, text: string, out: number[]): void {
   if (!cache) return spmSegment(vocab, text, out);
-  let start = 0;
-  const flush = (end: number) => {
-    if (end <= start) return;
-    const word = text.slice(start, end);
+  for (const word of wordsAtMarks(text)) {
     const hit = cache.get(word);
-    if (hit) { for (const id of hit) out.push(id); return; }
+    if (hit) { for (const id of hit) out.push(id); continue; }
     const ids: number[] = [];
     spmSegment(vocab, word, ids);
     for (const id of ids) out.push(id);
@@ -106,20 +97,12 @@ function spmWords(vocab: Vocab, cache: Map<string, number[]> | null, text: strin
       if (cache.size >= WORD_CACHE_ENTRIES) cache.clear();
       cache.set(word, ids);
     }
-  };
-  for (let i = 1; i < text.length; i++) {
-    if (text.charCodeAt(i) === 0x2581 && text.charCodeAt(i - 1) !== 0x2581) {
-      flush(i);
-      start = i;
-    }
   }
-  flush(text.length);
 }
 
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const specials = specialTokens(vocab);
-  const wordsIndependent = !vocab.tokens.some((t) => /[^\u2581]\u2581/u.test(t));
-  const cache = wordsIndependent ? new Map<string, number[]>() : null;
+  const cache = marksBoundWords(vocab.tokens) ? new Map<string, number[]>() : null;
   const pieces = spmPieces(vocab);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: false };
   return {
