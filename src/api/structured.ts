@@ -9,10 +9,10 @@ import { toolCallConstraint, type ToolChoice } from "../tool-calls.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import { invalidRequest } from "./errors.ts";
 
-/** Compiles the generation's constraint without a model; a bad schema is a 400 naming `param`. */
 /** xgrammar in a worker of its own: a schema that never finishes compiling stalls nobody. */
 const checker = new GrammarChecker();
 
+/** Compiles the generation's constraint without a model; a bad schema is a 400 naming `param`. */
 export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }): Promise<void> {
   const c = gen.constraint;
   if (!c) return;

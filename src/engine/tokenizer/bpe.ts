@@ -5,6 +5,7 @@
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
+import { WordCache } from "./word-cache.ts";
 import { codePointsToString, llamaRegex, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
@@ -89,11 +90,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
     if (!ranks.has(key)) ranks.set(key, i);
   });
   const specials = specialTokens(vocab);
-  const wordCache = new Map<string, number[]>();
-
-  const mergeWord = (word: string, out: number[]) => {
-    const cached = wordCache.get(word);
-    if (cached) { for (const id of cached) out.push(id); return; }
+  const words = new WordCache((word) => {
     const ids: number[] = [];
     const whole = pre.ignoreMerges ? vocab.textToId.get(word) : undefined;
     if (whole !== undefined) ids.push(whole);
@@ -127,12 +124,8 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
         }
       }
     }
-    if (word.length <= 256) { // a long word (a run of spaces, a blob) is not worth keeping
-      if (wordCache.size > 50_000) wordCache.clear();
-      wordCache.set(word, ids);
-    }
-    for (const id of ids) out.push(id);
-  };
+    return ids;
+  });
 
   const pieces: PieceSource = vocabPieces(vocab, byteLevelDecode);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: pre.cleanSpaces };
@@ -147,7 +140,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
         for (const cps of preTokenize(fragment.text, pre.splitters)) {
           let word = "";
           for (const b of utf8.encode(codePointsToString(cps))) word += BYTE_TO_CHAR[b];
-          mergeWord(word, out);
+          words.emit(word, out);
         }
       }
       if ((opts.addBos ?? true) && vocab.addEos && vocab.eosId !== null) out.push(vocab.eosId);

@@ -4,6 +4,7 @@
 // post-processor's template (BOS). Decoding runs the file's decoder chain.
 
 import { marksBoundWords, wordsAtMarks } from "./marks.ts";
+import { MAX_CACHED_WORD, WordCache } from "./word-cache.ts";
 import { buildDecoder, buildNormalizer, buildPreTokenizer, type Component, type DecodeStep } from "./hf-components.ts";
 import { Heap } from "./heap.ts";
 import { isSpaceCodePoint } from "./pretokenize.ts";
@@ -116,26 +117,16 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   const rawTokens = added.filter((t) => !t.normalized).map((t) => matcher(t, t.content));
   const normTokens = added.filter((t) => t.normalized).map((t) => matcher(t, normalize(t.content)));
 
-  const wordCache = new Map<string, number[]>();
   // With no pre-tokenizer (SentencePiece-style BPE) the whole text is one word: cut it at its ▁
   // words where that is exact (marks.ts), so each merge is small and cached.
   const cutAtMarks = marksBoundWords(vocab.keys());
+  const words = new WordCache((word) => mergeWord(word));
   const bpeWord = (word: string, out: number[]) => {
     if (cutAtMarks && word.length > MAX_CACHED_WORD) {
-      for (const part of wordsAtMarks(word)) bpeCachedWord(part, out);
+      for (const part of wordsAtMarks(word)) words.emit(part, out);
       return;
     }
-    bpeCachedWord(word, out);
-  };
-  const bpeCachedWord = (word: string, out: number[]) => {
-    const cached = wordCache.get(word);
-    if (cached) { for (const id of cached) out.push(id); return; }
-    const merged = mergeWord(word);
-    if (word.length <= MAX_CACHED_WORD) {
-      if (wordCache.size > 50_000) wordCache.clear();
-      wordCache.set(word, merged);
-    }
-    for (const id of merged) out.push(id);
+    words.emit(word, out);
   };
 
   const mergeWord = (word: string): number[] => {
@@ -231,7 +222,6 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
 }
 
 /** Longer words (a whole text, without a pre-tokenizer) are not worth keeping. */
-const MAX_CACHED_WORD = 256;
 
 const STOP_TEXTS = new Set(["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|endoftext|>", "<|end_of_text|>", "<end_of_turn>", "</s>", "<|end|>"]);
 

@@ -7,7 +7,7 @@
 export const SPACE_MARK = "\u2581";
 const MARK = 0x2581;
 
-/** Whether no token holds ▁ after another character, so cutting at wordStarts is exact. */
+/** Whether no token holds ▁ after another character, so cutting at wordsAtMarks is exact. */
 export function marksBoundWords(tokens: Iterable<string>): boolean {
   for (const t of tokens) if (/[^\u2581]\u2581/u.test(t)) return false;
   return true;

@@ -6,6 +6,7 @@
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
 import { SPACE_MARK, marksBoundWords, wordsAtMarks } from "./marks.ts";
+import { WordCache } from "./word-cache.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { vocabIds, type Vocab } from "./vocab.ts";
@@ -79,30 +80,16 @@ export function spmPieces(vocab: Vocab): PieceSource {
   return vocabPieces(vocab, (text) => utf8.encode(text.replaceAll(SPACE_MARK, " ")));
 }
 
-/** Words tokenized before, per tokenizer (natural text repeats its words), up to WORD_CACHE_ENTRIES. */
-const WORD_CACHE_ENTRIES = 65_536;
-/** Longer words are not cached: they seldom repeat. */
-const WORD_CACHE_MAX_CHARS = 64;
-
-/** Tokenizes ▁-escaped text word by word when the vocabulary allows it (see marks.ts), repeated words from the cache. */
-function spmWords(vocab: Vocab, cache: Map<string, number[]> | null, text: string, out: number[]): void {
-  if (!cache) return spmSegment(vocab, text, out);
-  for (const word of wordsAtMarks(text)) {
-    const hit = cache.get(word);
-    if (hit) { for (const id of hit) out.push(id); continue; }
-    const ids: number[] = [];
-    spmSegment(vocab, word, ids);
-    for (const id of ids) out.push(id);
-    if (word.length <= WORD_CACHE_MAX_CHARS) {
-      if (cache.size >= WORD_CACHE_ENTRIES) cache.clear();
-      cache.set(word, ids);
-    }
-  }
-}
-
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const specials = specialTokens(vocab);
-  const cache = marksBoundWords(vocab.tokens) ? new Map<string, number[]>() : null;
+  // Word by word where the vocabulary makes that exact (see marks.ts), else the text whole.
+  const words = marksBoundWords(vocab.tokens)
+    ? new WordCache((word) => { const ids: number[] = []; spmSegment(vocab, word, ids); return ids; })
+    : null;
+  const merge = (text: string, out: number[]) => {
+    if (!words) return spmSegment(vocab, text, out);
+    for (const word of wordsAtMarks(text)) words.emit(word, out);
+  };
   const pieces = spmPieces(vocab);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: false };
   return {
@@ -116,7 +103,7 @@ export function createSpmTokenizer(vocab: Vocab): Tokenizer {
       for (const fragment of partitionSpecial(text, specials, opts.parseSpecial ?? false)) {
         if ("id" in fragment) { out.push(fragment.id); prevSpecial = true; continue; }
         const raw = vocab.addSpacePrefix && prevSpecial ? " " + fragment.text : fragment.text;
-        spmWords(vocab, cache, raw.replaceAll(" ", SPACE_MARK), out);
+        merge(raw.replaceAll(" ", SPACE_MARK), out);
         prevSpecial = false;
       }
       if ((opts.addBos ?? true) && vocab.addEos && vocab.eosId !== null) out.push(vocab.eosId);
