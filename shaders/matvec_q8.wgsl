@@ -12,6 +12,9 @@
 // tokens: the rows share each activation word it loads (on lavapipe a storage load with the same
 // address for every thread is still a per-lane loop: with XQ in a storage buffer two rows per
 // thread decode 21% faster; forward.ts Q8_TILING).
+// Formats with a per-block min (Q4_1, Q5_1: HAS_MIN, their vec_dot on Q8_1 activations) also
+// sum m_w * s_x block after block in one scalar fused multiply-add chain beside the lanes and
+// add it to the lanes' total, as ggml_vec_dot_q4_1_q8_1 does.
 // NATIVE_FMA uses the device's fma() as it is (fused on GPUs, a multiply and an add on lavapipe)
 // instead of the exact emulation: for the output head, whose logits only feed the sampler, where
 // an unfused sum moves a logit by ~1e-6 and the emulation would triple the cost of the largest
@@ -58,7 +61,14 @@ const NATIVE_FMA: bool = {{NATIVE_FMA}};
  */
 fn madd(d: f32, ds: vec3<f32>, i: i32, acc: f32) -> f32 {
   if (NATIVE_FMA) { return fma(d, f32(i), acc); }
+  if (WIDE_BLOCK_DOT && ORDER == 1u) { return fma_exact(d, f32(i), acc); }
   return fma_int(d, ds, i, acc);
+}
+
+/** m * s + acc, rounded once (the min chain of HAS_MIN formats). */
+fn min_madd(m: f32, s: f32, acc: f32) -> f32 {
+  if (NATIVE_FMA) { return fma(m, s, acc); }
+  return fma_exact(m, s, acc);
 }
 
 /**
@@ -125,9 +135,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 
   var acc: array<array<array<f32, 8>, TT>, RPT>;
   var acc2: array<array<array<f32, 8>, TT>, RPT>;
+  var mins: array<array<f32, TT>, RPT>;
+  var mins2: array<array<f32, TT>, RPT>;
   for (var c = 0u; c < nb; c++) {
     var dw: array<f32, RPT>;
     var dw2: array<f32, RPT>;
+    var mw: array<f32, RPT>;
+    var mw2: array<f32, RPT>;
     // A tile of tokens loads the block's weights once, before its tokens; one token loads
     // them after its activations (before them, the output head took 1.12x the time and the
     // body's products up to 1.07x).
@@ -136,6 +150,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var r = 0u; r < RPT; r++) {
       dw[r] = dot_scale(rb[r], c, P.K);
       if (MODE == 2u) { dw2[r] = dot_scale(rb2[r], c, P.K); }
+      if (HAS_MIN) {
+        mw[r] = dot_min(rb[r], c, P.K);
+        if (MODE == 2u) { mw2[r] = dot_min(rb2[r], c, P.K); }
+      }
       if (TT > 1u) {
         w[r] = block_words(rb[r], c);
         if (MODE == 2u) { w2[r] = block_words(rb2[r], c); }
@@ -150,6 +168,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
           acc[r][t] = accumulate(acc[r][t], dw[r] * dx, tile_words(rb[r], c, w[r]), xw);
           if (MODE == 2u) { acc2[r][t] = accumulate(acc2[r][t], dw2[r] * dx, tile_words(rb2[r], c, w2[r]), xw); }
         }
+        if (HAS_MIN) {
+          let sx = bitcast<f32>(xq_word(xb + 9u));
+          for (var r = 0u; r < RPT; r++) {
+            mins[r][t] = min_madd(mw[r], sx, mins[r][t]);
+            if (MODE == 2u) { mins2[r][t] = min_madd(mw2[r], sx, mins2[r][t]); }
+          }
+        }
       }
     }
   }
@@ -158,11 +183,17 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var t = 0u; t < TT; t++) {
       if (row < P.N && t0 + t < M) {
         var s = total(acc[r][t]);
+        var up = 0.0;
+        if (MODE == 2u) { up = total(acc2[r][t]); }
+        if (HAS_MIN) {
+          s = opaque(s + mins[r][t]);
+          up = opaque(up + mins2[r][t]);
+        }
         if (HAS_BIAS) { s += BIAS[row]; }
         let yi = (t0 + t) * P.y_stride + P.y_off + row;
         if (MODE == 0u) { Y[yi] = s; }
         if (MODE == 1u) { Y[yi] = s + Y[yi]; }
-        if (MODE == 2u) { Y[yi] = silu_ggml(s) * total(acc2[r][t]); }
+        if (MODE == 2u) { Y[yi] = silu_ggml(s) * up; }
       }
     }
   }

@@ -9,13 +9,16 @@ fn q8_block_store(v: array<f32, 32>, o: u32) {
   for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(v[i])); }
   let d = amax / 127.0;
   let id = select(0.0, 127.0 / amax, amax != 0.0);
+  var sum = 0i;
   for (var j = 0u; j < 8u; j++) {
     var w = 0u;
     for (var k = 0u; k < 4u; k++) {
       let q = i32(round(v[4u * j + k] * id));
+      sum += q;
       w = w | ((bitcast<u32>(q) & 0xFFu) << (8u * k));
     }
     XQ[o + j] = w;
   }
   XQ[o + 8u] = bitcast<u32>(round_f16(d));
+  XQ[o + 9u] = bitcast<u32>(round_f16(d * f32(sum)));
 }

@@ -35,10 +35,20 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
       let amax = subgroupMax(max(max(a.x, a.y), max(a.z, a.w)));
       let id = select(0.0, 127.0 / amax, amax != 0.0);
       var w = 0u;
-      for (var k = 0u; k < 4u; k++) { w = w | ((bitcast<u32>(i32(round(v[k] * id))) & 0xFFu) << (8u * k)); }
+      var sum = 0i;
+      for (var k = 0u; k < 4u; k++) {
+        let q = i32(round(v[k] * id));
+        sum += q;
+        w = w | ((bitcast<u32>(q) & 0xFFu) << (8u * k));
+      }
+      sum = subgroupAdd(sum);
       let o = (t_out * nb + b) * Q8_BLOCK_WORDS;
       XQ[o + lane] = w;
-      if (lane == 0u) { XQ[o + 8u] = bitcast<u32>(round_f16(amax / 127.0)); }
+      let d = amax / 127.0;
+      if (lane == 0u) {
+        XQ[o + 8u] = bitcast<u32>(round_f16(d));
+        XQ[o + 9u] = bitcast<u32>(round_f16(d * f32(sum)));
+      }
     }
   } else {
     for (var i = lane; i < P.n; i += L) { Y[dst + i] = opaque({{SRC}}[src + i] * scale) * NW[i]; }

@@ -95,8 +95,14 @@ const MATVEC_CASES: [GGMLType, number, number][] = [
   [GGMLType.BF16, 37, 50],
   [GGMLType.Q8_0, 37, 96], [GGMLType.Q8_0, 301, 288],
   [GGMLType.Q4_0, 37, 96], [GGMLType.Q4_0, 65, 288],
+  [GGMLType.Q4_1, 37, 96], [GGMLType.Q5_0, 37, 96], [GGMLType.Q5_1, 37, 96], [GGMLType.IQ4_NL, 37, 96],
+  [GGMLType.Q5_0, 65, 288],
+  [GGMLType.Q2_K, 19, 256], [GGMLType.Q2_K, 33, 512],
+  [GGMLType.Q3_K, 19, 256], [GGMLType.Q3_K, 33, 768],
   [GGMLType.Q4_K, 19, 256], [GGMLType.Q4_K, 33, 512],
+  [GGMLType.Q5_K, 19, 256], [GGMLType.Q5_K, 33, 512],
   [GGMLType.Q6_K, 19, 256], [GGMLType.Q6_K, 33, 512],
+  [GGMLType.IQ4_XS, 19, 256], [GGMLType.IQ4_XS, 33, 768],
 ];
 
 function refMatvec(w: Float32Array, x: Float32Array, n: number, k: number, m: number): Float64Array {
@@ -205,6 +211,10 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
   const CASES: [GGMLType, number, number, 0 | 1][] = [
     [GGMLType.Q8_0, 37, 96, 0], [GGMLType.Q8_0, 301, 288, 0],
     [GGMLType.Q4_0, 37, 96, 0], [GGMLType.Q4_0, 64, 288, 1], [GGMLType.Q4_0, 65, 96, 1],
+    [GGMLType.Q5_0, 37, 96, 0], [GGMLType.Q5_0, 64, 288, 0],
+    [GGMLType.Q4_1, 37, 96, 0], [GGMLType.Q4_1, 64, 288, 0],
+    [GGMLType.Q5_1, 37, 96, 0], [GGMLType.Q5_1, 64, 288, 0],
+    [GGMLType.IQ4_NL, 37, 96, 0], [GGMLType.IQ4_NL, 64, 288, 1], [GGMLType.IQ4_NL, 40, 768, 1],
   ];
   // [tokens per tile, rows per thread, kernel]: decode runs two rows per thread, activations in a uniform buffer
   const TILES: [number, number, "matvec_q8" | "matvec_q8_uniform"][] = [[1, 1, "matvec_q8"], [1, 2, "matvec_q8"], [8, 1, "matvec_q8"], [1, 2, "matvec_q8_uniform"], [8, 1, "matvec_q8_uniform"]];
@@ -215,7 +225,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
         const rand = mulberry32(n * 7 + k + tt);
         const m = tt === 1 ? 1 : 11;
         const wBytes = randomWeights(type, n, k, rand);
-        const wq = blockQuants(type === GGMLType.Q4_0, wBytes, n, k);
+        const wq = blockQuants(type, wBytes, n, k);
         const x = randn(m * k, rand);
         // larger than a uniform binding (as a big model's is): the uniform kernel binds its first 64 KB
         const xq = storageUniformBuffer(device, Math.max(2 * UNIFORM_X_BYTES, 4 * Q8_BLOCK_WORDS * m * k / 32));
@@ -239,7 +249,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
     const rand = mulberry32(99);
     const n = 40, k = 64, m = 3;
     const wBytes = randomWeights(GGMLType.Q8_0, 2 * n, k, rand);
-    const wq = blockQuants(false, wBytes, 2 * n, k);
+    const wq = blockQuants(GGMLType.Q8_0, wBytes, 2 * n, k);
     const x = randn(m * k, rand, 3);
     const xq = storageUniformBuffer(device, UNIFORM_X_BYTES);
     run(host, host.get("quantize_q8"), [uploadF32(device, x), xq, quantizeParams(k)], [1, m]);
@@ -268,6 +278,7 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
 describe("products are batch-invariant: one token alone = the same token in a 16-token step", () => {
   const CASES: [GGMLType, number, number, boolean][] = [
     [GGMLType.Q8_0, 45, 288, true], [GGMLType.Q4_0, 64, 288, true], [GGMLType.F32, 37, 96, false], [GGMLType.Q4_K, 33, 256, false],
+    [GGMLType.Q5_1, 40, 288, true], [GGMLType.IQ4_NL, 64, 288, true], [GGMLType.Q3_K, 33, 256, false],
   ];
   for (const [type, n, k, q8] of CASES) {
     for (const mode of [0, 1] as const) {
@@ -308,7 +319,9 @@ describe("products are batch-invariant: one token alone = the same token in a 16
 });
 
 describe("embedding lookup", () => {
-  for (const [type, k] of [[GGMLType.F32, 50], [GGMLType.F16, 51], [GGMLType.BF16, 40], [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 64], [GGMLType.Q4_K, 256], [GGMLType.Q6_K, 256]] as [GGMLType, number][]) {
+  for (const [type, k] of [[GGMLType.F32, 50], [GGMLType.F16, 51], [GGMLType.BF16, 40], [GGMLType.Q8_0, 96], [GGMLType.Q4_0, 64], [GGMLType.Q4_K, 256], [GGMLType.Q6_K, 256],
+    [GGMLType.Q4_1, 64], [GGMLType.Q5_0, 64], [GGMLType.Q5_1, 64], [GGMLType.IQ4_NL, 64],
+    [GGMLType.Q2_K, 256], [GGMLType.Q3_K, 256], [GGMLType.Q5_K, 256], [GGMLType.IQ4_XS, 256]] as [GGMLType, number][]) {
     test(`${formatOf(type).name} k=${k}, table split in two parts, one token fed`, async () => {
       const rand = mulberry32(k);
       const rows = 23;

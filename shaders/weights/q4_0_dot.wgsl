@@ -17,3 +17,8 @@ fn block_words(rb: u32, c: u32) -> array<u32, 8> {
 fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
   return row_f16(rb, K / 2u + 2u * c);
 }
+
+// No per-block min; each block's integer dot stays within fma_int's 2^16.
+const HAS_MIN: bool = false;
+const WIDE_BLOCK_DOT: bool = false;
+fn dot_min(rb: u32, c: u32, K: u32) -> f32 { return 0.0; }

@@ -1,33 +1,11 @@
 // Q4_K: super-block { f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; } = 144 bytes (nine quads) of
-// 256 elements, 8 sub-blocks of 32 with 6-bit scales and mins. Chunk c is sub-block c % 8 of
-// block c / 8: read as the block's header quad and the two quads of its quants.
-
-/** Byte b (0..15) of a block's header quad. */
-fn header_byte(h: vec4<u32>, b: u32) -> u32 {
-  return ubyte(h[b >> 2u], b & 3u);
-}
-
+// 256 elements, 8 sub-blocks of 32 with 6-bit scales and mins (k_scales.wgsl). Chunk c is
+// sub-block c % 8 of block c / 8: read as the block's header quad and the two quads of its quants.
 fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
   var o: array<f32, 32>;
   let q0 = (c >> 3u) * 9u;  // the block's first quad within the row
   let s = c & 7u;
-  let h = row_quad(rb, q0);
-  let dd = unpack2x16float(h.x);  // d, dmin
-  // scales[j] for j = s, s + 4, s - 4 (bytes 4..15 of the block)
-  var sc: u32;
-  var m: u32;
-  if (s < 4u) {
-    sc = header_byte(h, 4u + s) & 63u;
-    m = header_byte(h, 8u + s) & 63u;
-  } else {
-    let b4 = header_byte(h, 8u + s);
-    let bm4 = header_byte(h, s);
-    let b0 = header_byte(h, 4u + s);
-    sc = (b4 & 15u) | ((bm4 >> 6u) << 4u);
-    m = (b4 >> 4u) | ((b0 >> 6u) << 4u);
-  }
-  let dl = dd.x * f32(sc);
-  let ml = dd.y * f32(m);
+  let sm = k_scale_min(row_quad(rb, q0), s);
   // sub-blocks 2i and 2i + 1 share 32 bytes of quants (quads 1 + 2i, 2 + 2i): low and high nibbles
   let qs = q0 + 1u + 2u * (s >> 1u);
   let shift = (s & 1u) * 4u;
@@ -35,7 +13,7 @@ fn load_chunk(rb: u32, c: u32, K: u32) -> array<f32, 32> {
     let q = row_quad(rb, qs + half);
     for (var j = 0u; j < 4u; j++) {
       let w = q[j] >> shift;
-      for (var k = 0u; k < 4u; k++) { o[16u * half + 4u * j + k] = dl * f32((w >> (8u * k)) & 15u) - ml; }
+      for (var k = 0u; k < 4u; k++) { o[16u * half + 4u * j + k] = sm.x * f32((w >> (8u * k)) & 15u) - sm.y; }
     }
   }
   return o;

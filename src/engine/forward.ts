@@ -16,7 +16,7 @@ import {
 } from "./gpu/params.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
-import { MATVEC_TILING, hasQ8Dot, productGrid, productKernel, productPipeline, uniformActivations, type ProductShape } from "./products.ts";
+import { MATVEC_TILING, hasQ8Dot, takesQ8K, productGrid, productKernel, productPipeline, uniformActivations, type ProductShape } from "./products.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
@@ -139,6 +139,7 @@ export class ForwardPass {
   private ffn: GPUBuffer;
   private gu: GPUBuffer | null = null;
   private xq: GPUBuffer;
+  private xk: GPUBuffer;
   private freq: GPUBuffer;
   private qkvDim: number;
 
@@ -173,6 +174,8 @@ export class ForwardPass {
     this.ffn = activations(4 * T * nFf, "ffn");
     // Q8_0 activations, for the widest input
     this.xq = activations(4 * Q8_BLOCK_WORDS * T * Math.ceil(Math.max(nEmbd, qDim, nFf) / 32), "xq");
+    // activations through Q8_K and back, for the K-quant products
+    this.xk = activations(4 * T * Math.max(nEmbd, qDim, nFf), "xk");
     this.maskWords = Math.ceil(nVocab / 32);
     this.buffers = {
       step: buf(STEP_BYTES(opts.shape), "step"),
@@ -252,6 +255,11 @@ export class ForwardPass {
     (span === "rows" ? this.head : this.body).push({ ...site, q8src: q8 ? this.xn : undefined });
   }
 
+  /** Whether products with this matrix read their activations through Q8_K, as llama.cpp's do. */
+  private takesQ8K(mat: { type: GGMLType; k: number }): boolean {
+    return (this.opts.q8Activations ?? true) && takesQ8K(mat);
+  }
+
   /** Whether products with this matrix run on Q8_0-quantized activations. */
   private takesQ8(mat: { type: GGMLType; k: number }): boolean {
     return (this.opts.q8Activations ?? true) && hasQ8Dot(mat);
@@ -268,6 +276,7 @@ export class ForwardPass {
     dst: GPUBuffer,
     o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; head?: { exact: boolean } },
     list: Site[] = this.body,
+    q8kDone = false,
   ): Site[] {
     const host = this.host;
     const span: Span = o.head ? "rows" : "tokens";
@@ -282,6 +291,11 @@ export class ForwardPass {
         ...this.fixed(`quantize ${mat.name}`, span, qk, [src, this.xq, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride })], (m) => [Math.ceil(mat.k / 32 / 64), m, 1]),
         q8src: src,
       });
+    }
+    if (!q8 && !q8kDone && this.takesQ8K(mat)) {
+      const qk = host.get("quantize_q8k");
+      sites.push(this.fixed(`quantize ${mat.name} (Q8_K)`, span, qk, [src, this.xk, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride })], (m) => [Math.ceil(mat.k / 256 / 64), m, 1]));
+      return [...sites, ...this.productSites(mat, this.xk, dst, { ...o, xStride: mat.k }, list, true)];
     }
     const kind = q8 ? "matvec_q8" : "matvec";
     for (const part of mat.parts) {

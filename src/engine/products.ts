@@ -54,12 +54,13 @@ const FAST_HEAD = { order: 1, tiling: [2, 64] } as const;
 export const MATVEC_TILING: [number, number] = [1, 64];
 /**
  * Which of llama.cpp's CPU kernels a Q8_0-activation product reproduces (matvec_q8.wgsl ORDER):
- * its x86 backend repacks Q4_0 matrices whose rows come in groups of 8 (all but the token
- * embedding, which it also looks rows up in) and runs them block by block (1); everything else
- * goes through the eight-lane vec_dot / tinyBLAS order (0).
+ * its x86 backend repacks Q4_0 and IQ4_NL matrices whose rows come in groups of 8 (all but the
+ * token embedding, which it also looks rows up in) and runs them block by block (1, one kernel
+ * template for both); everything else goes through the eight-lane vec_dot / tinyBLAS order (0).
  */
+const REPACKED = new Set<GGMLType>([GGMLType.Q4_0, GGMLType.IQ4_NL]);
 export function q8DotOrder(mat: Pick<Matrix, "type" | "n" | "name">): 0 | 1 {
-  const repacked = mat.type === GGMLType.Q4_0 && mat.n % 8 === 0 && !mat.name.includes("token_embd");
+  const repacked = REPACKED.has(mat.type) && mat.n % 8 === 0 && !mat.name.includes("token_embd");
   return repacked ? 1 : 0;
 }
 
@@ -83,6 +84,16 @@ export type ProductKernel =
 /** Whether products with this matrix can run on Q8_0-quantized activations. */
 export function hasQ8Dot(mat: { type: GGMLType; k: number }): boolean {
   return Q8DOT_SOURCES[mat.type] !== undefined && mat.k % 32 === 0;
+}
+
+/**
+ * The formats llama.cpp multiplies with Q8_K activations (its K-quant vec_dots): their products
+ * read the activations after a round trip through Q8_K (shaders/quantize_q8k.wgsl).
+ */
+const Q8K_FORMATS = new Set<GGMLType>([GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS]);
+
+export function takesQ8K(mat: { type: GGMLType; k: number }): boolean {
+  return Q8K_FORMATS.has(mat.type) && mat.k % 256 === 0;
 }
 
 /** Bytes of activations one token (or row) of the product reads. */

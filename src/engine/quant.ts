@@ -20,9 +20,20 @@ export const WEIGHT_FORMATS: Record<string, BlockFormat> = {
   BF16: { type: GGMLType.BF16, name: "BF16", blockElems: 1, blockBytes: 2 },
   Q8_0: { type: GGMLType.Q8_0, name: "Q8_0", blockElems: 32, blockBytes: 34 },
   Q4_0: { type: GGMLType.Q4_0, name: "Q4_0", blockElems: 32, blockBytes: 18 },
+  Q4_1: { type: GGMLType.Q4_1, name: "Q4_1", blockElems: 32, blockBytes: 20 },
+  Q5_0: { type: GGMLType.Q5_0, name: "Q5_0", blockElems: 32, blockBytes: 22 },
+  Q5_1: { type: GGMLType.Q5_1, name: "Q5_1", blockElems: 32, blockBytes: 24 },
+  IQ4_NL: { type: GGMLType.IQ4_NL, name: "IQ4_NL", blockElems: 32, blockBytes: 18 },
+  Q2_K: { type: GGMLType.Q2_K, name: "Q2_K", blockElems: 256, blockBytes: 84 },
+  Q3_K: { type: GGMLType.Q3_K, name: "Q3_K", blockElems: 256, blockBytes: 110 },
   Q4_K: { type: GGMLType.Q4_K, name: "Q4_K", blockElems: 256, blockBytes: 144 },
+  Q5_K: { type: GGMLType.Q5_K, name: "Q5_K", blockElems: 256, blockBytes: 176 },
   Q6_K: { type: GGMLType.Q6_K, name: "Q6_K", blockElems: 256, blockBytes: 210 },
+  IQ4_XS: { type: GGMLType.IQ4_XS, name: "IQ4_XS", blockElems: 256, blockBytes: 136 },
 };
+
+/** IQ4_NL's and IQ4_XS's sixteen non-linear levels (ggml-common.h kvalues_iq4nl). */
+export const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113] as const;
 
 export function formatOf(type: GGMLType): BlockFormat {
   const f = Object.values(WEIGHT_FORMATS).find((f) => f.type === type);
@@ -193,14 +204,157 @@ function dequantQ6_K(src: Uint8Array, n: number): Float32Array {
   return out;
 }
 
+/** Bit j (0..31) of a 32-element block's high bits (Q5_0 / Q5_1 qh, little-endian), as 16 or 0. */
+const highBit = (src: Uint8Array, o: number, j: number) => ((src[o + (j >> 3)] >> (j & 7)) & 1) << 4;
+
+/**
+ * The 32-element formats with nibble quants: element j of a block is the low nibble of qs[j],
+ * j + 16 the high one, plus a fifth bit from qh where the format has one; value = d * q + m, or
+ * d * level[q] (IQ4_NL). [offset of d, of m (or -1), of qh (or -1), of qs, q offset, levels].
+ */
+const NIBBLE_BLOCKS: Partial<Record<GGMLType, { d: number; m: number; qh: number; qs: number; bias: number; levels?: readonly number[] }>> = {
+  [GGMLType.Q4_1]: { d: 0, m: 2, qh: -1, qs: 4, bias: 0 },
+  [GGMLType.Q5_0]: { d: 0, m: -1, qh: 2, qs: 6, bias: -16 },
+  [GGMLType.Q5_1]: { d: 0, m: 2, qh: 4, qs: 8, bias: 0 },
+  [GGMLType.IQ4_NL]: { d: 0, m: -1, qh: -1, qs: 2, bias: 0, levels: IQ4_LEVELS },
+};
+
+/** The integer quant of element j (0..31) of a NIBBLE_BLOCKS block at byte o, as its kernels see it (bias applied, levels looked up). */
+export function nibbleQuant(type: GGMLType, src: Uint8Array, o: number, j: number): number {
+  const f = NIBBLE_BLOCKS[type]!;
+  const b = src[o + f.qs + (j & 15)];
+  let q = j < 16 ? b & 15 : b >> 4;
+  if (f.qh >= 0) q |= highBit(src, o + f.qh, j);
+  return f.levels ? f.levels[q] : q + f.bias;
+}
+
+function dequantNibbles(type: GGMLType): Dequant {
+  const f = NIBBLE_BLOCKS[type]!;
+  const bytes = formatOf(type).blockBytes;
+  return (src, n) => {
+    const dv = view(src);
+    const out = new Float32Array(n);
+    for (let b = 0; b < n / 32; b++) {
+      const o = b * bytes;
+      const d = halfToFloat(dv.getUint16(o + f.d, true));
+      const m = f.m >= 0 ? halfToFloat(dv.getUint16(o + f.m, true)) : 0;
+      for (let j = 0; j < 32; j++) out[b * 32 + j] = d * nibbleQuant(type, src, o, j) + m;
+    }
+    return out;
+  };
+}
+
+// block_q2_K { uint8 scales[16]; uint8 qs[64]; half d; half dmin; }: 16 sub-blocks of 16, each
+// with a 4-bit scale (low nibble) and min (high); 2-bit quants, qs byte l of half h holding
+// elements 128h + 32s + l (s = its bit pair) for l < 32.
+function dequantQ2_K(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 84;
+    const d = halfToFloat(dv.getUint16(o + 80, true));
+    const dmin = halfToFloat(dv.getUint16(o + 82, true));
+    for (let e = 0; e < 256; e++) {
+      const h = e >> 7, s = (e >> 5) & 3, l = e & 31;
+      const sc = src[o + (e >> 4)];
+      const q = (src[o + 16 + 32 * h + l] >> (2 * s)) & 3;
+      out[b * 256 + e] = d * (sc & 15) * q - dmin * (sc >> 4);
+    }
+  }
+  return out;
+}
+
+/** The sixteen 6-bit scales of a Q3_K block (12 bytes at o), minus 32. */
+export function q3kScales(src: Uint8Array, o: number): number[] {
+  const sc: number[] = [];
+  for (let j = 0; j < 16; j++) {
+    const low = j < 8 ? src[o + j] & 15 : src[o + j - 8] >> 4;
+    const high = (src[o + 8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+    sc.push((low | (high << 4)) - 32);
+  }
+  return sc;
+}
+
+// block_q3_K { uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; half d; }: 16 sub-blocks of 16
+// with signed 6-bit scales; a quant is 2 bits of qs (as Q2_K) minus 4 where its hmask bit
+// (bit 4h + s of hmask[l]) is clear.
+function dequantQ3_K(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 110;
+    const d = halfToFloat(dv.getUint16(o + 108, true));
+    const sc = q3kScales(src, o + 96);
+    for (let e = 0; e < 256; e++) {
+      const h = e >> 7, s = (e >> 5) & 3, l = e & 31;
+      const q = ((src[o + 32 + 32 * h + l] >> (2 * s)) & 3) - ((src[o + l] >> (4 * h + s)) & 1 ? 0 : 4);
+      out[b * 256 + e] = d * sc[e >> 4] * q;
+    }
+  }
+  return out;
+}
+
+// block_q5_K { half d; half dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]; }: Q4_K's
+// layout and 6-bit scales and mins, plus a fifth bit: bit s of qh[l] for element 32s + l.
+function dequantQ5_K(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 176;
+    const d = halfToFloat(dv.getUint16(o, true));
+    const dmin = halfToFloat(dv.getUint16(o + 2, true));
+    const scales = src.subarray(o + 4, o + 16);
+    for (let s = 0; s < 8; s++) {
+      const [sc, m] = q4kScaleMin(scales, s);
+      const qs = o + 48 + 32 * (s >> 1);
+      const shift = (s & 1) * 4;
+      for (let l = 0; l < 32; l++) {
+        const q = ((src[qs + l] >> shift) & 15) | (((src[o + 16 + l] >> s) & 1) << 4);
+        out[b * 256 + s * 32 + l] = d * sc * q - dmin * m;
+      }
+    }
+  }
+  return out;
+}
+
+// block_iq4_xs { half d; uint16 scales_h; uint8 scales_l[4]; uint8 qs[128]; }: 8 sub-blocks of
+// 32 with 6-bit scales (4 low bits in scales_l, 2 high in scales_h) minus 32, IQ4_NL's levels.
+function dequantIQ4_XS(src: Uint8Array, n: number): Float32Array {
+  const dv = view(src);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 136;
+    const d = halfToFloat(dv.getUint16(o, true));
+    const sh = dv.getUint16(o + 2, true);
+    for (let s = 0; s < 8; s++) {
+      const ls = ((src[o + 4 + (s >> 1)] >> (4 * (s & 1))) & 15) | (((sh >> (2 * s)) & 3) << 4);
+      const dl = d * (ls - 32);
+      for (let l = 0; l < 16; l++) {
+        const q = src[o + 8 + 16 * s + l];
+        out[b * 256 + 32 * s + l] = dl * IQ4_LEVELS[q & 15];
+        out[b * 256 + 32 * s + l + 16] = dl * IQ4_LEVELS[q >> 4];
+      }
+    }
+  }
+  return out;
+}
+
 const DEQUANT: Partial<Record<GGMLType, Dequant>> = {
   [GGMLType.F32]: dequantF32,
   [GGMLType.F16]: dequantF16,
   [GGMLType.BF16]: dequantBF16,
   [GGMLType.Q8_0]: dequantQ8_0,
   [GGMLType.Q4_0]: dequantQ4_0,
+  [GGMLType.Q4_1]: dequantNibbles(GGMLType.Q4_1),
+  [GGMLType.Q5_0]: dequantNibbles(GGMLType.Q5_0),
+  [GGMLType.Q5_1]: dequantNibbles(GGMLType.Q5_1),
+  [GGMLType.IQ4_NL]: dequantNibbles(GGMLType.IQ4_NL),
+  [GGMLType.Q2_K]: dequantQ2_K,
+  [GGMLType.Q3_K]: dequantQ3_K,
   [GGMLType.Q4_K]: dequantQ4_K,
+  [GGMLType.Q5_K]: dequantQ5_K,
   [GGMLType.Q6_K]: dequantQ6_K,
+  [GGMLType.IQ4_XS]: dequantIQ4_XS,
 };
 
 /** Dequantizes `nElems` elements stored in `type`'s GGUF layout. */
@@ -271,6 +425,22 @@ export function randomWeights(type: GGMLType, rows: number, k: number, rand: () 
         dv.setUint16(o + 2, half((scale / 63) * 0.5 * rand()), true);
         break;
       case GGMLType.Q6_K: dv.setUint16(o + 208, half((scale / 32 / 127) * (0.5 + rand())), true); break;
+      case GGMLType.Q4_1: case GGMLType.Q5_1:
+        dv.setUint16(o, half((scale / 16) * (0.5 + rand())), true);
+        dv.setUint16(o + 2, half(-scale * (0.5 + rand())), true);
+        break;
+      case GGMLType.Q5_0: dv.setUint16(o, half((scale / 16) * (0.5 + rand())), true); break;
+      case GGMLType.IQ4_NL: dv.setUint16(o, half((scale / 127) * (0.5 + rand())), true); break;
+      case GGMLType.Q2_K:
+        dv.setUint16(o + 80, half((scale / 3 / 15) * (0.5 + rand())), true);
+        dv.setUint16(o + 82, half((scale / 15) * 0.5 * rand()), true);
+        break;
+      case GGMLType.Q3_K: dv.setUint16(o + 108, half((scale / 4 / 32) * (0.5 + rand())), true); break;
+      case GGMLType.Q5_K:
+        dv.setUint16(o, half((scale / 31 / 63) * (0.5 + rand())), true);
+        dv.setUint16(o + 2, half((scale / 63) * 0.5 * rand()), true);
+        break;
+      case GGMLType.IQ4_XS: dv.setUint16(o, half((scale / 127 / 32) * (0.5 + rand())), true); break;
     }
   }
   return out;
@@ -279,16 +449,22 @@ export function randomWeights(type: GGMLType, rows: number, k: number, rand: () 
 // ---- GPU row layout -------------------------------------------------------------------------
 
 /**
- * Formats whose blocks the engine regroups at upload so every row is quad aligned: a row of K
- * elements becomes its quant plane (Q8_0: K int8 bytes; Q4_0: K/2 bytes, 16 per block with the
- * low nibble element j and the high one j + 16, as stored), then its K/32 f16 scales, padded to
- * 16 bytes. The values and scales are the stored ones; only where the bytes sit changes (the
- * GGUF's 34- and 18-byte blocks straddle words, which cost the kernels funnel shifts). Like
- * llama.cpp's CPU backend repacking Q4_0 for its own kernels.
+ * Formats whose blocks the engine regroups at upload so every row is quad aligned: a row's
+ * blocks become planes, one per field of the block in the order listed ([byte offset in the
+ * block, bytes]): first the quants (Q8_0: 32 int8 bytes a block; the nibble formats 16 bytes,
+ * element j in the low nibble of byte j and j + 16 in the high one, as stored), then the Q5
+ * formats' fifth bits (4 bytes a block), then the scale (and min) halves, the row padded to 16
+ * bytes. The values and scales are the stored ones; only where the bytes sit changes (the GGUF's
+ * 18- to 34-byte blocks straddle words, which cost the kernels funnel shifts). Like llama.cpp's
+ * CPU backend repacking Q4_0 for its own kernels. shaders/weights/*.wgsl address the planes.
  */
-const ROW_PLANES: Partial<Record<GGMLType, { quantBytes: number }>> = {
-  [GGMLType.Q8_0]: { quantBytes: 32 },
-  [GGMLType.Q4_0]: { quantBytes: 16 },
+const ROW_PLANES: Partial<Record<GGMLType, readonly (readonly [number, number])[]>> = {
+  [GGMLType.Q8_0]: [[2, 32], [0, 2]],
+  [GGMLType.Q4_0]: [[2, 16], [0, 2]],
+  [GGMLType.IQ4_NL]: [[2, 16], [0, 2]],
+  [GGMLType.Q4_1]: [[4, 16], [0, 4]],
+  [GGMLType.Q5_0]: [[6, 16], [2, 4], [0, 2]],
+  [GGMLType.Q5_1]: [[8, 16], [4, 4], [0, 4]],
 };
 
 /**
@@ -303,16 +479,18 @@ export function rowGroup(_type: GGMLType): number {
 
 /**
  * Formats whose rows the kernels read in whole quads (16 bytes): the regrouped ones, the floats,
- * and Q4_K (its 144-byte blocks are nine quads).
+ * and Q4_K and Q5_K (their 144- and 176-byte blocks are nine and eleven quads).
  */
-const QUAD_ROWS = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_K]);
+const QUAD_ROWS = new Set<GGMLType>([
+  ...(Object.keys(ROW_PLANES).map(Number) as GGMLType[]), GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q4_K, GGMLType.Q5_K,
+]);
 
 /**
  * Words each row contributes to a group's interleave at a time (bytes.wgsl ROW_UNIT): 4 for the
  * formats the kernels read a quad (16 bytes) per load (QUAD_ROWS): lavapipe tests a lane's
  * execution bit once per load rather than once per word, and the output head of stories15M q8_0
- * ran in 0.85x the time; 1 for Q6_K, whose 210-byte blocks keep their GGUF layout, off quad
- * boundaries, and are read a word at a time.
+ * ran in 0.85x the time; 1 for the K-quants whose blocks keep their GGUF layout off quad
+ * boundaries (Q2_K's 84 bytes, Q3_K's 110, Q6_K's 210, IQ4_XS's 136), read a word at a time.
  */
 export function rowUnit(type: GGMLType): 1 | 4 {
   return QUAD_ROWS.has(type) ? 4 : 1;
@@ -320,10 +498,8 @@ export function rowUnit(type: GGMLType): 1 | 4 {
 
 /** Bytes of one row of `k` elements as the GPU kernels read it: whole `rowUnit`s (rows are `rowGroup` interleaved). */
 export function gpuRowBytes(type: GGMLType, k: number): number {
-  const planes = ROW_PLANES[type];
-  if (!planes) return Math.ceil(rowBytes(type, k) / (4 * rowUnit(type))) * 4 * rowUnit(type);
-  const nb = rowBytes(type, k) / formatOf(type).blockBytes;
-  return Math.ceil((nb * planes.quantBytes + 2 * nb) / 16) * 16;
+  if (!ROW_PLANES[type]) return Math.ceil(rowBytes(type, k) / (4 * rowUnit(type))) * 4 * rowUnit(type);
+  return Math.ceil(rowBytes(type, k) / 16) * 16;
 }
 
 /**
@@ -346,12 +522,15 @@ export function toGpuRows(type: GGMLType, src: Uint8Array, rows: number, k: numb
   const rowWords = new Uint32Array(row.buffer);
   for (let r = 0; r < rows; r++) {
     if (!planes) row.set(src.subarray(r * stored, (r + 1) * stored));
-    else for (let b = 0; b < nb; b++) {
-      const q = planes.quantBytes;
-      const s = (r * nb + b) * f.blockBytes;
-      row[nb * q + 2 * b] = src[s];
-      row[nb * q + 2 * b + 1] = src[s + 1];
-      row.set(src.subarray(s + 2, s + 2 + q), b * q);
+    else {
+      let plane = 0;
+      for (const [at, bytes] of planes) {
+        for (let b = 0; b < nb; b++) {
+          const s = (r * nb + b) * f.blockBytes + at;
+          row.set(src.subarray(s, s + bytes), plane + b * bytes);
+        }
+        plane += nb * bytes;
+      }
     }
     const base = Math.floor(r / G) * G * words + (r % G) * U;
     for (let j = 0; j < words; j++) out[base + Math.floor(j / U) * G * U + (j % U)] = rowWords[j];

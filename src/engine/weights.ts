@@ -5,7 +5,8 @@
 // them; a matrix larger than the storage binding limit is split by rows into parts.
 
 import { GGMLType, type ModelFile, type TensorInfo } from "./model/types.ts";
-import { dequantize, formatOf, gpuRowBytes, rowBytes, rowGroup, toGpuRows } from "./quant.ts";
+import { WEIGHT_FORMATS, dequantize, formatOf, gpuRowBytes, rowBytes, rowGroup, toGpuRows } from "./quant.ts";
+import { typeName } from "./model/ggml-types.ts";
 import { uploadBytes, uploadF32 } from "./gpu/buffers.ts";
 
 export interface MatrixPart {
@@ -37,6 +38,12 @@ export class WeightUploader {
   constructor(private device: GPUDevice, private file: ModelFile) {
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.byName = new Map(file.tensors.map((t) => [t.name, t]));
+    // refuse at load, naming the tensor, what no kernel reads (rather than mid-upload)
+    const supported = new Set(Object.values(WEIGHT_FORMATS).map((f) => f.type));
+    const odd = file.tensors.find((t) => !supported.has(t.type));
+    if (odd) {
+      throw new Error(`tensor ${odd.name} is stored as ${typeName(odd.type)}, a type the engine does not run (supported: ${Object.keys(WEIGHT_FORMATS).join(", ")})`);
+    }
   }
 
   has(name: string): boolean {

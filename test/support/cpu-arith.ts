@@ -1,7 +1,8 @@
 // Bit-exact TypeScript references for the arithmetic llama.cpp's CPU backend does in single
 // precision: a fused multiply-add, binary16 rounding, and glibc's expf algorithm (the C library
 // is the reference where it can be loaded; this port stands in for it elsewhere).
-import { floatToHalf, halfToFloat } from "../../src/engine/quant.ts";
+import { floatToHalf, formatOf, halfToFloat, nibbleQuant } from "../../src/engine/quant.ts";
+import { GGMLType } from "../../src/engine/model/types.ts";
 
 const f32 = Math.fround;
 
@@ -60,33 +61,50 @@ const rne = (x: number) => {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 };
 
-/** quantize_row_q8_0: per block of 32, d = amax/127 stored as f16, q = rne(x * (127/amax)). */
-export function quantizeRowQ8(x: ArrayLike<number>): { qs: Int8Array; d: Float32Array } {
+/** Quantized activations: int8 quants, f16 scales (as f32) and quantize_row_q8_1's sums. */
+export interface Q8Row { qs: Int8Array; d: Float32Array; s: Float32Array }
+
+/**
+ * quantize_row_q8_0: per block of 32, d = amax/127 stored as f16, q = rne(x * (127/amax));
+ * quantize_row_q8_1 has the same quants and d, and s = f16(d * sum of the quants) with d unrounded.
+ */
+export function quantizeRowQ8(x: ArrayLike<number>): Q8Row {
   const nb = x.length / 32;
-  const qs = new Int8Array(x.length), d = new Float32Array(nb);
+  const qs = new Int8Array(x.length), d = new Float32Array(nb), s = new Float32Array(nb);
   for (let b = 0; b < nb; b++) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
-    d[b] = roundF16(f32(amax / 127));
+    const dFull = f32(amax / 127);
+    d[b] = roundF16(dFull);
     const id = amax !== 0 ? f32(127 / amax) : 0;
-    for (let j = 0; j < 32; j++) qs[b * 32 + j] = rne(f32(x[b * 32 + j] * id));
+    let sum = 0;
+    for (let j = 0; j < 32; j++) sum += qs[b * 32 + j] = rne(f32(x[b * 32 + j] * id));
+    s[b] = roundF16(f32(dFull * sum));
   }
-  return { qs, d };
+  return { qs, d, s };
 }
 
-/** Signed integer quants and f32 scales of GGUF Q8_0 / Q4_0 rows. */
-export function blockQuants(q4: boolean, bytes: Uint8Array, rows: number, k: number): { qs: Int8Array; d: Float32Array } {
-  const nb = k / 32, bs = q4 ? 18 : 34;
+/** Weight rows as llama.cpp's integer-dot kernels see them: signed quants, f32 scales, and mins where the format has them. */
+export interface BlockRows { qs: Int8Array; d: Float32Array; m?: Float32Array }
+
+/** Quants, scales (and mins) of GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / IQ4_NL rows. */
+export function blockQuants(type: GGMLType, bytes: Uint8Array, rows: number, k: number): BlockRows {
+  const nb = k / 32, bs = formatOf(type).blockBytes;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const qs = new Int8Array(rows * k), d = new Float32Array(rows * nb);
+  const hasMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+  const m = hasMin ? new Float32Array(rows * nb) : undefined;
   for (let blk = 0; blk < rows * nb; blk++) {
     const o = blk * bs;
     d[blk] = halfToFloat(dv.getUint16(o, true));
+    if (m) m[blk] = halfToFloat(dv.getUint16(o + 2, true));
     for (let j = 0; j < 32; j++) {
-      qs[blk * 32 + j] = q4 ? ((j < 16 ? bytes[o + 2 + j] & 15 : bytes[o + 2 + j - 16] >> 4) - 8) : dv.getInt8(o + 2 + j);
+      qs[blk * 32 + j] = type === GGMLType.Q8_0 ? dv.getInt8(o + 2 + j)
+        : type === GGMLType.Q4_0 ? (j < 16 ? bytes[o + 2 + j] & 15 : bytes[o + 2 + j - 16] >> 4) - 8
+        : nibbleQuant(type, bytes, o, j);
     }
   }
-  return { qs, d };
+  return { qs, d, m };
 }
 
 const hsum8 = (l: number[]) => f32(f32(f32(l[0] + l[4]) + f32(l[2] + l[6])) + f32(f32(l[1] + l[5]) + f32(l[3] + l[7])));
@@ -94,12 +112,13 @@ const hsum8 = (l: number[]) => f32(f32(f32(l[0] + l[4]) + f32(l[2] + l[6])) + f3
 /**
  * One row of a Q8_0-activation product. order 0: ggml_vec_dot_q8_0_q8_0 / tinyBLAS (eight
  * lanes of 4-product sums, fused multiply-adds block after block, then the lanes summed);
- * order 1: the repacked Q4_0 kernels (one fused multiply-add of each block's integer dot).
+ * order 1: the repacked Q4_0 / IQ4_NL kernels (one fused multiply-add of each block's integer
+ * dot). Rows with mins (Q4_1, Q5_1 on Q8_1 activations) add sum(m * s), one fma a block.
  */
-export function dotQ8Row(order: 0 | 1, w: { qs: Int8Array; d: Float32Array }, row: number, x: { qs: Int8Array; d: Float32Array }): number {
+export function dotQ8Row(order: 0 | 1, w: BlockRows, row: number, x: Q8Row): number {
   const k = x.qs.length, nb = k / 32;
   const lanes = [0, 0, 0, 0, 0, 0, 0, 0];
-  let acc = 0;
+  let acc = 0, mins = 0;
   for (let b = 0; b < nb; b++) {
     const d = f32(w.d[row * nb + b] * x.d[b]);
     let isum = 0;
@@ -110,8 +129,10 @@ export function dotQ8Row(order: 0 | 1, w: { qs: Int8Array; d: Float32Array }, ro
       isum += s;
     }
     acc = fmaF32(isum, d, acc);
+    if (w.m) mins = fmaF32(w.m[row * nb + b], x.s[b], mins);
   }
-  return order === 0 ? hsum8(lanes) : acc;
+  const dot = order === 0 ? hsum8(lanes) : acc;
+  return w.m ? f32(dot + mins) : dot;
 }
 
 /** ggml_v_expf / ggml_v_silu of an AVX-512 build. */

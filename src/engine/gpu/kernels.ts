@@ -7,14 +7,29 @@ import f16Src from "../../../shaders/weights/f16.wgsl" with { type: "text" };
 import bf16Src from "../../../shaders/weights/bf16.wgsl" with { type: "text" };
 import q8_0Src from "../../../shaders/weights/q8_0.wgsl" with { type: "text" };
 import q4_0Src from "../../../shaders/weights/q4_0.wgsl" with { type: "text" };
+import nibblesSrc from "../../../shaders/weights/nibbles.wgsl" with { type: "text" };
+import q4_1Src from "../../../shaders/weights/q4_1.wgsl" with { type: "text" };
+import q5_0Src from "../../../shaders/weights/q5_0.wgsl" with { type: "text" };
+import q5_1Src from "../../../shaders/weights/q5_1.wgsl" with { type: "text" };
+import iq4_nlSrc from "../../../shaders/weights/iq4_nl.wgsl" with { type: "text" };
+import kScalesSrc from "../../../shaders/weights/k_scales.wgsl" with { type: "text" };
+import q2_kSrc from "../../../shaders/weights/q2_k.wgsl" with { type: "text" };
+import q3_kSrc from "../../../shaders/weights/q3_k.wgsl" with { type: "text" };
 import q4_kSrc from "../../../shaders/weights/q4_k.wgsl" with { type: "text" };
+import q5_kSrc from "../../../shaders/weights/q5_k.wgsl" with { type: "text" };
 import q6_kSrc from "../../../shaders/weights/q6_k.wgsl" with { type: "text" };
+import iq4_xsSrc from "../../../shaders/weights/iq4_xs.wgsl" with { type: "text" };
 import q8_0DotSrc from "../../../shaders/weights/q8_0_dot.wgsl" with { type: "text" };
 import q4_0DotSrc from "../../../shaders/weights/q4_0_dot.wgsl" with { type: "text" };
+import q4_1DotSrc from "../../../shaders/weights/q4_1_dot.wgsl" with { type: "text" };
+import q5_0DotSrc from "../../../shaders/weights/q5_0_dot.wgsl" with { type: "text" };
+import q5_1DotSrc from "../../../shaders/weights/q5_1_dot.wgsl" with { type: "text" };
+import iq4_nlDotSrc from "../../../shaders/weights/iq4_nl_dot.wgsl" with { type: "text" };
 import chunkDotSrc from "../../../shaders/weights/chunk_dot.wgsl" with { type: "text" };
 import matvecSrc from "../../../shaders/matvec.wgsl" with { type: "text" };
 import matvecQ8Src from "../../../shaders/matvec_q8.wgsl" with { type: "text" };
 import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text" };
+import quantizeQ8kSrc from "../../../shaders/quantize_q8k.wgsl" with { type: "text" };
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import rmsnormLanesSrc from "../../../shaders/rmsnorm_lanes.wgsl" with { type: "text" };
@@ -120,6 +135,7 @@ export interface KernelVariants {
   matvec_q8: MatvecQ8Variant;
   matvec_q8_uniform: MatvecQ8Variant;
   quantize_q8: NoVariant;
+  quantize_q8k: NoVariant;
   embed: FormatVariant;
   rmsnorm: NormVariant;
   rmsnorm_lanes: NormVariant;
@@ -141,8 +157,11 @@ export type KernelName = keyof KernelVariants;
  */
 export const SAMPLE_GROUPS = 8;
 
-/** Words per Q8_0 activation block in XQ (shaders/q8_block.wgsl): 8 of packed int8, the scale. */
-export const Q8_BLOCK_WORDS = 9;
+/**
+ * Words per Q8_0 activation block in XQ (shaders/q8_block.wgsl): 8 of packed int8, the scale,
+ * and the Q8_1 sum (d * the sum of the quants, as f16) that the products with a min use.
+ */
+export const Q8_BLOCK_WORDS = 10;
 
 /**
  * Where the matrix products read their activations (binding 1). Every thread of a row-per-thread
@@ -183,6 +202,7 @@ export const KERNELS: { [N in KernelName]: KernelSpec<KernelVariants[N]> } = {
   /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit UNIFORM_X_BYTES). */
   matvec_q8_uniform: { source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true, step: true, bindings: MATVEC_BINDINGS("uniform"), consts: matvecQ8Consts("uniform") },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
+  quantize_q8k: { source: quantizeQ8kSrc, exact: true, bindings: ["read", "rw", "uniform"] },
   embed: { source: embedSrc, weights: "float", step: true, bindings: ["read", "read", "read", "rw", "uniform"] },
   rmsnorm: { source: rmsnormSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, step: true, bindings: NORM_BINDINGS, consts: normConsts },
   /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
@@ -221,15 +241,26 @@ export function attentionKernel(host: KernelHost, headDim: number): Kernel {
   return host.get("attention", { quadsPerThread: headDim % 8 === 0 ? 2 : 1 });
 }
 
-/** load_chunk (and, where specialised, chunk_dot) implementations per stored weight format. */
+/**
+ * load_chunk (and, where specialised, chunk_dot) implementations per stored weight format, with
+ * the pieces they share (the nibble formats' plane helpers, the K-quants' 6-bit scales).
+ */
 export const WEIGHT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.F32]: f32Src,
   [GGMLType.F16]: f16Src,
   [GGMLType.BF16]: bf16Src,
   [GGMLType.Q8_0]: q8_0Src,
   [GGMLType.Q4_0]: q4_0Src,
-  [GGMLType.Q4_K]: q4_kSrc,
+  [GGMLType.Q4_1]: nibblesSrc + q4_1Src,
+  [GGMLType.Q5_0]: nibblesSrc + q5_0Src,
+  [GGMLType.Q5_1]: nibblesSrc + q5_1Src,
+  [GGMLType.IQ4_NL]: nibblesSrc + iq4_nlSrc,
+  [GGMLType.Q2_K]: q2_kSrc,
+  [GGMLType.Q3_K]: q3_kSrc,
+  [GGMLType.Q4_K]: kScalesSrc + q4_kSrc,
+  [GGMLType.Q5_K]: kScalesSrc + q5_kSrc,
   [GGMLType.Q6_K]: q6_kSrc,
+  [GGMLType.IQ4_XS]: iq4_xsSrc,
 };
 
 /** How bytes.wgsl declares and reads the weight binding, by the rows' interleave unit (quant.ts `rowUnit`). */
@@ -238,10 +269,18 @@ const WEIGHT_WORDS = {
   4: { ROW_UNIT: 4, W_ELEM: "vec4<u32>", W_WORD: "W[i >> 2u][i & 3u]", ROW_QUAD: "W[(rb >> 4u) + q * ROW_GROUP]" },
 } as const;
 
-/** dot_q8 implementations: the formats whose products run on Q8_0-quantized activations. */
+/**
+ * block_words / dot_scale / dot_min implementations: the formats whose products run on Q8_0
+ * (Q8_1: with its sums) activations with integer dots, as llama.cpp's CPU kernels for them do
+ * (the K-quants' kernels work on Q8_K blocks instead: they keep f32 activations here).
+ */
 export const Q8DOT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q8_0]: q8_0DotSrc,
   [GGMLType.Q4_0]: q4_0DotSrc,
+  [GGMLType.Q4_1]: nibblesSrc + q4_1Src + q4_1DotSrc,
+  [GGMLType.Q5_0]: nibblesSrc + q5_0Src + q5_0DotSrc,
+  [GGMLType.Q5_1]: nibblesSrc + q5_1Src + q5_1DotSrc,
+  [GGMLType.IQ4_NL]: nibblesSrc + iq4_nlSrc + iq4_nlDotSrc,
 };
 
 /** Feature-dependent template pieces: [feature on, fallback]. */

@@ -1,0 +1,15 @@
+// Q4_1 weights (row layout as in q4_1.wgsl) for the integer-dot products on Q8_1 activations
+// (matvec_q8.wgsl with HAS_MIN, as ggml_vec_dot_q4_1_q8_1): block c as eight words of the
+// nibbles 0..15 (words 0..3: elements 0..15), its scale d, and its min m, which the product
+// adds as m * s (s = the activation block's d * sum of its quants).
+fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+  return nibble_words(row_quad(rb, c));
+}
+
+fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
+  return q4_1_dm(rb, c, K).x;
+}
+
+const HAS_MIN: bool = true;
+const WIDE_BLOCK_DOT: bool = false;
+fn dot_min(rb: u32, c: u32, K: u32) -> f32 { return q4_1_dm(rb, c, K).y; }
