@@ -24,8 +24,13 @@ import { cpus, loadavg } from "node:os";
 import { openReference, REFERENCE_THREADS, timePrefillDecode } from "../scripts/llama-cpp-reference.ts";
 import { STORY_TEXT as PROMPT_TEXT } from "./story.ts";
 
-const MODELS_DIR = new URL("../../shared/models/stories15M/", import.meta.url).pathname;
-const TYPES = ["f32", "q8_0", "q4_0"];
+const MODELS_DIR = new URL("../../shared/models/", import.meta.url).pathname;
+/** stories15M's files by type: the three of stories15M/ and llama-quantize's of stories15M-quants/. */
+const FILES: Record<string, string> = {
+  ...Object.fromEntries(["f32", "q8_0", "q4_0"].map((t) => [t, `stories15M/stories15M-${t}.gguf`])),
+  ...Object.fromEntries(["q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m"].map((t) => [t, `stories15M-quants/stories15M-${t}.gguf`])),
+};
+const TYPES = Object.keys(FILES);
 const PROMPT_TOKENS = 128;
 const GEN_TOKENS = 128;
 const CONTEXT = 256;
@@ -153,7 +158,7 @@ if (loadavg()[0] > Math.max(1, cpus().length - maxThreads) + 0.5) {
 const rows: string[][] = [];
 const limits: string[] = [];
 for (const type of types) {
-  const path = `${MODELS_DIR}stories15M-${type}.gguf`;
+  const path = `${MODELS_DIR}${FILES[type]}`;
   const file = openModel(path);
   try {
     // every run prefills the same prompt: no prefix cache, or later runs would skip it
