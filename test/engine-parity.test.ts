@@ -74,10 +74,14 @@ const LOGIT_TOLERANCE: Record<string, number> = {
   Q4_0: 1e-4,
   Q4_K: 0.75,
   Q6_K: 0.75,
+  // with its Q4_1 / Q5_1 / IQ4_NL neighbours: integer dots reproduced as for Q8_0 / Q4_0
+  Q5_0: 1e-4,
+  // with Q2_K / Q3_K / IQ4_XS / Q6_K neighbours, as Q4_K
+  Q5_K: 0.75,
 };
 
 /** Formats whose llama.cpp arithmetic we reproduce: the file is the precise check, not the twin. */
-const REPRODUCED = new Set(["Q8_0", "Q4_0"]);
+const REPRODUCED = new Set(["Q8_0", "Q4_0", "Q5_0"]);
 
 /** The F32 twin of a quantized model runs on the same weight values: F32 precision applies. */
 const TWIN_TOLERANCE = LOGIT_TOLERANCE.F32;

@@ -94,7 +94,9 @@ describe("a schema that allows no token at all", () => {
 });
 
 describe("a 10 MB prompt", () => {
-  test("is refused from its length without tokenizing it, and /health answers in < 200 ms meanwhile", async () => {
+  // The bound is the body's own JSON parse (10 MB on the HTTP thread: 150-250 ms on this 2-core
+  // machine, which tipped a 200 ms bound in CI); tokenizing it there took ~22 s.
+  test("is refused from its length without tokenizing it, and /health answers in < 500 ms meanwhile", async () => {
     const story = "Once upon a time, there was a little girl named Lily. She liked to play in the park. ";
     const input = story.repeat(Math.ceil(10_000_000 / story.length));
     const healthMs: number[] = [];
@@ -112,7 +114,7 @@ describe("a 10 MB prompt", () => {
     expect(err.code).toBe("context_length_exceeded");
     expect(err.message).toContain("at least");
     expect(healthMs.length).toBeGreaterThan(0);
-    expect(Math.max(...healthMs)).toBeLessThan(200);
+    expect(Math.max(...healthMs)).toBeLessThan(500);
   });
 });
 

@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GGMLType, GGUFValueType } from "../../src/engine/model/types.ts";
+import { dequantize as engineDequantize } from "../../src/engine/quant.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Seeded random numbers
@@ -182,6 +183,78 @@ const BLOCK_FORMATS: Partial<Record<GGMLType, BlockFormat>> = {
   },
 };
 
+/** Writes Q4_K / Q5_K's 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks at `at`. */
+function packKScales(out: DataView, at: number, sc: number[], m: number[]) {
+  for (let j = 0; j < 4; j++) {
+    out.setUint8(at + j, (sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    out.setUint8(at + 4 + j, (m[j] & 63) | ((m[j + 4] >> 4) << 6));
+    out.setUint8(at + 8 + j, (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4));
+  }
+}
+
+/** A block of random bytes with f16 fields set afterwards: [byte offset, value] pairs. */
+function randomBlock(rng: Rng, out: DataView, at: number, bytes: number, halves: [number, number][]) {
+  for (let i = 0; i < bytes; i++) out.setUint8(at + i, rng.int(0, 255));
+  for (const [o, v] of halves) setF16(out, at + o, v);
+}
+
+/**
+ * The formats of downloaded files beyond the first seven: random quant codes and scales, f16
+ * fields at their ggml offsets, scales chosen from the codes' spread (nibbles ~4.6, five bits
+ * ~9.2, IQ4 levels ~70, Q3_K's 6-bit scales ~18) so values have about the std asked for.
+ */
+Object.assign(BLOCK_FORMATS, {
+  [GGMLType.Q4_1]: {
+    block: 32, bytes: 20,
+    write: (rng, std, out, at) => { const d = (std / 4.6) * (0.6 + 0.8 * rng.uniform()); randomBlock(rng, out, at, 20, [[0, d], [2, -7.5 * d]]); },
+  },
+  [GGMLType.Q5_0]: {
+    block: 32, bytes: 22,
+    write: (rng, std, out, at) => randomBlock(rng, out, at, 22, [[0, (std / 9.2) * (0.6 + 0.8 * rng.uniform())]]),
+  },
+  [GGMLType.Q5_1]: {
+    block: 32, bytes: 24,
+    write: (rng, std, out, at) => { const d = (std / 9.2) * (0.6 + 0.8 * rng.uniform()); randomBlock(rng, out, at, 24, [[0, d], [2, -15.5 * d]]); },
+  },
+  [GGMLType.IQ4_NL]: {
+    block: 32, bytes: 18,
+    write: (rng, std, out, at) => randomBlock(rng, out, at, 18, [[0, (std / 70) * (0.6 + 0.8 * rng.uniform())]]),
+  },
+  // Q2_K: scales[16] (4-bit scale 8..15 | 4-bit min 8..15 << 4), qs[64], d, dmin at 80 / 82.
+  [GGMLType.Q2_K]: {
+    block: 256, bytes: 84,
+    write: (rng, std, out, at) => {
+      const d = (std / (1.1 * 11.5)) * (0.7 + 0.6 * rng.uniform());
+      randomBlock(rng, out, at, 84, [[80, d], [82, 1.5 * d]]);
+      for (let i = 0; i < 16; i++) out.setUint8(at + i, rng.int(8, 15) | (rng.int(8, 15) << 4));
+    },
+  },
+  // Q3_K: hmask[32], qs[64], 12 bytes of 6-bit scales (any), d at 108.
+  [GGMLType.Q3_K]: {
+    block: 256, bytes: 110,
+    write: (rng, std, out, at) => randomBlock(rng, out, at, 110, [[108, (std / (2.3 * 18)) * (0.7 + 0.6 * rng.uniform())]]),
+  },
+  // Q5_K: d, dmin, Q4_K's scale packing, qh[32], qs[128].
+  [GGMLType.Q5_K]: {
+    block: 256, bytes: 176,
+    write: (rng, std, out, at) => {
+      const sc: number[] = [], m: number[] = [];
+      for (let j = 0; j < 8; j++) {
+        sc.push(rng.int(24, 63));
+        m.push(Math.min(63, Math.max(0, sc[j] + rng.int(-6, 6))));
+      }
+      const d = (std / (9.2 * 44)) * (0.7 + 0.6 * rng.uniform());
+      randomBlock(rng, out, at, 176, [[0, d], [2, d * 15.5]]);
+      packKScales(out, at + 4, sc, m);
+    },
+  },
+  // IQ4_XS: d, scales_h, scales_l[4], qs[128].
+  [GGMLType.IQ4_XS]: {
+    block: 256, bytes: 136,
+    write: (rng, std, out, at) => randomBlock(rng, out, at, 136, [[0, (std / (70 * 18)) * (0.7 + 0.6 * rng.uniform())]]),
+  },
+} satisfies Partial<Record<GGMLType, BlockFormat>>);
+
 /**
  * Reference dequantization of one block (the formulas of ggml's dequantize_row_*), written
  * independently of the engine: it produces the F32 "twin" of a quantized model, which llama.cpp
@@ -242,8 +315,16 @@ const DEQUANTIZE: Partial<Record<GGMLType, (v: DataView, at: number, out: Float3
   },
 };
 
+/**
+ * Formats whose twin values come from the engine's own dequantizers (src/engine/quant.ts),
+ * checked there against llama-quantize's real files; the comparison of the quantized file
+ * itself with llama.cpp stays independent.
+ */
+const ENGINE_DEQUANTIZED = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.IQ4_XS]);
+
 /** Dequantizes a whole tensor's bytes to f32 values. */
 export function dequantize(type: GGMLType, data: Uint8Array, nElements: number): Float32Array {
+  if (ENGINE_DEQUANTIZED.has(type)) return engineDequantize(type, data, nElements);
   const fmt = BLOCK_FORMATS[type];
   const deq = DEQUANTIZE[type];
   if (!fmt || !deq) throw new Error(`random-gguf: no dequantizer for ggml type ${GGMLType[type] ?? type}`);
@@ -534,6 +615,21 @@ export const RANDOM_MODELS: RandomModelSpec[] = [
   { ...qwen2Base, name: "qwen2-q8_0", seed: 202, weightType: GGMLType.Q8_0, tied: false },
   { ...qwen3Base, name: "qwen3-f32", seed: 301, weightType: GGMLType.F32 },
   { ...qwen3Base, name: "qwen3-q4_k", seed: 302, weightType: GGMLType.Q4_K, typeOverrides: { "token_embd.weight": GGMLType.Q6_K } },
+  {
+    // the 32-element formats of downloaded files, mixed as llama-quantize's fallbacks mix them
+    ...llamaBase, name: "llama-q5_0-mix", seed: 109, weightType: GGMLType.Q5_0,
+    typeOverrides: {
+      "token_embd.weight": GGMLType.Q8_0, "attn_k.weight": GGMLType.Q4_1, "attn_v.weight": GGMLType.Q5_1,
+      "ffn_gate.weight": GGMLType.IQ4_NL, "ffn_up.weight": GGMLType.IQ4_NL,
+    },
+  },
+  {
+    // the K-quants beyond Q4_K / Q6_K
+    ...llamaBase, name: "llama-q5_k-mix", seed: 110, weightType: GGMLType.Q5_K,
+    typeOverrides: {
+      "ffn_gate.weight": GGMLType.Q2_K, "ffn_up.weight": GGMLType.Q3_K, "attn_v.weight": GGMLType.IQ4_XS, "output.weight": GGMLType.Q6_K,
+    },
+  },
 ];
 
 export function findRandomModel(name: string): RandomModelSpec {
