@@ -160,11 +160,7 @@ const BLOCK_FORMATS: Partial<Record<GGMLType, BlockFormat>> = {
       const d = (std / (4.6 * 44)) * (0.7 + 0.6 * rng.uniform());
       setF16(out, at, d);
       setF16(out, at + 2, d * 7.5);
-      for (let j = 0; j < 4; j++) {
-        out.setUint8(at + 4 + j, (sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
-        out.setUint8(at + 8 + j, (m[j] & 63) | ((m[j + 4] >> 4) << 6));
-        out.setUint8(at + 12 + j, (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4));
-      }
+      packKScales(out, at + 4, sc, m);
       for (let i = 0; i < 128; i++) out.setUint8(at + 16 + i, rng.int(0, 255));
     },
   },
