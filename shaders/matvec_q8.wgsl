@@ -97,7 +97,7 @@ fn accumulate(acc: array<f32, 8>, d: f32, w: array<u32, 8>, xw: array<XqWord, 8>
  * else the words the tile loaded once before its tokens (`held`).
  */
 fn tile_words(rb: u32, c: u32, held: array<u32, 8>) -> array<u32, 8> {
-  if (TT == 1u) { return block_words(rb, c); }
+  if (TT == 1u) { return block_words(rb, c, P.K); }
   return held;
 }
 
@@ -155,8 +155,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         if (MODE == 2u) { mw2[r] = dot_min(rb2[r], c, P.K); }
       }
       if (TT > 1u) {
-        w[r] = block_words(rb[r], c);
-        if (MODE == 2u) { w2[r] = block_words(rb2[r], c); }
+        w[r] = block_words(rb[r], c, P.K);
+        if (MODE == 2u) { w2[r] = block_words(rb2[r], c, P.K); }
       }
     }
     for (var t = 0u; t < TT; t++) {

@@ -9,7 +9,7 @@ fn level_bytes(w: u32) -> u32 {
   return o;
 }
 
-fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+fn block_words(rb: u32, c: u32, K: u32) -> array<u32, 8> {
   let n = nibble_words(row_quad(rb, c));
   var o: array<u32, 8>;
   for (var j = 0u; j < 8u; j++) { o[j] = level_bytes(n[j]); }

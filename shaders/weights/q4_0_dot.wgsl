@@ -8,7 +8,7 @@ fn signed_nibbles(w: u32) -> u32 {
   return (((w & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
 }
 
-fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+fn block_words(rb: u32, c: u32, K: u32) -> array<u32, 8> {
   let q = row_quad(rb, c);
   return array<u32, 8>(signed_nibbles(q.x), signed_nibbles(q.y), signed_nibbles(q.z), signed_nibbles(q.w),
                        signed_nibbles(q.x >> 4u), signed_nibbles(q.y >> 4u), signed_nibbles(q.z >> 4u), signed_nibbles(q.w >> 4u));

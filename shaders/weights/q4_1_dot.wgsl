@@ -2,7 +2,7 @@
 // (matvec_q8.wgsl with HAS_MIN, as ggml_vec_dot_q4_1_q8_1): block c as eight words of the
 // nibbles 0..15 (words 0..3: elements 0..15), its scale d, and its min m, which the product
 // adds as m * s (s = the activation block's d * sum of its quants).
-fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+fn block_words(rb: u32, c: u32, K: u32) -> array<u32, 8> {
   return nibble_words(row_quad(rb, c));
 }
 

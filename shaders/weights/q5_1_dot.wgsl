@@ -1,8 +1,8 @@
 // Q5_1 weights (row layout as in q5_1.wgsl) for the integer-dot products on Q8_1 activations
 // (matvec_q8.wgsl with HAS_MIN, as ggml_vec_dot_q5_1_q8_1): block c as eight words of the
 // five-bit quants 0..31, its scale d and its min m.
-fn block_words(rb: u32, c: u32) -> array<u32, 8> {
-  return q5_words(row_quad(rb, c), q5_high(rb, c, P.K));
+fn block_words(rb: u32, c: u32, K: u32) -> array<u32, 8> {
+  return q5_words(row_quad(rb, c), q5_high(rb, c, K));
 }
 
 fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {

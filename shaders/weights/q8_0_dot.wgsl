@@ -1,7 +1,7 @@
 // Q8_0 weights (row layout as in q8_0.wgsl) for the integer-dot products (matvec_q8.wgsl): a
 // row's block c as eight words of four signed bytes (elements 4j..4j+3), two quads
 // (matvec_q8.wgsl `row_quad`); and the block's scale.
-fn block_words(rb: u32, c: u32) -> array<u32, 8> {
+fn block_words(rb: u32, c: u32, K: u32) -> array<u32, 8> {
   let a = row_quad(rb, 2u * c);
   let b = row_quad(rb, 2u * c + 1u);
   return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);

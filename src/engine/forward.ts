@@ -40,6 +40,8 @@ interface Site {
   span: Span;
   /** The activation buffer this site quantized or consumed as Q8_0 (to skip re-quantizing). */
   q8src?: GPUBuffer;
+  /** The same for the Q8_K round trip of the K-quant products. */
+  q8ksrc?: GPUBuffer;
   /** The pipeline for an n-token (or n-row) step. */
   kernel: (n: number) => Kernel;
   /** The bind group for an n-token step (kernels whose activations move to a uniform binding). */
@@ -139,7 +141,9 @@ export class ForwardPass {
   private ffn: GPUBuffer;
   private gu: GPUBuffer | null = null;
   private xq: GPUBuffer;
-  private xk: GPUBuffer;
+  /** Activations through Q8_K and back, for the K-quant products (made when the first one is). */
+  private xk?: GPUBuffer;
+  private readonly q8kBytes: number;
   private freq: GPUBuffer;
   private qkvDim: number;
 
@@ -174,8 +178,7 @@ export class ForwardPass {
     this.ffn = activations(4 * T * nFf, "ffn");
     // Q8_0 activations, for the widest input
     this.xq = activations(4 * Q8_BLOCK_WORDS * T * Math.ceil(Math.max(nEmbd, qDim, nFf) / 32), "xq");
-    // activations through Q8_K and back, for the K-quant products
-    this.xk = activations(4 * T * Math.max(nEmbd, qDim, nFf), "xk");
+    this.q8kBytes = 4 * T * Math.max(nEmbd, qDim, nFf);
     this.maskWords = Math.ceil(nVocab / 32);
     this.buffers = {
       step: buf(STEP_BYTES(opts.shape), "step"),
@@ -255,6 +258,15 @@ export class ForwardPass {
     (span === "rows" ? this.head : this.body).push({ ...site, q8src: q8 ? this.xn : undefined });
   }
 
+  /** The Q8_K round trip's output, made for the first K-quant product (a model without one pays nothing). */
+  private q8kBuffer(): GPUBuffer {
+    if (!this.xk) {
+      this.xk = storageUniformBuffer(this.device, Math.max(UNIFORM_X_BYTES, this.q8kBytes), "xk");
+      this.owned.push(this.xk);
+    }
+    return this.xk;
+  }
+
   /** Whether products with this matrix read their activations through Q8_K, as llama.cpp's do. */
   private takesQ8K(mat: { type: GGMLType; k: number }): boolean {
     return (this.opts.q8Activations ?? true) && takesQ8K(mat);
@@ -267,8 +279,8 @@ export class ForwardPass {
 
   /**
    * Dispatches of one matrix (one per part) reading `src`, writing rows into `dst`. Formats with
-   * an integer-dot kernel (Q8_0, Q4_0) first quantize `src` to Q8_0 blocks, as llama.cpp does,
-   * unless the previous site already did.
+   * an integer-dot kernel (Q8_0, Q4_0, Q5_0, ...) first quantize `src` to Q8_0 blocks, and the
+   * K-quants round it through Q8_K, as llama.cpp does, unless the previous site already did.
    */
   private productSites(
     mat: Matrix,
@@ -276,13 +288,15 @@ export class ForwardPass {
     dst: GPUBuffer,
     o: { mode: 0 | 1 | 2; xStride: number; yStride: number; yOff?: number; bias?: Float32Array; head?: { exact: boolean } },
     list: Site[] = this.body,
-    q8kDone = false,
   ): Site[] {
     const host = this.host;
     const span: Span = o.head ? "rows" : "tokens";
     const n = o.mode === 2 ? mat.n / 2 : mat.n;
     const q8 = this.takesQ8(mat);
-    const shape: ProductShape = { mat, mode: o.mode, xStride: o.xStride, bias: !!o.bias, head: o.head, q8 };
+    // the K-quant products read their activations after a round trip through Q8_K (rows of K)
+    const q8k = !q8 && this.takesQ8K(mat);
+    const x = q8 ? this.xq : q8k ? this.q8kBuffer() : src;
+    const shape: ProductShape = { mat, mode: o.mode, xStride: q8k ? mat.k : o.xStride, bias: !!o.bias, head: o.head, q8 };
     const kernelFor = (m: number) => productPipeline(host, productKernel(shape, m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
@@ -292,10 +306,12 @@ export class ForwardPass {
         q8src: src,
       });
     }
-    if (!q8 && !q8kDone && this.takesQ8K(mat)) {
+    if (q8k && list.at(-1)?.q8ksrc !== src) {
       const qk = host.get("quantize_q8k");
-      sites.push(this.fixed(`quantize ${mat.name} (Q8_K)`, span, qk, [src, this.xk, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride })], (m) => [Math.ceil(mat.k / 256 / 64), m, 1]));
-      return [...sites, ...this.productSites(mat, this.xk, dst, { ...o, xStride: mat.k }, list, true)];
+      sites.push({
+        ...this.fixed(`quantize ${mat.name} (Q8_K)`, span, qk, [src, x, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride })], (m) => [Math.ceil(mat.k / 256 / 64), m, 1]),
+        q8ksrc: src,
+      });
     }
     const kind = q8 ? "matvec_q8" : "matvec";
     for (const part of mat.parts) {
@@ -308,10 +324,10 @@ export class ForwardPass {
         this.owned.push(bias);
       }
       const p = this.params(MATVEC_PARAMS, {
-        K: mat.k, N: rows, row_bytes: mat.rowBytes, x_stride: o.xStride, y_stride: o.yStride, y_off: (o.yOff ?? 0) + part.row0,
+        K: mat.k, N: rows, row_bytes: mat.rowBytes, x_stride: shape.xStride, y_stride: o.yStride, y_off: (o.yOff ?? 0) + part.row0,
         groups_x: groupsX, rows_only: o.head ? 1 : 0,
       });
-      const buffers = [part.buffer, q8 ? this.xq : src, dst, bias, this.buffers.step, p];
+      const buffers = [part.buffer, x, dst, bias, this.buffers.step, p];
       const storageBind = host.bindTo(kind, buffers);
       const uniformBind = uniformActivations(shape, 1) ? host.bindTo(`${kind}_uniform`, buffers) : storageBind;
       kernelFor(1); // compiled now, as the first decode step would
@@ -319,6 +335,7 @@ export class ForwardPass {
         label: mat.name,
         span,
         q8src: q8 ? src : undefined,
+        q8ksrc: q8k ? src : undefined,
         kernel: kernelFor,
         bind: (m) => (uniformActivations(shape, m) ? uniformBind : storageBind),
         grid: (m) => productGrid(productKernel(shape, m), rows, m),

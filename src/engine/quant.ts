@@ -210,7 +210,8 @@ const highBit = (src: Uint8Array, o: number, j: number) => ((src[o + (j >> 3)] >
 /**
  * The 32-element formats with nibble quants: element j of a block is the low nibble of qs[j],
  * j + 16 the high one, plus a fifth bit from qh where the format has one; value = d * q + m, or
- * d * level[q] (IQ4_NL). [offset of d, of m (or -1), of qh (or -1), of qs, q offset, levels].
+ * d * level[q] (IQ4_NL). Byte offsets of d, m and qh (-1 where the format has none) and qs;
+ * `bias` is added to q (Q5_0: -16); `levels` maps q where the format is non-linear.
  */
 const NIBBLE_BLOCKS: Partial<Record<GGMLType, { d: number; m: number; qh: number; qs: number; bias: number; levels?: readonly number[] }>> = {
   [GGMLType.Q4_1]: { d: 0, m: 2, qh: -1, qs: 4, bias: 0 },
