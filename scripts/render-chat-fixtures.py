@@ -24,6 +24,7 @@ SPECIAL = {
     "smollm2-instruct": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
     "qwen2.5-instruct": {"bos_token": "", "eos_token": "<|im_end|>"},
     "llama-3.2-instruct": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "qwen3": {"bos_token": "", "eos_token": "<|im_end|>"},
 }
 
 
@@ -58,7 +59,7 @@ def as_transformers_message(m):
              "function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
             for c in m["tool_calls"]
         ]
-    for key in ("tool_call_id", "name"):
+    for key in ("tool_call_id", "name", "reasoning_content"):
         if key in m:
             out[key] = m[key]
     return out

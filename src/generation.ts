@@ -6,6 +6,7 @@
 import type { FinishReason } from "./engine/types.ts";
 import type { OutputConstraint } from "./engine/grammar/constraint.ts";
 import type { ToolCallFormatName } from "./tool-calls.ts";
+import type { ReasoningMode } from "./reasoning.ts";
 
 export type Role = "system" | "developer" | "user" | "assistant" | "tool";
 
@@ -16,6 +17,8 @@ export interface GenerationMessage {
   toolCalls?: { id: string; name: string; arguments: string }[];
   /** For role "tool": the call this output answers. */
   toolCallId?: string;
+  /** An assistant turn's reasoning, replayed (the template decides whether the model sees it). */
+  reasoning?: string;
 }
 
 export interface GenerationTool {
@@ -52,6 +55,13 @@ export interface Generation {
   constraint?: OutputConstraint | null;
   /** The model's tool-call layout, when tool calls are parsed out of the output (tools given, tool_choice not "none"). */
   toolCallFormat?: ToolCallFormatName | null;
+  /**
+   * The chat template's thinking switch (`enable_thinking`): false for reasoning effort none or
+   * minimal, true for the other efforts, null or absent to leave the template's default.
+   */
+  thinking?: boolean | null;
+  /** How reasoning is read out of the output (null or absent: the model does not reason, all is answer). */
+  reasoning?: ReasoningMode | null;
   metadata: Record<string, string>;
   window: CompletionWindow;
   user: string | null;

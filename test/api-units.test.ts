@@ -339,7 +339,8 @@ describe("surface adapters", () => {
     expect(chat.usage).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } });
     expect(chat).not.toHaveProperty("system_fingerprint");
 
-    expect(renderMessage("msg_x", "stories", result)).toEqual({
+    const mgen = messagesToGeneration({ model: "stories", max_tokens: 3, messages: [{ role: "user", content: "Once" }] }, model);
+    expect(renderMessage("msg_x", "stories", result, mgen)).toEqual({
       id: "msg_x", type: "message", role: "assistant", content: [{ type: "text", text: ", there was" }], model: "stories",
       stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 5, output_tokens: 3 },
     });

@@ -1,5 +1,5 @@
 // Chat templates: our renders (@huggingface/jinja) of the real templates of SmolLM2-Instruct,
-// Qwen2.5-Instruct and Llama-3.2-Instruct must equal what Python Jinja2 produces with
+// Qwen2.5-Instruct, Llama-3.2-Instruct and Qwen3 (thinking on and off) must equal what Python Jinja2 produces with
 // transformers' settings (expected.json, written by scripts/render-chat-fixtures.py), plus the
 // plain fallback of models without a template.
 
@@ -25,6 +25,7 @@ const SPECIAL: Record<string, { bosToken: string; eosToken: string }> = {
   "smollm2-instruct": { bosToken: "<|im_start|>", eosToken: "<|im_end|>" },
   "qwen2.5-instruct": { bosToken: "", eosToken: "<|im_end|>" },
   "llama-3.2-instruct": { bosToken: "<|begin_of_text|>", eosToken: "<|eot_id|>" },
+  qwen3: { bosToken: "", eosToken: "<|im_end|>" },
 };
 const templateInfo = (name: string): ChatTemplateInfo => ({ template: readFileSync(join(DIR, `${name}.jinja`), "utf8"), ...SPECIAL[name] });
 const NOW = new Date("2024-07-26T12:00:00Z");

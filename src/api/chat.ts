@@ -14,7 +14,9 @@ import type { Generation, GenerationMessage, GenerationResult, GenerationTool, R
 import type { ServedModel } from "../scheduler/models.ts";
 import type { OutputConstraint } from "../engine/grammar/index.ts";
 import { checkConstraint, toolFields } from "./structured.ts";
-import { ToolCallHoldback, parseToolCalls, type ParsedOutput, type ToolCallFormatName } from "../tool-calls.ts";
+import { ToolCallHoldback, parseToolCalls, type ParsedOutput } from "../tool-calls.ts";
+import { ReasoningStream } from "../reasoning.ts";
+import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 
 const ContentPart = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -35,6 +37,8 @@ const Message = t.Object({
   name: t.Optional(t.String()),
   tool_calls: t.Optional(Nullable(t.Array(ToolCall))),
   tool_call_id: t.Optional(t.String()),
+  /** Clients replay an assistant turn's reasoning as they received it. */
+  reasoning_content: t.Optional(Nullable(t.String())),
 });
 
 const Tool = t.Union([
@@ -59,7 +63,7 @@ export const ChatBody = t.Object({
       json_schema: t.Object({ name: t.String(), description: t.Optional(t.String()), schema: t.Optional(t.Record(t.String(), t.Any())), strict: t.Optional(Nullable(t.Boolean())) }),
     }),
   ], { description: "{type: 'text'}, {type: 'json_object'} or {type: 'json_schema', json_schema: {name, schema, strict}}" }))),
-  reasoning_effort: t.Optional(Nullable(t.Union(["none", "minimal", "low", "medium", "high", "xhigh"].map((v) => t.Literal(v)), { description: "one of none, minimal, low, medium, high, xhigh" }))),
+  reasoning_effort: t.Optional(Nullable(ReasoningEffort)),
   tools: t.Optional(Nullable(t.Array(Tool))),
   tool_choice: t.Optional(Nullable(t.Union([
     t.Literal("none"), t.Literal("auto"), t.Literal("required"),
@@ -101,6 +105,7 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     content: messageText(m, i, model),
     ...(m.tool_calls?.length ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) } : {}),
     ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
+    ...(m.role === "assistant" && m.reasoning_content ? { reasoning: m.reasoning_content } : {}),
   }));
   const tools: GenerationTool[] = (body.tools ?? []).map((tool) =>
     tool.type === "function"
@@ -120,6 +125,7 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     // Forced tool calls win over a response format: the output is the calls.
     constraint: toolPart.constraint ?? formatConstraint(body.response_format),
     toolCallFormat: toolPart.toolCallFormat,
+    ...reasoningFields(model, body.reasoning_effort),
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
@@ -133,9 +139,16 @@ function formatConstraint(f: ChatRequest["response_format"]): OutputConstraint |
   return { type: "json_schema", schema: f.json_schema.schema, ...(typeof f.json_schema.strict === "boolean" ? { strict: f.json_schema.strict } : {}) };
 }
 
-/** The output split into text and tool calls (none unless the generation parses them). */
-export function chatOutput(text: string, format: ToolCallFormatName | null | undefined, tools: string[]): ParsedOutput {
-  return format ? parseToolCalls(text, format, tools) : { text, calls: [] };
+/** The answer split into text and tool calls (none unless the generation parses them). */
+function answerOutput(text: string, gen: Generation | undefined): ParsedOutput {
+  const format = gen?.toolCallFormat;
+  return format ? parseToolCalls(text, format, gen.tools.map((t) => t.name)) : { text, calls: [] };
+}
+
+/** The output split into reasoning (null without one), text and tool calls. */
+export function chatOutput(text: string, gen: Generation | undefined): ParsedOutput & { reasoning: string | null } {
+  const parts = outputParts(text, gen);
+  return { reasoning: parts.reasoning, ...answerOutput(parts.content, gen) };
 }
 
 /** Call ids are derived from the record id, so a replay renders the same ids. */
@@ -144,19 +157,22 @@ const callId = (id: string, i: number) => `call_${id.replace(/^[a-z]+[_-]/, "")}
 const toolCallsOf = (id: string, calls: ParsedOutput["calls"]) =>
   calls.map((c, i) => ({ id: callId(id, i), type: "function" as const, function: { name: c.name, arguments: c.arguments } }));
 
-export function chatUsage(result: GenerationResult) {
+export function chatUsage(result: GenerationResult, gen: Generation | undefined) {
   return {
     prompt_tokens: result.usage.inputTokens,
     completion_tokens: result.usage.outputTokens,
     total_tokens: result.usage.inputTokens + result.usage.outputTokens,
     prompt_tokens_details: { cached_tokens: result.usage.cachedTokens },
-    completion_tokens_details: { reasoning_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: reasoningTokens(result.tokens, gen) },
   };
 }
 
 export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult, gen?: Generation) {
-  const out = chatOutput(result.text, gen?.toolCallFormat, gen?.tools.map((t) => t.name) ?? []);
-  const message: Record<string, unknown> = { role: "assistant", content: out.calls.length && !out.text ? null : out.text, refusal: null };
+  const out = chatOutput(result.text, gen);
+  const message: Record<string, unknown> = { role: "assistant", content: out.calls.length && !out.text ? null : out.text };
+  // A reasoning model's message always has the field, null when it did not reason.
+  if (gen?.reasoning) message.reasoning_content = out.reasoning;
+  message.refusal = null;
   if (out.calls.length) message.tool_calls = toolCallsOf(id, out.calls);
   return {
     id,
@@ -169,7 +185,7 @@ export function renderChatCompletion(id: string, created: number, model: string,
       logprobs: null,
       finish_reason: out.calls.length ? "tool_calls" : "stop",
     }],
-    usage: chatUsage(result),
+    usage: chatUsage(result, gen),
   };
 }
 
@@ -182,7 +198,6 @@ export function chatRoutes(ctx: AppContext) {
       const generation = chatToGeneration(body, model);
       await checkConstraint(generation, { schema: "response_format.json_schema.schema", tools: "tools" });
       const accepted = accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
-      const toolNames = generation.tools.map((t) => t.name);
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);
       const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
@@ -199,11 +214,12 @@ export function chatRoutes(ctx: AppContext) {
         // The twin's tokens are gone by now: the replayed stream carries the whole text at once.
         return sseResponse(async (sink) => {
           sink.send(delta({ role: "assistant", content: "" }));
-          const out = chatOutput(result.text, generation.toolCallFormat, toolNames);
+          const out = chatOutput(result.text, generation);
+          if (out.reasoning) sink.send(delta({ reasoning_content: out.reasoning }));
           if (out.text) sink.send(delta({ content: out.text }));
           sendCalls(out.calls, (d) => sink.send(delta(d)));
           sink.send(delta({}, out.calls.length ? "tool_calls" : "stop"));
-          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
+          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result, generation) }));
           sink.send("[DONE]");
         }, request.signal);
       }
@@ -213,22 +229,27 @@ export function chatRoutes(ctx: AppContext) {
       }
       return sseResponse(async (sink) => {
         sink.send(delta({ role: "assistant", content: "" }));
-        // With tools, text from a call's opening marker on is held back: calls go out whole.
+        // Reasoning goes out as reasoning_content deltas; with tools, answer text from a call's
+        // opening marker on is held back: calls go out whole.
+        const reasoning = generation.reasoning ? new ReasoningStream(generation.reasoning) : null;
         const holdback = generation.toolCallFormat ? new ToolCallHoldback(generation.toolCallFormat) : null;
+        const sendParts = (parts: { reasoning: string; content: string }) => {
+          if (parts.reasoning) sink.send(delta({ reasoning_content: parts.reasoning }));
+          const now = holdback ? holdback.push(parts.content) : parts.content;
+          if (now) sink.send(delta({ content: now }));
+        };
         try {
           const { result } = await runToEnd(ctx, accepted, {
             signal: outlivesClient(idempotencyKey, sink.signal),
-            onDelta: (text) => {
-              const now = holdback ? holdback.push(text) : text;
-              if (now) sink.send(delta({ content: now }));
-            },
+            onDelta: (text) => sendParts(reasoning ? reasoning.push(text) : { reasoning: "", content: text }),
           });
           if (result.status === "cancelled") return;
-          const tail = holdback ? chatOutput(holdback.rest(), generation.toolCallFormat, toolNames) : { text: "", calls: [] };
+          if (reasoning) sendParts(reasoning.finish());
+          const tail = holdback ? answerOutput(holdback.rest(), generation) : { text: "", calls: [] };
           if (tail.text) sink.send(delta({ content: tail.text }));
           sendCalls(tail.calls, (d) => sink.send(delta(d)));
           sink.send(delta({}, tail.calls.length ? "tool_calls" : "stop"));
-          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result) }));
+          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result, generation) }));
           sink.send("[DONE]");
         } catch (err) {
           sink.send(toApiError(err).toJSON());

@@ -12,6 +12,7 @@ import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import { checkConstraint } from "./structured.ts";
+import { outputParts, reasoningFields } from "./reasoning.ts";
 
 const Block = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -60,18 +61,23 @@ export function messagesToGeneration(body: MessagesRequest, model: ServedModel):
     logprobs: false,
     tools: [],
     constraint: body.output_config?.format ? { type: "json_schema", schema: body.output_config.format.schema } : null,
+    // `thinking` is refused here, so the template's own default decides.
+    ...reasoningFields(model, null),
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: metadata.user_id ?? null,
   };
 }
 
-export function renderMessage(id: string, model: string, result: GenerationResult) {
+export function renderMessage(id: string, model: string, result: GenerationResult, gen: Generation) {
+  const parts = outputParts(result.text, gen);
+  // A reasoning model's thoughts come back as Anthropic's thinking block (there is no signature to give).
+  const thinking = parts.reasoning === null ? [] : [{ type: "thinking", thinking: parts.reasoning, signature: "" }];
   return {
     id,
     type: "message",
     role: "assistant",
-    content: [{ type: "text", text: result.text }],
+    content: [...thinking, { type: "text", text: parts.content }],
     model,
     stop_reason: "end_turn",
     stop_sequence: null,
@@ -90,10 +96,10 @@ export function messagesRoutes(ctx: AppContext) {
       const accepted = accept(ctx, "messages", principal, body, model, generation, { idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
-        return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)));
+        return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)), accepted.record.generation);
       }
       const { result } = await runToEnd(ctx, accepted, { signal: outlivesClient(idempotencyKey, request.signal) });
-      return renderMessage(accepted.record.id, model.id, result);
+      return renderMessage(accepted.record.id, model.id, result, generation);
     }, {
       transform: ({ body }) => checkUnsupported("messages", body),
       body: MessagesBody,

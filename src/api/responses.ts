@@ -12,6 +12,7 @@ import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
 import { checkConstraint, toolFields } from "./structured.ts";
 import { customToolInput, parseToolCalls } from "../tool-calls.ts";
+import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 
@@ -40,8 +41,15 @@ const CustomToolCallItem = t.Object({
 const CustomToolCallOutputItem = t.Object({
   type: t.Literal("custom_tool_call_output"), call_id: t.String(), output: t.Union([t.String(), t.Array(t.Any())]),
 });
-/** Reasoning items are replayed by agent loops; they carry nothing the model needs again. */
-const ReasoningItem = t.Object({ type: t.Literal("reasoning") });
+/** Reasoning items are replayed by agent loops as they came back: their text goes to the next assistant turn. */
+const ReasoningItem = t.Object({
+  type: t.Literal("reasoning"),
+  id: t.Optional(t.String()),
+  summary: t.Optional(t.Array(t.Any())),
+  content: t.Optional(Nullable(t.Array(t.Object({ type: t.String(), text: t.String() })))),
+  encrypted_content: t.Optional(Nullable(t.String())),
+  status: t.Optional(Nullable(t.String())),
+});
 
 const InputItem = t.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, CustomToolCallItem, CustomToolCallOutputItem, ReasoningItem], {
   description: "a message {role, content}, a function_call, function_call_output, custom_tool_call or custom_tool_call_output item",
@@ -52,7 +60,6 @@ const Tool = t.Union([
   t.Object({ type: t.Literal("custom"), name: t.String(), description: t.Optional(t.String()), format: t.Optional(t.Any()) }),
 ], { description: "a tool {type: 'function' | 'custom', name, ...}" });
 
-const Effort = t.Union(["none", "minimal", "low", "medium", "high", "xhigh"].map((v) => t.Literal(v)), { description: "one of none, minimal, low, medium, high, xhigh" });
 const Summary = t.Union(["auto", "concise", "detailed"].map((v) => t.Literal(v)), { description: "one of auto, concise, detailed" });
 
 export const ResponsesBody = t.Object({
@@ -71,7 +78,7 @@ export const ResponsesBody = t.Object({
     ], { description: "{type: 'text'} or {type: 'json_schema', name, schema, strict}" })),
   }))),
   reasoning: t.Optional(Nullable(t.Object({
-    effort: t.Optional(Nullable(Effort)),
+    effort: t.Optional(Nullable(ReasoningEffort)),
     summary: t.Optional(Nullable(Summary)),
     generate_summary: t.Optional(Nullable(Summary)),
   }))),
@@ -106,6 +113,13 @@ function partText(part: Static<typeof InputPart>, at: string, model: ServedModel
 
 function toMessages(items: Static<typeof InputItem>[], model: ServedModel): GenerationMessage[] {
   const messages: GenerationMessage[] = [];
+  // A replayed reasoning item belongs to the assistant turn that follows it.
+  let reasoning: string | undefined;
+  const assistantTurn = (m: GenerationMessage): GenerationMessage => {
+    if (reasoning !== undefined) m.reasoning = reasoning;
+    reasoning = undefined;
+    return m;
+  };
   items.forEach((item, i) => {
     switch (item.type) {
       case "function_call":
@@ -115,20 +129,24 @@ function toMessages(items: Static<typeof InputItem>[], model: ServedModel): Gene
         const call = { id: item.call_id, name: item.name, arguments: args };
         const last = messages[messages.length - 1];
         if (last?.role === "assistant") (last.toolCalls ??= []).push(call);
-        else messages.push({ role: "assistant", content: "", toolCalls: [call] });
+        else messages.push(assistantTurn({ role: "assistant", content: "", toolCalls: [call] }));
         return;
       }
       case "function_call_output":
       case "custom_tool_call_output":
         messages.push({ role: "tool", toolCallId: item.call_id, content: typeof item.output === "string" ? item.output : JSON.stringify(item.output) });
         return;
-      case "reasoning":
+      case "reasoning": {
+        const text = (item.content ?? []).filter((p) => p.type === "reasoning_text").map((p) => p.text).join("\n");
+        if (text) reasoning = text;
         return;
+      }
       default: {
         const content = typeof item.content === "string"
           ? item.content
           : item.content.map((p, j) => partText(p, `input[${i}].content[${j}]`, model)).join("");
-        messages.push({ role: item.role as Role, content });
+        const message: GenerationMessage = { role: item.role as Role, content };
+        messages.push(item.role === "assistant" ? assistantTurn(message) : message);
       }
     }
   });
@@ -160,6 +178,7 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     // Forced tool calls win over a response format: the output is the calls.
     constraint: toolPart.constraint ?? schemaConstraint,
     toolCallFormat: toolPart.toolCallFormat,
+    ...reasoningFields(model, body.reasoning?.effort),
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,
@@ -175,25 +194,30 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
   const req = (rec.surface === "responses" ? rec.request : {}) as Partial<ResponsesRequest>;
   const out = rec.output;
   const finished = out !== null;
-  const content: Record<string, unknown> = { type: "output_text", text: out?.text ?? "", annotations: [] };
+  const parts = outputParts(out?.text ?? "", gen);
+  const thoughtTokens = out ? reasoningTokens(out.tokens, gen) : 0;
+  const content: Record<string, unknown> = { type: "output_text", text: parts.content, annotations: [] };
   if (gen.logprobs && out) {
-    content.logprobs = out.tokens.map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
+    content.logprobs = out.tokens.slice(thoughtTokens).map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
   }
   const suffix = rec.id.replace(/^[a-z]+[_-]/, "");
-  const parsed = out && gen.toolCallFormat ? parseToolCalls(out.text, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: out?.text ?? "", calls: [] };
+  const parsed = out && gen.toolCallFormat ? parseToolCalls(parts.content, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: parts.content, calls: [] };
   if (parsed.calls.length) content.text = parsed.text;
   const custom = new Set(gen.tools.filter((t) => t.type === "custom").map((t) => t.name));
   const calls = parsed.calls.map((c, i) => custom.has(c.name)
     ? { type: "custom_tool_call", id: `ctc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, input: customToolInput(c.arguments), status: "completed" }
     : { type: "function_call", id: `fc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, arguments: c.arguments, status: "completed" });
   const message = { type: "message", id: `msg_${suffix}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] };
-  // A turn that is only calls has no message item.
-  const output = finished ? [...(calls.length && !parsed.text ? [] : [message]), ...calls] : [];
+  // The reasoning comes first, as its own item; a turn that is only calls has no message item.
+  const thought = parts.reasoning === null ? [] : [{
+    type: "reasoning", id: `rs_${suffix}`, summary: [], content: [{ type: "reasoning_text", text: parts.reasoning }], status: "completed",
+  }];
+  const output = finished ? [...thought, ...(calls.length && !parsed.text ? [] : [message]), ...calls] : [];
   const usage = rec.usage && {
     input_tokens: rec.usage.inputTokens,
     input_tokens_details: { cached_tokens: rec.usage.cachedTokens },
     output_tokens: rec.usage.outputTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: thoughtTokens },
     total_tokens: rec.usage.inputTokens + rec.usage.outputTokens,
     prompt_tokens: rec.usage.inputTokens,
     completion_tokens: rec.usage.outputTokens,

@@ -9,7 +9,8 @@ import type { CompletionWindow, Generation, GenerationMessage } from "../generat
 import { openModel } from "../engine/model/open.ts";
 import { createTokenizer } from "../engine/tokenizer/index.ts";
 import { toolCallFormatFor, toolParameters, type ToolCallFormatName } from "../tool-calls.ts";
-import { chatTemplateInfo, renderChat, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool } from "../engine/chat/template.ts";
+import { chatTemplateInfo, renderChat, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool, type ChatTemplateInfo } from "../engine/chat/template.ts";
+import { opensReasoning, reasoningFormatFor, type ReasoningMode } from "../reasoning.ts";
 
 export interface ModelConfig {
   id: string;
@@ -35,8 +36,13 @@ export interface ServedModel {
   tokenizer: Tokenizer;
   /** How the model's chat template writes tool calls (what forced calls look like, what is parsed back). */
   toolCallFormat: ToolCallFormatName;
-  /** Prompt for a conversation: the model's chat template, or the plain fallback. */
-  renderChat(messages: GenerationMessage[], tools: Generation["tools"]): ChatPrompt;
+  /**
+   * Prompt for a conversation: the model's chat template, or the plain fallback. `thinking` sets
+   * the template's `enable_thinking` (null: the template's default).
+   */
+  renderChat(messages: GenerationMessage[], tools: Generation["tools"], thinking?: boolean | null): ChatPrompt;
+  /** How its output carries reasoning with thinking on, off or at the default; null for a model that does not reason. */
+  reasoningMode(thinking: boolean | null): ReasoningMode | null;
 }
 
 /** Why a prompt cannot be built or run; the API turns these into a 400. */
@@ -100,7 +106,7 @@ export function preparePrompt(model: ServedModel, gen: Generation): { promptIds:
     // A string input is one user message, as the hosted API treats it: through the model's
     // template when it has one, else the plain fallback (the text after BOS, as before).
     const messages = gen.input.kind === "text" ? [{ role: "user" as const, content: gen.input.text }] : gen.input.messages;
-    prompt = model.renderChat(messages, gen.tools);
+    prompt = model.renderChat(messages, gen.tools, gen.thinking);
   } catch (err) {
     if (err instanceof ChatTemplateError) throw new PromptError(err.message);
     throw err;
@@ -120,6 +126,35 @@ function toChatMessage(m: GenerationMessage): ChatMessage {
     content: m.content,
     ...(m.toolCalls ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
     ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
+    ...(m.reasoning !== undefined ? { reasoning_content: m.reasoning } : {}),
+  };
+}
+
+const thinkingVariables = (thinking: boolean | null | undefined) => (thinking == null ? undefined : { enable_thinking: thinking });
+
+/**
+ * A template that writes reasoning tags: whether its generation prompt leaves the model inside
+ * an open block (DeepSeek-R1 writes `<think>\n` itself; Qwen3 lets the model open it), found by
+ * rendering a one-message conversation once per thinking setting.
+ */
+function reasoningModes(template: ChatTemplateInfo): (thinking: boolean | null) => ReasoningMode | null {
+  const format = reasoningFormatFor(template.template);
+  if (!format) return () => null;
+  const modes = new Map<boolean | null, ReasoningMode>();
+  return (thinking) => {
+    let mode = modes.get(thinking);
+    if (!mode) {
+      let startsInside = false;
+      try {
+        const probe = renderChat(template, [{ role: "user", content: "Hi" }], { extra: thinkingVariables(thinking) });
+        startsInside = opensReasoning(probe.text, format);
+      } catch {
+        // a template that refuses the probe refuses real conversations too, with its message
+      }
+      mode = { format, startsInside };
+      modes.set(thinking, mode);
+    }
+    return mode;
   };
 }
 
@@ -150,6 +185,8 @@ export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" |
     multimodal: false,
     tokenizer,
     toolCallFormat: toolCallFormatFor(template.template),
-    renderChat: (messages, tools) => renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool) }),
+    renderChat: (messages, tools, thinking) =>
+      renderChat(template, messages.map(toChatMessage), { tools: tools.map(toChatTool), extra: thinkingVariables(thinking) }),
+    reasoningMode: reasoningModes(template),
   };
 }

@@ -23,6 +23,8 @@ export interface ChatMessage {
   tool_calls?: ToolCall[];
   tool_call_id?: string;
   name?: string;
+  /** An assistant turn's reasoning (Qwen3's and DeepSeek's templates read it). */
+  reasoning_content?: string;
 }
 
 /** A tool in the Chat Completions shape (`{type, function: {...}}`) or the Responses shape (`{type, name, ...}`). */
@@ -123,6 +125,7 @@ function templateMessages(messages: ChatMessage[]): Record<string, unknown>[] {
     }
     if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
     if (m.name !== undefined) out.name = m.name;
+    if (m.reasoning_content !== undefined) out.reasoning_content = m.reasoning_content;
     return out;
   });
 }
