@@ -13,7 +13,7 @@ import { sseResponse } from "./sse.ts";
 import type { Generation, GenerationMessage, GenerationResult, GenerationTool, Role } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import type { OutputConstraint } from "../engine/grammar/index.ts";
-import { checkConstraint, toolFields } from "./structured.ts";
+import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { ToolCallHoldback, parseToolCalls, type ParsedOutput } from "../tool-calls.ts";
 import { ReasoningStream } from "../reasoning.ts";
 import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
@@ -64,6 +64,7 @@ export const ChatBody = t.Object({
     }),
   ], { description: "{type: 'text'}, {type: 'json_object'} or {type: 'json_schema', json_schema: {name, schema, strict}}" }))),
   reasoning_effort: t.Optional(Nullable(ReasoningEffort)),
+  structured_outputs: t.Optional(Nullable(StructuredOutputs)),
   tools: t.Optional(Nullable(t.Array(Tool))),
   tool_choice: t.Optional(Nullable(t.Union([
     t.Literal("none"), t.Literal("auto"), t.Literal("required"),
@@ -123,7 +124,7 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     logprobs: false,
     tools,
     // Forced tool calls win over a response format: the output is the calls.
-    constraint: toolPart.constraint ?? formatConstraint(body.response_format),
+    constraint: grammarConstraint(body.structured_outputs, toolPart.constraint ?? formatConstraint(body.response_format)),
     toolCallFormat: toolPart.toolCallFormat,
     ...reasoningFields(model, body.reasoning_effort),
     metadata,

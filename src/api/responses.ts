@@ -10,7 +10,7 @@ import { invalidRequest, notFound } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
-import { checkConstraint, toolFields } from "./structured.ts";
+import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { customToolInput, parseToolCalls } from "../tool-calls.ts";
 import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 import type { ResponseRecord } from "../store/responses.ts";
@@ -77,6 +77,7 @@ export const ResponsesBody = t.Object({
       t.Object({ type: t.Literal("json_schema"), name: t.String(), schema: t.Record(t.String(), t.Any()), strict: t.Optional(Nullable(t.Boolean())), description: t.Optional(t.String()) }),
     ], { description: "{type: 'text'} or {type: 'json_schema', name, schema, strict}" })),
   }))),
+  structured_outputs: t.Optional(Nullable(StructuredOutputs)),
   reasoning: t.Optional(Nullable(t.Object({
     effort: t.Optional(Nullable(ReasoningEffort)),
     summary: t.Optional(Nullable(Summary)),
@@ -176,7 +177,7 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     logprobs: (body.include ?? []).includes(LOGPROBS_INCLUDE),
     tools,
     // Forced tool calls win over a response format: the output is the calls.
-    constraint: toolPart.constraint ?? schemaConstraint,
+    constraint: grammarConstraint(body.structured_outputs, toolPart.constraint ?? schemaConstraint),
     toolCallFormat: toolPart.toolCallFormat,
     ...reasoningFields(model, body.reasoning?.effort),
     metadata,

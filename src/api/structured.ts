@@ -8,6 +8,8 @@ import type { Generation, GenerationTool } from "../generation.ts";
 import { toolCallConstraint, type ToolChoice } from "../tool-calls.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import { invalidRequest } from "./errors.ts";
+import { t, type Static } from "elysia";
+import { Nullable } from "./common.ts";
 
 /** xgrammar in a worker of its own: a schema that never finishes compiling stalls nobody. */
 const checker = new GrammarChecker();
@@ -20,8 +22,8 @@ export async function checkConstraint(gen: Generation, param: { schema: string; 
     await checker.check(c);
   } catch (err) {
     if (!(err instanceof GrammarCompileError)) throw err;
-    const where = c.type === "tool_calls" ? param.tools : param.schema;
-    throw invalidRequest(`Invalid schema for '${where}': ${err.message}`, where, "invalid_schema");
+    const where = c.type === "tool_calls" ? param.tools : c.type === "grammar" ? STRUCTURED_OUTPUTS : param.schema;
+    throw invalidRequest(`Invalid ${c.type === "grammar" ? "grammar" : "schema"} for '${where}': ${err.message}`, where, c.type === "grammar" ? "invalid_grammar" : "invalid_schema");
   }
 }
 
@@ -44,4 +46,30 @@ export function toolFields(
     toolCallFormat: parsed ? model.toolCallFormat : null,
     constraint: parsed ? toolCallConstraint(tools, choice, model.toolCallFormat, parallel) : null,
   };
+}
+
+/**
+ * `structured_outputs` (an extension, named as vLLM names it; the OpenAI SDKs send it through
+ * `extra_body`): the whole output matches a regular expression or an EBNF grammar, as
+ * llama.cpp's and vLLM's servers offer.
+ */
+export const StructuredOutputs = t.Object({
+  regex: t.Optional(t.String({ minLength: 1 })),
+  grammar: t.Optional(t.String({ minLength: 1 })),
+}, { description: "{regex} or {grammar}" });
+
+const STRUCTURED_OUTPUTS = "structured_outputs";
+
+/** The grammar constraint `structured_outputs` asks for; it excludes every other constraint on the request. */
+export function grammarConstraint(so: Static<typeof StructuredOutputs> | null | undefined, other: OutputConstraint | null): OutputConstraint | null {
+  if (!so) return other;
+  const given = (["regex", "grammar"] as const).filter((k) => so[k] !== undefined);
+  if (given.length !== 1) throw invalidRequest("'structured_outputs' takes exactly one of 'regex' or 'grammar'.", STRUCTURED_OUTPUTS, "invalid_value");
+  if (other) {
+    const what = other.type === "tool_calls" ? "a forced tool call (tool_choice)" : "a response format";
+    throw invalidRequest(`'structured_outputs' cannot be combined with ${what}: the output can follow one constraint.`, STRUCTURED_OUTPUTS, "invalid_value");
+  }
+  return given[0] === "regex"
+    ? { type: "grammar", syntax: "regex", definition: so.regex! }
+    : { type: "grammar", syntax: "ebnf", definition: so.grammar! };
 }

@@ -660,7 +660,13 @@ const RESIDUAL_GAIN = 3;
  * written as the F32 dequantization of the same random data: the quantized model's exact
  * values, which llama.cpp runs without quantizing activations.
  */
-export function buildRandomGGUF(spec: RandomModelSpec, opts: { f32Twin?: boolean } = {}): Uint8Array {
+export interface RandomGGUFOptions {
+  f32Twin?: boolean;
+  /** Written as tokenizer.chat_template (the parity fixtures' files have none). */
+  chatTemplate?: string;
+}
+
+export function buildRandomGGUF(spec: RandomModelSpec, opts: RandomGGUFOptions = {}): Uint8Array {
   const rng = new Rng(spec.seed);
   const a = spec.arch;
   const traits = ARCH_TRAITS[a];
@@ -688,6 +694,7 @@ export function buildRandomGGUF(spec: RandomModelSpec, opts: { f32Twin?: boolean
   }
   if (traits.writeRopeDim) metadata.push(meta.u32(`${a}.rope.dimension_count`, headDim));
   metadata.push(meta.u32(`${a}.vocab_size`, nVocab), ...tokenizer);
+  if (opts.chatTemplate !== undefined) metadata.push(meta.str("tokenizer.chat_template", opts.chatTemplate));
 
   const tensors: TensorEntry[] = [];
   const typeOf = (name: string) => {
@@ -755,7 +762,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /** Writes the spec's GGUF (or its F32 twin) into dir (created if missing); returns its path and sha256. */
-export function writeRandomGGUF(spec: RandomModelSpec, dir: string, opts: { f32Twin?: boolean } = {}): { path: string; sha256: string; bytes: number } {
+export function writeRandomGGUF(spec: RandomModelSpec, dir: string, opts: RandomGGUFOptions = {}): { path: string; sha256: string; bytes: number } {
   const bytes = buildRandomGGUF(spec, opts);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${spec.name}${opts.f32Twin ? "-f32twin" : ""}.gguf`);

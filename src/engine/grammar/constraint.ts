@@ -34,7 +34,11 @@ export const TOOL_CALL_FORMATS = {
 export type OutputConstraint =
   | { type: "json_schema"; schema: unknown; strict?: boolean }
   | { type: "json_object" }
-  | { type: "tool_calls"; tools: ToolSpec[]; format: ToolCallFormat; parallel?: boolean };
+  | { type: "tool_calls"; tools: ToolSpec[]; format: ToolCallFormat; parallel?: boolean }
+  /** The whole output matches a regular expression, or a grammar in xgrammar's EBNF (GBNF) with a `root` rule. */
+  | { type: "grammar"; syntax: GrammarSyntax; definition: string };
+
+export type GrammarSyntax = "regex" | "ebnf";
 
 /** The constraint cannot be compiled: the message says what in it is unsupported or invalid. */
 export class GrammarCompileError extends Error {
@@ -61,7 +65,8 @@ export type SchemaPlan =
     separator: string;
     /** Several calls allowed (else exactly one). */
     parallel: boolean;
-  };
+  }
+  | { kind: "grammar"; key: string; syntax: GrammarSyntax; definition: string };
 
 // JSON is written on one line with Python's json.dumps separators (`, ` and `: `), as OpenAI's
 // structured outputs look. Free whitespace was tried first: stories15M, greedy, then fills every
@@ -120,7 +125,18 @@ function toolCalls(c: Record<string, unknown>) {
   return { calls, separator: f.separator, parallel: c.parallel !== false };
 }
 
+/** Grammars are bounded like schemas. */
+const MAX_GRAMMAR_CHARS = 64 * 1024;
+const GRAMMAR_SYNTAXES: GrammarSyntax[] = ["regex", "ebnf"];
+
 const PLANNERS: Record<string, (c: Record<string, unknown>) => SchemaPlan> = {
+  grammar: (c) => {
+    const syntax = c.syntax as GrammarSyntax;
+    if (!GRAMMAR_SYNTAXES.includes(syntax)) throw new GrammarCompileError(`grammar: syntax must be one of ${GRAMMAR_SYNTAXES.join(", ")}`);
+    if (typeof c.definition !== "string" || c.definition === "") throw new GrammarCompileError("grammar: definition must be a non-empty string");
+    if (c.definition.length > MAX_GRAMMAR_CHARS) throw new GrammarCompileError(`grammar: definition is ${c.definition.length} characters; the limit is ${MAX_GRAMMAR_CHARS}`);
+    return { kind: "grammar", key: `grammar:${syntax}:${c.definition}`, syntax, definition: c.definition };
+  },
   json_object: () => ({ kind: "json_schema", key: "json_object", schema: ANY_OBJECT, strictMode: false }),
   tool_calls: (c) => {
     const plan = toolCalls(c);

@@ -95,7 +95,17 @@ const BUILD: { [K in SchemaPlan["kind"]]: {
     grammar: async (xg, p) => xg.Grammar.fromStructuralTag(await toolCallTag(xg, p)),
     compile: async (xg, compiler, p) => compiler.compileStructuralTag(await toolCallTag(xg, p)),
   },
+  // A regex goes in as a structural tag of one regex format (the package has no regex compiler of its own).
+  grammar: {
+    grammar: (xg, p) => (p.syntax === "regex" ? xg.Grammar.fromStructuralTag(regexTag(p.definition)) : xg.Grammar.fromEBNF(p.definition)),
+    compile: (_xg, compiler, p) => (p.syntax === "regex" ? compiler.compileStructuralTag(regexTag(p.definition)) : compiler.compileGrammar(p.definition)),
+  },
 };
+
+const regexTag = (pattern: string) => JSON.stringify({ type: "structural_tag", format: { type: "regex", pattern } });
+
+/** What a plan's errors call it. */
+const PLAN_NOUN: Record<SchemaPlan["kind"], string> = { json_schema: "JSON schema", tool_calls: "tool parameters schema", grammar: "grammar" };
 
 // xgrammar 0.1.27 writes a string with minLength/maxLength as `[^"\\\r\n]{m,n}`, which lets raw
 // control characters (a tab, U+0010) into the string: invalid JSON (found by the gpt2 test).
@@ -141,11 +151,11 @@ async function checkSchema(plan: SchemaPlan): Promise<void> {
     const grammar = await instance.call((xg) => buildGrammar(xg, plan));
     grammar.dispose();
   } catch (e) {
-    if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool parameters schema"}: ${e.reason}`);
+    if (e instanceof XGrammarAbort) throw new GrammarCompileError(`invalid or unsupported ${PLAN_NOUN[plan.kind]}: ${e.reason}`);
     // Anything else (a trap such as an out-of-bounds access, a stack overflow) may have left the
     // instance's memory inconsistent: the next check gets a fresh one, not this one's damage.
     instance.poisoned = true;
-    throw new GrammarCompileError(`invalid or unsupported ${plan.kind === "json_schema" ? "JSON schema" : "tool call constraint"}: ${(e as Error).message ?? String(e)}`);
+    throw new GrammarCompileError(`invalid or unsupported ${PLAN_NOUN[plan.kind]}: ${(e as Error).message ?? String(e)}`);
   }
 }
 
