@@ -27,6 +27,8 @@ import { renderResponse } from "./api/responses.ts";
 import { DEFAULT_LIMITS, type AppContext } from "./api/context.ts";
 
 export interface StartOptions extends Pick<ServeConfig, "models" | "host" | "port" | "db" | "apiKey"> {
+  /** Told, while a model loads, its file's tensor bytes on the device so far (`serve` draws a bar). */
+  onLoadProgress?: (modelId: string, done: number, total: number) => void;
   /** Request body limit in bytes on the inference routes (default 32 MB). */
   maxBodyBytes?: number;
   /** Request body limit in bytes on POST /v1/batches (default 256 MB). */
@@ -114,7 +116,8 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     const models = new ModelRegistry(started);
     for (const m of config.models) {
       const maxContext = config.contexts?.[m.id] ?? config.maxContext;
-      const served = await models.load({ id: m.id, ref: m.ref, windows: settings.windows?.[m.id], engine: { ...config.batching, ...(maxContext ? { maxContext } : {}) } });
+      const progress = config.onLoadProgress && ((done: number, total: number) => config.onLoadProgress!(m.id, done, total));
+      const served = await models.load({ id: m.id, ref: m.ref, windows: settings.windows?.[m.id], engine: { ...config.batching, ...(maxContext ? { maxContext } : {}) } }, progress);
       scheduler.setCapacity(m.id, served.maxRunning);
     }
     const background = new BackgroundRunner(scheduler, store, models);

@@ -351,6 +351,9 @@ describe("pull and serve against a local hub", () => {
       url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
     }
     expect(url, stderr).toBeDefined();
+    // The weights' way to the device, shown before the server listens (plain lines on a pipe).
+    expect(stderr).toMatch(/tiny: uploading weights to the device \d/);
+    expect(stderr).toMatch(/\ntiny {2}100% {2}\S+ \S+ \/ \S+ \S+ .* in \d+s\n/);
     expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: "ok" });
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
     expect(models.data.map((m) => m.id)).toEqual(["tiny"]);

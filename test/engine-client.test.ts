@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { EngineClient } from "../src/engine/client.ts";
+import { openModel } from "../src/engine/model/open.ts";
 import type { GeneratedToken } from "../src/engine/types.ts";
 
 setDefaultTimeout(120_000);
@@ -17,9 +18,20 @@ afterAll(async () => {
   await engine?.close();
 });
 
-test("load reports the model's shape", async () => {
-  const m = await engine.load("s", `${DIR}stories15M-q8_0.gguf`, { maxContext: 128 });
+test("load reports the model's shape, and its upload's progress in the file's tensor bytes", async () => {
+  const reports: [number, number][] = [];
+  const m = await engine.load("s", `${DIR}stories15M-q8_0.gguf`, { maxContext: 128 }, (done, total) => reports.push([done, total]));
   expect(m).toEqual({ id: "s", arch: "llama", nVocab: 32000, nCtx: 128, maxRunning: 32, maxStepTokens: 128, kvPages: 256, pageSize: 16 });
+  const file = openModel(`${DIR}stories15M-q8_0.gguf`);
+  const tensorBytes = file.tensors.reduce((a, t) => a + t.nbytes, 0);
+  file.close();
+  expect(reports.length).toBeGreaterThan(5);
+  expect(reports.length).toBeLessThanOrEqual(101); // a message per percent at most
+  for (const [i, [done, total]] of reports.entries()) {
+    expect(total).toBe(tensorBytes);
+    if (i > 0) expect(done).toBeGreaterThan(reports[i - 1][0]);
+  }
+  expect(reports[reports.length - 1][0]).toBe(tensorBytes);
 });
 
 test("generate streams greedy tokens with logprobs, then finishes by length", async () => {

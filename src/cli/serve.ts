@@ -6,7 +6,7 @@ import { closeDb, openDb } from "../store/db.ts";
 import { hasActiveKeys } from "../store/keys.ts";
 import { elementCount } from "../engine/model/ggml-types.ts";
 import { openModel } from "../engine/model/open.ts";
-import { formatBytes } from "../hub/progress.ts";
+import { createProgress, formatBytes, type Progress } from "../hub/progress.ts";
 import { PullError } from "../hub/pull.ts";
 import { findLocalModels, resolveModelRef } from "../hub/resolve.ts";
 import { findWebGPUAdapter, NO_ADAPTER_MESSAGE } from "./gpu-check.ts";
@@ -87,6 +87,23 @@ export async function run(argv: string[]): Promise<number> {
   return serveHttp({ ...config, models });
 }
 
+/** A bar per model of the weights going up to the device (large files take minutes). */
+function uploadBars(): (modelId: string, done: number, total: number) => void {
+  const bars = new Map<string, Progress>();
+  return (modelId, done, total) => {
+    let bar = bars.get(modelId);
+    if (!bar) {
+      bar = createProgress(modelId, process.stderr, undefined, "uploading weights to the device");
+      bar.start(total, 0);
+      bars.set(modelId, bar);
+    }
+    if (done >= total) {
+      bar.finish(done);
+      bars.delete(modelId);
+    } else bar.update(done);
+  };
+}
+
 /** Where the host came from, for the refusal message. */
 const hostSource = (argv: string[]) => (argv.some((a) => a === "--host" || a.startsWith("--host=")) ? "--host" : process.env.VALAR_HOST ? "VALAR_HOST" : "host");
 
@@ -96,6 +113,7 @@ async function serveHttp(config: ServeConfig): Promise<number> {
   const server = await startServer({
     ...config,
     webhooks: { timeoutMs: config.webhookTimeoutMs, backoffMs: config.webhookBackoffMs },
+    onLoadProgress: uploadBars(),
   });
   log(`listening on ${server.url} (models: ${config.models.map((m) => m.id).join(", ")}; db ${config.db})`);
   const signal = await new Promise<string>((resolve) => {

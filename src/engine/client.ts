@@ -10,6 +10,7 @@ interface Pending {
   resolve: (m: WorkerMessage) => void;
   reject: (e: Error) => void;
   onToken?: (t: GeneratedToken) => void;
+  onProgress?: (done: number, total: number) => void;
 }
 
 export class EngineClient {
@@ -40,6 +41,7 @@ export class EngineClient {
     const p = this.pending.get(m.req);
     if (!p) return;
     if (m.type === "token") { p.onToken?.(m.token); return; }
+    if (m.type === "progress") { p.onProgress?.(m.done, m.total); return; }
     this.pending.delete(m.req);
     if (m.type === "failure") p.reject(new Error(m.message));
     else p.resolve(m);
@@ -59,8 +61,12 @@ export class EngineClient {
     });
   }
 
-  async load(id: string, ref: string, settings: LoadSettings = {}): Promise<ModelSummary> {
-    const m = await this.request({ type: "load", id, ref, settings });
+  /** `onProgress` is told the file's tensor bytes on the device as the weights go up. */
+  async load(id: string, ref: string, settings: LoadSettings = {}, onProgress?: (done: number, total: number) => void): Promise<ModelSummary> {
+    const req = this.nextReq++;
+    const done = this.request({ type: "load", id, ref, settings }, undefined, req);
+    if (onProgress) this.pending.get(req)!.onProgress = onProgress;
+    const m = await done;
     return (m as Extract<WorkerMessage, { type: "loaded" }>).model;
   }
 

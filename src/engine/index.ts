@@ -6,7 +6,7 @@ import { KernelHost, type StepShape } from "./gpu/kernels.ts";
 import type { GpuFeatures } from "./gpu/device.ts";
 import { ForwardPass } from "./forward.ts";
 import { ModelRunner } from "./runner.ts";
-import { WeightUploader, destroyAll } from "./weights.ts";
+import { WeightUploader, destroyAll, type UploadProgress } from "./weights.ts";
 import { cTrig } from "./libc-math.ts";
 import type { LoadedModel } from "./types.ts";
 
@@ -51,6 +51,8 @@ export interface LoadOptions {
   pageSize?: number;
   /** Reuse cached pages of earlier prompts (default true; off for benchmarks of prompt speed). */
   prefixCache?: boolean;
+  /** Told as the weights go up to the device (file tensor bytes). */
+  onUpload?: UploadProgress;
 }
 
 function positiveInt(name: string, v: number | undefined): void {
@@ -88,7 +90,7 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   const nCtx = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, hp.nCtx, maxByBinding);
   const { shape, kvPages } = batchGeometry(device, hp, kvBytes, nCtx, opts);
   const stepHost = new KernelHost(device, opts.features, shape);
-  const uploader = new WeightUploader(device, file);
+  const uploader = new WeightUploader(device, file, opts.onUpload);
   const trig = await cTrig();
   device.pushErrorScope("validation");
   let fwd: ForwardPass;
@@ -111,5 +113,6 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
     destroyAll(uploader.buffers);
     throw new Error(`loading ${file.path} failed on the GPU: ${err.message}`);
   }
+  uploader.finish();
   return new ModelRunner(device, hp, fwd, { nCtx, shape, kvPages, prefixCache: opts.prefixCache ?? true }, () => destroyAll(uploader.buffers), uploader.bytesUploaded);
 }

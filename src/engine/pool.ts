@@ -63,8 +63,14 @@ export class EnginePool {
   }
 
   /** Loads the model on every replica; its capacity is the sum of theirs. */
-  async load(id: string, ref: string, settings: LoadSettings = {}): Promise<ModelSummary> {
-    const loaded = await Promise.allSettled(this.replicas.map((r) => r.load(id, ref, settings)));
+  /** Progress sums the replicas' uploads (each holds a copy). */
+  async load(id: string, ref: string, settings: LoadSettings = {}, onProgress?: (done: number, total: number) => void): Promise<ModelSummary> {
+    const done = this.replicas.map(() => 0);
+    const each = (i: number) => onProgress && ((d: number, total: number) => {
+      done[i] = d;
+      onProgress(done.reduce((a, b) => a + b, 0), total * this.size);
+    });
+    const loaded = await Promise.allSettled(this.replicas.map((r, i) => r.load(id, ref, settings, each(i))));
     const failed = loaded.find((l): l is PromiseRejectedResult => l.status === "rejected");
     if (failed) {
       await Promise.all(loaded.map((l, i) => (l.status === "fulfilled" ? this.replicas[i].unload(id).catch(() => undefined) : undefined)));

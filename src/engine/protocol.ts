@@ -67,6 +67,8 @@ export type HostMessage =
 export type WorkerMessage =
   | { type: "ready" }
   | { type: "loaded"; req: number; model: ModelSummary }
+  /** While loading: file tensor bytes on the device so far, of `total`. */
+  | { type: "progress"; req: number; done: number; total: number }
   | { type: "token"; req: number; token: GeneratedToken }
   | { type: "done"; req: number; finishReason: FinishReason; timings: GenerationTimings }
   | { type: "unloaded"; req: number }

@@ -28,14 +28,22 @@ export interface Matrix {
   parts: MatrixPart[];
 }
 
+/** Tensor bytes of the file uploaded so far, of `total` (what a loading bar shows). */
+export type UploadProgress = (done: number, total: number) => void;
+
 export class WeightUploader {
   readonly maxBinding: number;
   bytesUploaded = 0;
+  /** The file's tensor bytes, and how many of them are on the device. */
+  readonly tensorBytes: number;
+  private tensorBytesDone = 0;
+  private uploaded = new Set<string>();
   /** Every buffer uploaded, for disposal. */
   readonly buffers: GPUBuffer[] = [];
   private byName: Map<string, TensorInfo>;
 
-  constructor(private device: GPUDevice, private file: ModelFile) {
+  constructor(private device: GPUDevice, private file: ModelFile, private onProgress?: UploadProgress) {
+    this.tensorBytes = file.tensors.reduce((a, t) => a + t.nbytes, 0);
     this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     this.byName = new Map(file.tensors.map((t) => [t.name, t]));
     // refuse at load, naming the tensor, what no kernel reads (rather than mid-upload)
@@ -68,6 +76,7 @@ export class WeightUploader {
     this.bytesUploaded += v.byteLength;
     const b = uploadF32(this.device, v, name);
     this.buffers.push(b);
+    this.advance([name]);
     return b;
   }
 
@@ -120,7 +129,24 @@ export class WeightUploader {
       this.buffers.push(buffer);
     }
     this.bytesUploaded += bytes.byteLength;
+    this.advance(names);
     return { name: names.join("|"), type, k, n, rowBytes, parts };
+  }
+
+  /** Counts tensors once (a tied embedding is read twice), then reports. */
+  private advance(names: string[]): void {
+    for (const name of names) {
+      if (this.uploaded.has(name)) continue;
+      this.uploaded.add(name);
+      this.tensorBytesDone += this.info(name).nbytes;
+    }
+    this.onProgress?.(this.tensorBytesDone, this.tensorBytes);
+  }
+
+  /** The end of the upload: tensors read on the host only (rope factors) count as done too. */
+  finish(): void {
+    this.tensorBytesDone = this.tensorBytes;
+    this.onProgress?.(this.tensorBytes, this.tensorBytes);
   }
 }
 

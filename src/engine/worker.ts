@@ -46,7 +46,15 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     if (models.has(m.id)) throw new Error(`a model with id "${m.id}" is already loaded`);
     const file = openModel(m.ref);
     try {
-      const model = await loadModel(await device(), file, m.settings ?? {});
+      // A message per percent at most: a large file has thousands of tensors.
+      let reported = -1;
+      const onUpload = (done: number, total: number) => {
+        const percent = Math.floor((done / total) * 100);
+        if (percent === reported) return;
+        reported = percent;
+        post({ type: "progress", req: m.req, done, total });
+      };
+      const model = await loadModel(await device(), file, { ...m.settings, onUpload });
       models.set(m.id, { model, file });
       const { shape, kvPages } = model.options;
       post({

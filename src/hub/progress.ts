@@ -1,5 +1,5 @@
-// Download progress on stderr: a bar redrawn in place on a terminal, plain lines (one per 10%)
-// when stderr is a file or a pipe, so CI logs stay readable.
+// Download (and device upload) progress on stderr: a bar redrawn in place on a terminal, plain
+// lines (one per 10%) when stderr is a file or a pipe, so CI logs stay readable.
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -38,7 +38,10 @@ const BAR_WIDTH = 24;
 const TTY_REDRAW_MS = 100;
 const PLAIN_STEP_BYTES_UNKNOWN_TOTAL = 8 * 1024 * 1024;
 
-export function createProgress(label: string, stream: ProgressStream, now: () => number = performance.now.bind(performance)): Progress {
+/** `action` names what moves the bytes in the opening line ("downloading", "uploading to the GPU"). */
+export function createProgress(
+  label: string, stream: ProgressStream, now: () => number = performance.now.bind(performance), action = "downloading",
+): Progress {
   let total: number | undefined;
   let base = 0;
   let startedAt = 0;
@@ -75,7 +78,7 @@ export function createProgress(label: string, stream: ProgressStream, now: () =>
       startedAt = now();
       lastStep = stepOf(resumedFrom);
       const resumed = resumedFrom > 0 ? ` (resuming at ${formatBytes(resumedFrom)})` : "";
-      stream.write(`${label}: downloading ${total !== undefined ? formatBytes(total) : "unknown size"}${resumed}\n`);
+      stream.write(`${label}: ${action} ${total !== undefined ? formatBytes(total) : "unknown size"}${resumed}\n`);
     },
     update(done) {
       if (stream.isTTY) {

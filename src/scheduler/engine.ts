@@ -7,7 +7,8 @@ import type { EngineStats, GenerateRequest, LoadSettings, ModelSummary } from ".
 export type LoadedModelInfo = ModelSummary;
 
 export interface Engine {
-  load(id: string, ref: string, settings?: LoadSettings): Promise<LoadedModelInfo>;
+  /** `onProgress`: the file's tensor bytes on the device so far, of `total`. */
+  load(id: string, ref: string, settings?: LoadSettings, onProgress?: (done: number, total: number) => void): Promise<LoadedModelInfo>;
   generate(
     modelId: string,
     promptIds: number[],

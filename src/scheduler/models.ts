@@ -79,8 +79,8 @@ export class ModelRegistry {
 
   constructor(private readonly engine: Engine) {}
 
-  async load(cfg: ModelConfig): Promise<ServedModel> {
-    const info = await this.engine.load(cfg.id, cfg.ref, cfg.engine);
+  async load(cfg: ModelConfig, onProgress?: (done: number, total: number) => void): Promise<ServedModel> {
+    const info = await this.engine.load(cfg.id, cfg.ref, cfg.engine, onProgress);
     const model = hostModel(cfg, info);
     this.models.set(cfg.id, model);
     return model;
