@@ -21,6 +21,11 @@ export interface ReasoningMode {
   format: ReasoningFormatName;
   /** The prompt ends inside an open block (DeepSeek-R1's template writes `<think>\n` itself). */
   startsInside: boolean;
+  /**
+   * The model thinks before it answers: false when the prompt ends with a closed, empty block
+   * (Qwen3 with thinking off). Absent in records stored before it existed: taken as true.
+   */
+  thinks?: boolean;
 }
 
 /** The reasoning layout a chat template writes, or null when its model does not reason. */
@@ -28,6 +33,11 @@ export function reasoningFormatFor(template: string | undefined): ReasoningForma
   if (!template) return null;
   const found = Object.entries(REASONING_SYNTAX).find(([, s]) => template.includes(s.open) && template.includes(s.close));
   return (found?.[0] as ReasoningFormatName | undefined) ?? null;
+}
+
+/** Whether prompt text ends with a closed block, so that the model answers at once. */
+export function closesReasoning(prompt: string, format: ReasoningFormatName): boolean {
+  return prompt.trimEnd().endsWith(REASONING_SYNTAX[format].close);
 }
 
 /** Whether prompt text ends inside an open reasoning block. */

@@ -156,7 +156,7 @@ describe("reasoning effort switches thinking through the template", () => {
       const chat = chatToGeneration({ model: MODEL, messages: conversation, ...(effort ? { reasoning_effort: effort as "none" } : {}) }, m);
       const resp = responsesToGeneration({ model: MODEL, input: conversation, ...(effort ? { reasoning: { effort: effort as "none" } } : {}) }, m);
       for (const gen of [chat, resp]) expect(preparePrompt(m, gen).promptIds).toEqual(ids(EXPECTED[fixture].text));
-      expect(chat.reasoning).toEqual({ format: "think", startsInside: false });
+      expect(chat.reasoning).toEqual({ format: "think", startsInside: false, thinks: !fixture.endsWith("false") });
     });
   }
 
@@ -165,6 +165,29 @@ describe("reasoning effort switches thinking through the template", () => {
     expect(r.status).toBe(200);
     expect(r.json.usage.prompt_tokens).toBe(ids(EXPECTED["qwen3 enable_thinking false"].text).length);
     expect(r.json.choices[0].message).toHaveProperty("reasoning_content");
+  });
+
+  test("a response format leaves a thinking model its block; with thinking off it holds from the first token", () => {
+    const m = model();
+    const format = { type: "json_schema" as const, json_schema: { name: "x", schema: { type: "object" } } };
+    const on = chatToGeneration({ model: MODEL, messages: conversation, response_format: format }, m);
+    expect(on.constraint).toEqual({ type: "after_reasoning", open: "<think>", close: "</think>", then: { type: "json_schema", schema: { type: "object" } } });
+    const off = chatToGeneration({ model: MODEL, messages: conversation, response_format: format, reasoning_effort: "none" }, m);
+    expect(off.constraint).toEqual({ type: "json_schema", schema: { type: "object" } });
+    // A grammar of structured_outputs is the whole output, block included.
+    const grammar = responsesToGeneration({ model: MODEL, input: "x", structured_outputs: THINK_THEN_ANSWER }, m);
+    expect(grammar.constraint).toEqual({ type: "grammar", syntax: "regex", definition: THINK_THEN_ANSWER.regex });
+  });
+
+  test("thinking off and a response format on the server: the answer is the JSON, nothing is reasoning", async () => {
+    const r = await post(`${server.url}/v1/chat/completions`, {
+      model: MODEL, messages: conversation, reasoning_effort: "none", temperature: 0, max_completion_tokens: 40,
+      response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "boolean" } }, required: ["a"] } } },
+    });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.json.choices[0].message.content)).toHaveProperty("a");
+    expect(r.json.choices[0].message.reasoning_content).toBeNull();
+    expect(r.json.usage.completion_tokens_details.reasoning_tokens).toBe(0);
   });
 
   test("a model without thinking support accepts the effort and ignores it", async () => {

@@ -236,6 +236,23 @@ describe("stories15M (SentencePiece, byte fallback, 32000 tokens)", () => {
     expect(() => person.fillNextTokenBitmask(mask)).toThrow(/dispose/);
   });
 
+  test("after_reasoning: a free <think> block, then the structure on the answer", async () => {
+    const c: OutputConstraint = { type: "after_reasoning", open: "<think>", close: "</think>", then: { type: "json_object" } };
+    // Byte tokens, one a byte: SentencePiece's encode would prefix a space.
+    const byteId = (b: number) => id(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    const feed = (text: string, m: GrammarMatcher) => [...new TextEncoder().encode(text)].every((b) => m.acceptToken(byteId(b)));
+    const compiled = await factory.compile(c);
+    const ok = compiled.matcher();
+    expect(feed('<think>\nThe user wants {an object}.\n</think>\n\n{"a": 1}', ok)).toBe(true);
+    expect(ok.acceptToken(tok.eosId!)).toBe(true);
+    expect(ok.isTerminated()).toBe(true);
+    expect(feed('{"a": 1}', compiled.matcher())).toBe(false); // the block comes first
+    expect(feed("<think>x</think>not json", compiled.matcher())).toBe(false); // and the answer is held to the structure
+    // The prompt opened the block: the output starts inside it.
+    const inside = (await factory.compile({ type: "after_reasoning", close: "</think>", then: { type: "json_object" } })).matcher();
+    expect(feed('hm</think>{"a": 1}', inside)).toBe(true);
+  });
+
   test("strict: false allows unlisted properties unless the schema forbids them", async () => {
     const schema = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
     const prefix = ["{", "\"", "a", "\":", "▁", "1", ","];

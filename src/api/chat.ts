@@ -16,7 +16,7 @@ import type { OutputConstraint } from "../engine/grammar/index.ts";
 import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { ToolCallHoldback, parseToolCalls, type ParsedOutput } from "../tool-calls.ts";
 import { ReasoningStream } from "../reasoning.ts";
-import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
+import { ReasoningEffort, afterReasoning, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 
 const ContentPart = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -115,6 +115,9 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
   const choice = body.tool_choice ?? "auto";
   const named = typeof choice === "string" ? choice : { name: choice.type === "function" ? choice.function.name : choice.custom.name };
   const toolPart = toolFields(model, tools, named, body.parallel_tool_calls !== false, "tool_choice");
+  const reasoning = reasoningFields(model, body.reasoning_effort);
+  // Forced tool calls win over a response format: the output is the calls.
+  const structure = toolPart.constraint ?? formatConstraint(body.response_format);
   return {
     model: model.id,
     input: { kind: "messages", messages },
@@ -123,10 +126,10 @@ export function chatToGeneration(body: ChatRequest, model: ServedModel): Generat
     topP: body.top_p ?? 1,
     logprobs: false,
     tools,
-    // Forced tool calls win over a response format: the output is the calls.
-    constraint: grammarConstraint(body.structured_outputs, toolPart.constraint ?? formatConstraint(body.response_format)),
+    // A grammar describes the whole output; other structures leave a thinking model its block.
+    constraint: body.structured_outputs ? grammarConstraint(body.structured_outputs, structure) : afterReasoning(structure, reasoning.reasoning),
     toolCallFormat: toolPart.toolCallFormat,
-    ...reasoningFields(model, body.reasoning_effort),
+    ...reasoning,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,

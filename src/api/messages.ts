@@ -12,7 +12,7 @@ import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 import { checkConstraint } from "./structured.ts";
-import { outputParts, reasoningFields } from "./reasoning.ts";
+import { afterReasoning, outputParts, reasoningFields } from "./reasoning.ts";
 
 const Block = t.Union([
   t.Object({ type: t.Literal("text"), text: t.String() }),
@@ -42,6 +42,8 @@ export const MessagesBody = t.Object({
 export type MessagesRequest = Static<typeof MessagesBody>;
 
 export function messagesToGeneration(body: MessagesRequest, model: ServedModel): Generation {
+  // `thinking` is refused here, so the template's own default decides.
+  const reasoning = reasoningFields(model, null);
   const strings: Record<string, string> = {};
   for (const [k, v] of Object.entries(body.metadata ?? {})) if (v !== null) strings[k] = v;
   const metadata = checkMetadata(strings);
@@ -60,9 +62,8 @@ export function messagesToGeneration(body: MessagesRequest, model: ServedModel):
     topP: body.top_p ?? 1,
     logprobs: false,
     tools: [],
-    constraint: body.output_config?.format ? { type: "json_schema", schema: body.output_config.format.schema } : null,
-    // `thinking` is refused here, so the template's own default decides.
-    ...reasoningFields(model, null),
+    constraint: afterReasoning(body.output_config?.format ? { type: "json_schema", schema: body.output_config.format.schema } : null, reasoning.reasoning),
+    ...reasoning,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: metadata.user_id ?? null,

@@ -8,7 +8,8 @@
 import { t } from "elysia";
 import type { Generation, OutputToken } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
-import { reasoningTokenCount, splitReasoning, type SplitOutput } from "../reasoning.ts";
+import { REASONING_SYNTAX, reasoningTokenCount, splitReasoning, type ReasoningMode, type SplitOutput } from "../reasoning.ts";
+import type { OutputConstraint } from "../engine/grammar/constraint.ts";
 
 export const ReasoningEffort = t.Union(
   [t.Literal("none"), t.Literal("minimal"), t.Literal("low"), t.Literal("medium"), t.Literal("high"), t.Literal("xhigh")],
@@ -25,6 +26,17 @@ const THINKING: Record<ReasoningEffort, boolean> = {
 export function reasoningFields(model: ServedModel, effort: ReasoningEffort | null | undefined): Pick<Generation, "thinking" | "reasoning"> {
   const thinking = effort == null ? null : THINKING[effort];
   return { thinking, reasoning: model.reasoningMode(thinking) };
+}
+
+/**
+ * A response format or forced tool call on a model that thinks: the reasoning block stays free
+ * and the structure holds the answer after it (as vLLM applies structured outputs to reasoning
+ * models). With thinking off, the structure starts at the first token.
+ */
+export function afterReasoning(c: OutputConstraint | null, mode: ReasoningMode | null | undefined): OutputConstraint | null {
+  if (!c || !mode || mode.thinks === false) return c;
+  const { open, close } = REASONING_SYNTAX[mode.format];
+  return { type: "after_reasoning", ...(mode.startsInside ? {} : { open }), close, then: c };
 }
 
 /** A finished output split into reasoning and answer. */

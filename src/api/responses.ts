@@ -12,7 +12,7 @@ import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
 import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { customToolInput, parseToolCalls } from "../tool-calls.ts";
-import { ReasoningEffort, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
+import { ReasoningEffort, afterReasoning, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
 
@@ -168,6 +168,9 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
   const schemaConstraint = format?.type === "json_schema"
     ? { type: "json_schema" as const, schema: format.schema, ...(typeof format.strict === "boolean" ? { strict: format.strict } : {}) }
     : null;
+  const reasoning = reasoningFields(model, body.reasoning?.effort);
+  // Forced tool calls win over a response format: the output is the calls.
+  const structure = toolPart.constraint ?? schemaConstraint;
   return {
     model: model.id,
     input: typeof body.input === "string" ? { kind: "text", text: body.input } : { kind: "messages", messages: toMessages(body.input, model) },
@@ -176,10 +179,10 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     topP: body.top_p ?? 1,
     logprobs: (body.include ?? []).includes(LOGPROBS_INCLUDE),
     tools,
-    // Forced tool calls win over a response format: the output is the calls.
-    constraint: grammarConstraint(body.structured_outputs, toolPart.constraint ?? schemaConstraint),
+    // A grammar describes the whole output; other structures leave a thinking model its block.
+    constraint: body.structured_outputs ? grammarConstraint(body.structured_outputs, structure) : afterReasoning(structure, reasoning.reasoning),
     toolCallFormat: toolPart.toolCallFormat,
-    ...reasoningFields(model, body.reasoning?.effort),
+    ...reasoning,
     metadata,
     window: resolveWindow(metadata, model.windows),
     user: body.user ?? null,

@@ -18,12 +18,14 @@ const checker = new GrammarChecker();
 export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }): Promise<void> {
   const c = gen.constraint;
   if (!c) return;
+  const structure = c.type === "after_reasoning" ? c.then : c;
   try {
     await checker.check(c);
   } catch (err) {
     if (!(err instanceof GrammarCompileError)) throw err;
-    const where = c.type === "tool_calls" ? param.tools : c.type === "grammar" ? STRUCTURED_OUTPUTS : param.schema;
-    throw invalidRequest(`Invalid ${c.type === "grammar" ? "grammar" : "schema"} for '${where}': ${err.message}`, where, c.type === "grammar" ? "invalid_grammar" : "invalid_schema");
+    const where = structure.type === "tool_calls" ? param.tools : structure.type === "grammar" ? STRUCTURED_OUTPUTS : param.schema;
+    const grammar = structure.type === "grammar";
+    throw invalidRequest(`Invalid ${grammar ? "grammar" : "schema"} for '${where}': ${err.message}`, where, grammar ? "invalid_grammar" : "invalid_schema");
   }
 }
 

@@ -10,7 +10,7 @@ import { openModel } from "../engine/model/open.ts";
 import { createTokenizer } from "../engine/tokenizer/index.ts";
 import { toolCallFormatFor, toolParameters, type ToolCallFormatName } from "../tool-calls.ts";
 import { chatTemplateInfo, renderChat, ChatTemplateError, type ChatMessage, type ChatPrompt, type ChatTool, type ChatTemplateInfo } from "../engine/chat/template.ts";
-import { opensReasoning, reasoningFormatFor, type ReasoningMode } from "../reasoning.ts";
+import { closesReasoning, opensReasoning, reasoningFormatFor, type ReasoningMode } from "../reasoning.ts";
 
 export interface ModelConfig {
   id: string;
@@ -145,13 +145,15 @@ function reasoningModes(template: ChatTemplateInfo): (thinking: boolean | null) 
     let mode = modes.get(thinking);
     if (!mode) {
       let startsInside = false;
+      let thinks = true;
       try {
         const probe = renderChat(template, [{ role: "user", content: "Hi" }], { extra: thinkingVariables(thinking) });
         startsInside = opensReasoning(probe.text, format);
+        thinks = !closesReasoning(probe.text, format);
       } catch {
         // a template that refuses the probe refuses real conversations too, with its message
       }
-      mode = { format, startsInside };
+      mode = { format, startsInside, thinks };
       modes.set(thinking, mode);
     }
     return mode;

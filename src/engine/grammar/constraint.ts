@@ -36,7 +36,12 @@ export type OutputConstraint =
   | { type: "json_object" }
   | { type: "tool_calls"; tools: ToolSpec[]; format: ToolCallFormat; parallel?: boolean }
   /** The whole output matches a regular expression, or a grammar in xgrammar's EBNF (GBNF) with a `root` rule. */
-  | { type: "grammar"; syntax: GrammarSyntax; definition: string };
+  | { type: "grammar"; syntax: GrammarSyntax; definition: string }
+  /**
+   * Free reasoning first, then `then`: the block (opened by `open` unless the prompt opened it)
+   * runs to `close`, and the structure applies to the answer after it.
+   */
+  | { type: "after_reasoning"; open?: string; close: string; then: OutputConstraint };
 
 export type GrammarSyntax = "regex" | "ebnf";
 
@@ -66,7 +71,8 @@ export type SchemaPlan =
     /** Several calls allowed (else exactly one). */
     parallel: boolean;
   }
-  | { kind: "grammar"; key: string; syntax: GrammarSyntax; definition: string };
+  | { kind: "grammar"; key: string; syntax: GrammarSyntax; definition: string }
+  | { kind: "after_reasoning"; key: string; open: string; close: string; then: SchemaPlan };
 
 // JSON is written on one line with Python's json.dumps separators (`, ` and `: `), as OpenAI's
 // structured outputs look. Free whitespace was tried first: stories15M, greedy, then fills every
@@ -130,6 +136,13 @@ const MAX_GRAMMAR_CHARS = 64 * 1024;
 const GRAMMAR_SYNTAXES: GrammarSyntax[] = ["regex", "ebnf"];
 
 const PLANNERS: Record<string, (c: Record<string, unknown>) => SchemaPlan> = {
+  after_reasoning: (c) => {
+    const open = c.open ?? "";
+    if (typeof open !== "string" || typeof c.close !== "string" || c.close === "") throw new GrammarCompileError("after_reasoning: open and close must be strings, close non-empty");
+    const then = planConstraint(c.then as OutputConstraint);
+    if (then.kind === "after_reasoning") throw new GrammarCompileError("after_reasoning: cannot nest");
+    return { kind: "after_reasoning", key: `after_reasoning:${JSON.stringify([open, c.close])}:${then.key}`, open, close: c.close, then };
+  },
   grammar: (c) => {
     const syntax = c.syntax as GrammarSyntax;
     if (!GRAMMAR_SYNTAXES.includes(syntax)) throw new GrammarCompileError(`grammar: syntax must be one of ${GRAMMAR_SYNTAXES.join(", ")}`);

@@ -95,6 +95,11 @@ const BUILD: { [K in SchemaPlan["kind"]]: {
     grammar: async (xg, p) => xg.Grammar.fromStructuralTag(await toolCallTag(xg, p)),
     compile: async (xg, compiler, p) => compiler.compileStructuralTag(await toolCallTag(xg, p)),
   },
+  // The reasoning block, then the answer's structure, as one structural-tag sequence.
+  after_reasoning: {
+    grammar: async (xg, p) => xg.Grammar.fromStructuralTag(await afterReasoningTag(xg, p)),
+    compile: async (xg, compiler, p) => compiler.compileStructuralTag(await afterReasoningTag(xg, p)),
+  },
   // A regex goes in as a structural tag of one regex format (the package has no regex compiler of its own).
   grammar: {
     grammar: (xg, p) => (p.syntax === "regex" ? xg.Grammar.fromStructuralTag(regexTag(p.definition)) : xg.Grammar.fromEBNF(p.definition)),
@@ -105,7 +110,7 @@ const BUILD: { [K in SchemaPlan["kind"]]: {
 const regexTag = (pattern: string) => JSON.stringify({ type: "structural_tag", format: { type: "regex", pattern } });
 
 /** What a plan's errors call it. */
-const PLAN_NOUN: Record<SchemaPlan["kind"], string> = { json_schema: "JSON schema", tool_calls: "tool parameters schema", grammar: "grammar" };
+const PLAN_NOUN: Record<SchemaPlan["kind"], string> = { json_schema: "JSON schema", tool_calls: "tool parameters schema", grammar: "grammar", after_reasoning: "JSON schema or tool parameters schema" };
 
 // xgrammar 0.1.27 writes a string with minLength/maxLength as `[^"\\\r\n]{m,n}`, which lets raw
 // control characters (a tab, U+0010) into the string: invalid JSON (found by the gpt2 test).
@@ -123,16 +128,32 @@ async function jsonSchemaEBNF(xg: XGrammar, schema: string, strictMode: boolean)
  * only if parallel. Arguments go in as the schema's EBNF rather than as a json_schema content,
  * whose whitespace cannot be set: this way they are laid out like every other JSON here.
  */
-async function toolCallTag(xg: XGrammar, p: PlanOf<"tool_calls">): Promise<string> {
+async function toolCallFormat(xg: XGrammar, p: PlanOf<"tool_calls">) {
   const tags = [];
   for (const call of p.calls) {
     const grammar = await jsonSchemaEBNF(xg, call.schema, call.strictMode);
     tags.push({ type: "tag", begin: call.begin, content: { type: "grammar", grammar }, end: call.end });
   }
-  return JSON.stringify({
-    type: "structural_tag",
-    format: { type: "tags_with_separator", tags, separator: p.separator, at_least_one: true, stop_after_first: !p.parallel },
-  });
+  return { type: "tags_with_separator", tags, separator: p.separator, at_least_one: true, stop_after_first: !p.parallel };
+}
+
+const toolCallTag = async (xg: XGrammar, p: PlanOf<"tool_calls">) => JSON.stringify({ type: "structural_tag", format: await toolCallFormat(xg, p) });
+
+/** A plan as a structural-tag format (what after_reasoning puts after the block). */
+async function formatOfPlan(xg: XGrammar, p: SchemaPlan): Promise<unknown> {
+  switch (p.kind) {
+    case "json_schema": return { type: "grammar", grammar: await jsonSchemaEBNF(xg, p.schema, p.strictMode) };
+    case "tool_calls": return toolCallFormat(xg, p);
+    case "grammar": return p.syntax === "regex" ? { type: "regex", pattern: p.definition } : { type: "grammar", grammar: p.definition };
+    case "after_reasoning": throw new GrammarCompileError("after_reasoning: cannot nest");
+  }
+}
+
+async function afterReasoningTag(xg: XGrammar, p: PlanOf<"after_reasoning">): Promise<string> {
+  const block = { type: "tag", begin: p.open, content: { type: "any_text" }, end: p.close };
+  // Qwen3 and DeepSeek-R1 put a blank line between the block and the answer.
+  const gap = { type: "regex", pattern: "\\n{0,2}" };
+  return JSON.stringify({ type: "structural_tag", format: { type: "sequence", elements: [block, gap, await formatOfPlan(xg, p.then)] } });
 }
 
 const buildGrammar = (xg: XGrammar, plan: SchemaPlan) => (BUILD[plan.kind].grammar as (xg: XGrammar, p: SchemaPlan) => Promise<{ dispose(): void }>)(xg, plan);
