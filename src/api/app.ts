@@ -22,6 +22,7 @@ import { OPENAPI_DOCS_PATH, OPENAPI_SPEC_PATH, openapiRoutes } from "./openapi.t
 const ROUTE_PATTERNS: [RegExp, string][] = [
   [/^\/v1\/responses\/[^/]+$/, "/v1/responses/{id}"],
   [/^\/v1\/responses\/[^/]+\/cancel$/, "/v1/responses/{id}/cancel"],
+  [/^\/v1\/models\/[^/]+\/file$/, "/v1/models/{id}/file"],
   [/^\/v1\/models\/.+$/, "/v1/models/{id}"],
   [/^\/v1\/batches\/[^/]+$/, "/v1/batches/{id}"],
   [/^\/v1\/batches\/[^/]+\/cancel$/, "/v1/batches/{id}/cancel"],

@@ -1,18 +1,36 @@
-// GET /v1/models and GET /v1/models/{id}.
+// GET /v1/models, GET /v1/models/{id}, and GET /v1/models/{id}/file: the weights themselves, for
+// a page that runs the model on its own GPU (the demo, the embeddable engine).
 
 import { Elysia } from "elysia";
+import { statSync } from "node:fs";
 import type { AppContext } from "./context.ts";
 import type { ServedModel } from "../scheduler/models.ts";
-import { unknownModel } from "./errors.ts";
+import { ApiError, unknownModel } from "./errors.ts";
+import { fileResponse } from "./byte-ranges.ts";
 
 const renderModel = (m: ServedModel) => ({ id: m.id, object: "model", created: m.created, owned_by: "valar" });
+
+function servedModel(ctx: AppContext, id: string): ServedModel {
+  const m = ctx.models.get(id);
+  if (!m) throw unknownModel(id);
+  return m;
+}
+
+/** The model's weights as one downloadable file: GGUF only (a Hugging Face directory is many files). */
+function modelFile(ctx: AppContext, request: Request, id: string): Response {
+  const m = servedModel(ctx, id);
+  if (statSync(m.ref).isDirectory()) {
+    throw new ApiError("not_found_error", `The model '${id}' is served from a Hugging Face directory, not one file; only GGUF models can be downloaded (convert it with \`valar convert\`).`, {
+      param: "model", code: "model_file_unavailable",
+    });
+  }
+  return fileResponse(request, m.ref);
+}
 
 export function modelsRoutes(ctx: AppContext) {
   return new Elysia({ name: "models" })
     .get("/v1/models", () => ({ object: "list", data: ctx.models.list().map(renderModel) }))
-    .get("/v1/models/:id", ({ params }) => {
-      const m = ctx.models.get(params.id);
-      if (!m) throw unknownModel(params.id);
-      return renderModel(m);
-    });
+    .get("/v1/models/:id", ({ params }) => renderModel(servedModel(ctx, params.id)))
+    .get("/v1/models/:id/file", ({ params, request }) => modelFile(ctx, request, params.id))
+    .head("/v1/models/:id/file", ({ params, request }) => modelFile(ctx, request, params.id));
 }

@@ -13,15 +13,24 @@
 //    becomes the error message instead of noise on the server's stderr.
 //
 // Browser note: the WASM binary is embedded in the JS as base64 and single-threaded, so a page
-// needs no extra files or cross-origin isolation; only `loadXGrammar` (fresh copies through
-// `require.cache`) is specific to Bun/Node.
-
-import { createRequire } from "node:module";
+// needs no extra files or cross-origin isolation. Only fresh copies (through `require.cache`)
+// are specific to Bun/Node; a page has the one copy its bundle holds, so there an aborted
+// instance is reused (it leaks, as the note above says, but keeps working).
 
 export type XGrammar = typeof import("@mlc-ai/web-xgrammar");
 
-const require = createRequire(import.meta.url);
-const PACKAGE_PATH = require.resolve("@mlc-ai/web-xgrammar");
+/** A fresh evaluation of the package where the host has CommonJS (Bun, Node, Deno); else the bundle's copy. */
+async function freshModule(): Promise<XGrammar> {
+  const proc = (globalThis as { process?: { versions?: Record<string, string> } }).process;
+  if (proc?.versions?.bun || proc?.versions?.node) {
+    const { createRequire } = await import("node:module");
+    const require = createRequire(import.meta.url);
+    const path = require.resolve("@mlc-ai/web-xgrammar");
+    delete require.cache[path];
+    return require(path) as XGrammar;
+  }
+  return (await import("@mlc-ai/web-xgrammar")) as XGrammar;
+}
 
 /** xgrammar aborted: `reason` is what it printed before aborting (check location stripped). */
 export class XGrammarAbort extends Error {
@@ -54,8 +63,7 @@ export class XGrammarInstance {
   }
 
   private static async loadNow(): Promise<XGrammarInstance> {
-    delete require.cache[PACKAGE_PATH];
-    const instance = new XGrammarInstance(require(PACKAGE_PATH) as XGrammar);
+    const instance = new XGrammarInstance(await freshModule());
     // Emscripten binds console.error once, when the module is instantiated (the first API call):
     // instantiate it while console.error is this instance's router. Abort reports are kept for
     // the error message; anything else xgrammar prints (warnings) still reaches stderr.

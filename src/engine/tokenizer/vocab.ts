@@ -90,7 +90,18 @@ const EOG_TEXTS = new Set([
 const EOT_TEXTS = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
   "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"];
 
-const utf8Length = (s: string) => Buffer.byteLength(s, "utf8");
+/** Bytes of a string in UTF-8 (a lone surrogate counts as U+FFFD's three), on any host. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
+}
 
 export function readGGUFVocab(meta: Meta): Vocab {
   const model = metaString(meta, "tokenizer.ggml.model");
