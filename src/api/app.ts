@@ -16,6 +16,7 @@ import { opsRoutes } from "./ops.ts";
 import { batchesRoutes } from "./batches.ts";
 import { bodyLimit } from "./context.ts";
 import { checkDeclaredLength, readJsonBody } from "./body.ts";
+import { DEMO_PREFIX, demoRoutes } from "./demo.ts";
 import { OPENAPI_DOCS_PATH, OPENAPI_SPEC_PATH, openapiRoutes } from "./openapi.ts";
 
 /** Route labels for metrics: path patterns, so ids do not explode the label set. */
@@ -28,6 +29,7 @@ const ROUTE_PATTERNS: [RegExp, string][] = [
   [/^\/v1\/batches\/[^/]+\/cancel$/, "/v1/batches/{id}/cancel"],
   [/^\/v1\/batches\/[^/]+\/results$/, "/v1/batches/{id}/results"],
   [/^\/v1\/batches\/[^/]+\/[^/]+$/, "/v1/batches/{id}/{custom_id}"],
+  [/^\/demo(\/.*)?$/, "/demo/{file}"],
 ];
 const KNOWN_ROUTES = new Set(["/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/models", "/v1/batches", "/health", "/ready", "/metrics", OPENAPI_SPEC_PATH, OPENAPI_DOCS_PATH]);
 
@@ -38,13 +40,14 @@ export function routeLabel(path: string): string {
 }
 
 const UNAUTHENTICATED_PATHS = new Set(["/health", "/ready", "/metrics", OPENAPI_SPEC_PATH, OPENAPI_DOCS_PATH]);
+const isPublic = (path: string) => UNAUTHENTICATED_PATHS.has(path) || path === DEMO_PREFIX || path.startsWith(`${DEMO_PREFIX}/`);
 
 export function createApp(ctx: AppContext) {
   const app = new Elysia({ normalize: false })
     .onRequest(({ request }) => {
       const path = new URL(request.url).pathname;
       checkDeclaredLength(request.headers, bodyLimit(ctx.limits, path));
-      if (!UNAUTHENTICATED_PATHS.has(path)) setPrincipal(request, authenticate(request.headers, ctx.auth));
+      if (!isPublic(path)) setPrincipal(request, authenticate(request.headers, ctx.auth));
     })
     // Every body is JSON whatever its content type (curl users forget the header).
     .onParse(({ request }) => readJsonBody(request, bodyLimit(ctx.limits, new URL(request.url).pathname)))
@@ -69,7 +72,8 @@ export function createApp(ctx: AppContext) {
     .use(responsesRoutes(ctx))
     .use(chatRoutes(ctx))
     .use(messagesRoutes(ctx))
-    .use(batchesRoutes(ctx));
+    .use(batchesRoutes(ctx))
+    .use(demoRoutes());
   return app.use(openapiRoutes(() => app));
 }
 

@@ -20,3 +20,18 @@ export function memorySource(name: string, bytes: Uint8Array): ByteSource {
     close() {},
   };
 }
+
+/**
+ * A Blob (a dropped File, a cached download) read in slices as they are asked for, so a file
+ * larger than one ArrayBuffer loads. FileReaderSync exists only in Web Workers: the browser
+ * engine worker's source.
+ */
+export function blobSource(name: string, blob: Blob): ByteSource {
+  const reader = new (globalThis as unknown as { FileReaderSync: new () => { readAsArrayBuffer(b: Blob): ArrayBuffer } }).FileReaderSync();
+  return {
+    name,
+    size: blob.size,
+    read: (offset, length) => new Uint8Array(reader.readAsArrayBuffer(blob.slice(offset, offset + length))),
+    close() {},
+  };
+}
