@@ -86,6 +86,16 @@ ${settingsHelp(["model", "host", "port", "db", "modelsDir", "apiKey"])}`,
   --name NAME   general.name to record (default: the source's)`,
     load: () => import("./cli/convert.ts"),
   },
+  "build-web": {
+    summary: "write the demo page and the in-page engine as static files",
+    usage: `valar build-web OUT
+
+  OUT   directory to write index.html, demo.js, demo.css, valar-browser.js and
+        valar-engine-worker.js into (created if missing). Serve it over HTTPS or localhost
+        (WebGPU and Cache Storage need a secure context); the page's "From the server" list
+        reads ../v1/models, so put OUT at /demo/ beside a Valar server, or load a local .gguf.`,
+    load: () => import("./cli/build-web.ts"),
+  },
   keys: {
     summary: "manage API keys (create, list, revoke)",
     usage: `valar keys create --org NAME [--name LABEL] [--db PATH]

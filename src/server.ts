@@ -1,9 +1,9 @@
 // startServer: opens the store, starts the engine, loads the models, and serves the API.
 // Used by the CLI's `serve` and by the end-to-end tests (port 0 picks a free port).
 
-import type { Server } from "bun";
 import type { ServeConfig } from "./config.ts";
 import { exposureRefusal } from "./config.ts";
+import { host } from "./hosts/index.ts";
 import { openDb, closeDb } from "./store/db.ts";
 import { DEFAULT_ORG, ensureOrganization, hasActiveKeys } from "./store/keys.ts";
 import { ResponseStore } from "./store/responses.ts";
@@ -146,18 +146,16 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
     dispatcher.start();
     idempotency.sweep();
     const app = createApp(ctx);
-    const server: Server<undefined> = Bun.serve({
+    const server = await host.listen({
       hostname: config.host,
       port: config.port,
       fetch: instrumentedFetch(app, ctx),
       // Bodies over the limit are answered with a 413 envelope by the app (by their length before
-      // they are read, or once a chunked one passes it); Bun's own cut-off, which answers without
-      // the envelope, sits far above so it only stops what the app would never read.
+      // they are read, or once a chunked one passes it); the listener's own cut-off, which answers
+      // without the envelope, sits far above so it only stops what the app would never read.
       maxRequestBodySize: 4 * Math.max(ctx.limits.maxBodyBytes, ctx.limits.maxBatchBodyBytes),
-      // Generations can be long and a sync request is silent until done: no idle cut-off.
-      idleTimeout: 0,
     });
-    const port = server.port!;
+    const port = server.port;
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     const running: RunningServer = {
       url: `http://${shown}:${port}`,
@@ -165,7 +163,7 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       ctx,
       async stop() {
         await stopWork();
-        await server.stop(true);
+        await server.stop();
         await started.close();
         closeDb(db);
       },

@@ -158,13 +158,31 @@ describe("commands", () => {
     const none = await cli([]);
     expect(none.code).toBe(2);
     expect(none.stdout).toContain("commands:");
-    for (const name of ["serve", "generate", "info", "tokenize", "detokenize", "pull", "convert", "keys"]) expect(none.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+    for (const name of ["serve", "generate", "info", "tokenize", "detokenize", "pull", "convert", "build-web", "keys"]) expect(none.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
     const unknown = await cli(["srve"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "srve"');
     const help = await cli(["tokenize", "--help"]);
     expect(help).toMatchObject({ code: 0 });
     expect(help.stdout).toContain("usage: valar tokenize REF TEXT");
+  });
+
+  test("build-web writes the demo page and the in-page engine as static files", async () => {
+    const out = mkdtempSync(join(tmpdir(), "valar-web-"));
+    try {
+      const r = await cli(["build-web", out]);
+      expect(r.code).toBe(0);
+      const names = ["valar-browser.js", "valar-engine-worker.js", "demo.js", "index.html", "demo.css"];
+      expect(r.stdout.trim().split("\n")).toEqual(names.map((n) => join(out, n)));
+      const html = readFileSync(join(out, "index.html"), "utf8");
+      expect(html).toContain('src="demo.js"');
+      expect(html).toContain('href="demo.css"');
+      // the client starts its worker by a URL relative to itself, which the build puts beside it
+      expect(readFileSync(join(out, "valar-browser.js"), "utf8")).toContain("valar-engine-worker.js");
+      expect((await cli(["build-web"])).code).toBe(2);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   test("serve --help lists every setting's flag and variable", async () => {

@@ -3,6 +3,7 @@
 
 import { statSync } from "node:fs";
 import { ApiError } from "./errors.ts";
+import { host } from "../hosts/index.ts";
 
 /** The inclusive byte range a `Range` header asks of a file of `size` bytes; null for the whole file. */
 export function parseRange(header: string | null, size: number): { start: number; end: number } | null | "unsatisfiable" {
@@ -21,7 +22,7 @@ export function parseRange(header: string | null, size: number): { start: number
   return { start, end };
 }
 
-/** The file at `path` for `request` (Bun sends no body for a HEAD): 200 whole, 206 one range, 304 when the client's copy is current, 416 past its end. */
+/** The file at `path` for `request` (the listener sends no body for a HEAD): 200 whole, 206 one range, 304 when the client's copy is current, 416 past its end. */
 export function fileResponse(request: Request, path: string, contentType = "application/octet-stream"): Response {
   const stat = statSync(path);
   const size = stat.size;
@@ -42,9 +43,9 @@ export function fileResponse(request: Request, path: string, contentType = "appl
       headers: { ...headers, "content-type": "application/json", "content-range": `bytes */${size}` },
     });
   }
-  if (!range) return new Response(Bun.file(path), { headers: { ...headers, "content-length": String(size) } });
+  if (!range) return new Response(size === 0 ? null : host.fileBody(path, 0, size - 1), { headers: { ...headers, "content-length": String(size) } });
   const length = range.end - range.start + 1;
-  return new Response(Bun.file(path).slice(range.start, range.end + 1), {
+  return new Response(host.fileBody(path, range.start, range.end), {
     status: 206,
     headers: { ...headers, "content-length": String(length), "content-range": `bytes ${range.start}-${range.end}/${size}` },
   });

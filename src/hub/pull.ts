@@ -7,7 +7,9 @@
 // only a complete file whose size and sha256 match is renamed to its final name, so a file in
 // the models directory is always whole.
 
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { createProgress, formatBytes, type ProgressStream } from "./progress.ts";
 import { DEFAULT_HF_ENDPOINT, localFileName, parseHfRef, resolveUrl } from "./ref.ts";
@@ -102,7 +104,7 @@ export async function pull(refText: string, opts: PullOptions = {}): Promise<Pul
       );
     }
     progressStream?.write(`${label}: ${why} at ${formatBytes(got)}; resuming\n`);
-    await Bun.sleep(100 * (attempt + 1));
+    await sleep(100 * (attempt + 1));
   }
 
   const bytes = statSync(part).size;
@@ -220,8 +222,8 @@ export function parseSha256(etag: string | null): string | undefined {
 }
 
 export async function sha256File(path: string): Promise<string> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  for await (const chunk of chunksOf(Bun.file(path).stream())) hasher.update(chunk);
+  const hasher = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hasher.update(chunk as Buffer);
   return hasher.digest("hex");
 }
 

@@ -1,11 +1,18 @@
 // Opens the SQLite store (bun:sqlite through drizzle-orm) in WAL mode and applies pending
 // migrations, so a fresh or older database file is always at the current schema on start.
+// Under Deno, deno.json maps `bun:sqlite` to src/hosts/deno-sqlite.ts (the same API over
+// node:sqlite), and the database is assembled here from drizzle's bun-sqlite session rather
+// than by its driver module, which imports `bun:sqlite` where Deno's import map cannot reach.
 
 import { Database } from "bun:sqlite";
-import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { SQLiteBunSession } from "drizzle-orm/bun-sqlite/session";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
+import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
+import { BaseSQLiteDatabase, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as schema from "./schema.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
@@ -16,7 +23,18 @@ export type Executor = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 /** Where the store lives unless `--db` or VALAR_DB says otherwise. */
 export const DEFAULT_DB_PATH = "data/valar.db";
 
-const MIGRATIONS = join(import.meta.dir, "migrations");
+const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** drizzle's bun-sqlite database over `client` (what its `drizzle({ client, schema })` builds). */
+function drizzleOver(client: Database): Db {
+  const dialect = new SQLiteSyncDialect();
+  const tables = extractTablesRelationalConfig(schema, createTableRelationsHelpers);
+  const relational = { fullSchema: schema, schema: tables.tables, tableNamesMap: tables.tableNamesMap };
+  const session = new SQLiteBunSession(client, dialect, relational, {});
+  const db = new BaseSQLiteDatabase("sync", dialect, session as never, relational) as unknown as Db;
+  db.$client = client;
+  return db;
+}
 
 /** `path` is a file path or ":memory:". */
 export function openDb(path: string): Db {
@@ -29,7 +47,7 @@ export function openDb(path: string): Db {
   sqlite.exec("PRAGMA journal_mode = WAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   sqlite.exec("PRAGMA synchronous = NORMAL");
-  const db = drizzle({ client: sqlite, schema }) as Db;
+  const db = drizzleOver(sqlite);
   migrate(db, { migrationsFolder: MIGRATIONS });
   return db;
 }

@@ -3,6 +3,7 @@
 // The reservation and the record are written in one transaction, so a request either reserved
 // the key and was accepted, or did neither (a 4xx before this point leaves the key free).
 
+import { createHash } from "node:crypto";
 import { and, eq, lte } from "drizzle-orm";
 import type { Db, Executor } from "./db.ts";
 import { idempotencyKeys } from "./schema.ts";
@@ -42,7 +43,7 @@ export function canonicalJson(value: unknown): string {
 
 /** SHA-256 (hex) of the body's canonical JSON. */
 export function fingerprint(body: unknown): string {
-  return new Bun.CryptoHasher("sha256").update(canonicalJson(body)).digest("hex");
+  return createHash("sha256").update(canonicalJson(body)).digest("hex");
 }
 
 /** Another process inserted the same reservation between our read and our insert. */

@@ -1,5 +1,6 @@
 // Organizations and their API keys. A key is shown once when created; only its SHA-256 is kept.
 
+import { createHash } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "./db.ts";
 import { apiKeys, organizations } from "./schema.ts";
@@ -8,7 +9,7 @@ import { newId, randomToken } from "./ids.ts";
 export const KEY_PREFIX = "valar-";
 
 export function hashKey(key: string): string {
-  return new Bun.CryptoHasher("sha256").update(key).digest("hex");
+  return createHash("sha256").update(key).digest("hex");
 }
 
 export interface Principal {
