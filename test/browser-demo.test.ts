@@ -109,6 +109,24 @@ describe.skipIf(!CHROMIUM)("the demo page", () => {
   }, 240_000);
 });
 
+describe.skipIf(!CHROMIUM)("the demo page without WebGPU", () => {
+  test("says so, offers the server, and still chats through it", async () => {
+    const page = await browser.newPage();
+    await page.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+    await page.goto(`${server.url}/demo/`);
+    await waitForText(page, "#gpu-status", "no WebGPU");
+    expect(await page.$eval("#gpu-status", (e) => e.classList.contains("error"))).toBe(true);
+    expect(await page.$eval('input[name="run-on"][value="server"]', (e) => (e as HTMLInputElement).checked)).toBe(true);
+    await page.waitForFunction((id) => (document.querySelector("#model-select") as HTMLSelectElement).value === id, WAIT, MODEL_ID);
+    expect(await page.$eval("#load-button", (e) => (e as HTMLButtonElement).disabled)).toBe(true);
+    await page.$eval("#max-tokens", (e) => { (e as HTMLInputElement).value = "8"; });
+    const reply = await sendThroughUi(page, cases[1].prompt, 1);
+    expect(cases[1].greedy_text.trimStart().startsWith(reply.trimStart())).toBe(true);
+    expect(reply.length).toBeGreaterThan(0);
+    await page.close();
+  }, 120_000);
+});
+
 describe.skipIf(!CHROMIUM)("the embeddable engine (valar/browser)", () => {
   test("a bare page streams greedy text and follows a json_schema", async () => {
     const page = await browser.newPage();

@@ -34,7 +34,7 @@ let engine: ValarEngine | null = null;
 let loading = false;
 let generating: { stop(): void } | null = null;
 const conversation: ChatCompletionMessageParam[] = [];
-const hasWebGPU = "gpu" in navigator;
+const hasWebGPU = Boolean((navigator as Navigator & { gpu?: GPU }).gpu);
 
 function runOn(): "browser" | "server" {
   return (document.querySelector<HTMLInputElement>('input[name="run-on"]:checked')?.value as "browser" | "server") ?? "browser";
