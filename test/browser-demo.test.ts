@@ -61,6 +61,29 @@ async function sendThroughUi(page: Page, prompt: string, replies: number): Promi
   return all.at(-1)!;
 }
 
+/**
+ * The share of the screenshot's pixels inside the reply's box that are not its background:
+ * text drawn there. The page decodes the PNG itself (a canvas), so no image library is needed.
+ */
+async function inkWhereTheReplyIs(page: Page, png: Buffer): Promise<number> {
+  return page.evaluate(async (b64) => {
+    const box = document.querySelector(".message.assistant .text")!.getBoundingClientRect();
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const g = canvas.getContext("2d")!;
+    g.drawImage(img, 0, 0);
+    const px = g.getImageData(Math.floor(box.x), Math.floor(box.y), Math.ceil(box.width), Math.ceil(box.height)).data;
+    const bg = [px[0], px[1], px[2]];
+    let ink = 0;
+    for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i] - bg[0]) + Math.abs(px[i + 1] - bg[1]) + Math.abs(px[i + 2] - bg[2]) > 96) ink++;
+    return ink / (px.length / 4);
+  }, png.toString("base64"));
+}
+
 describe.skipIf(!CHROMIUM)("the demo page", () => {
   test("loads stories15M through its UI, streams llama.cpp's greedy text, reloads from the cache", async () => {
     const page = await browser.newPage();
@@ -85,6 +108,9 @@ describe.skipIf(!CHROMIUM)("the demo page", () => {
     expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1000, 900]);
     expect(await (await page.$("#messages"))!.isIntersectingViewport()).toBe(true);
     expect(await page.$$eval(".message", (els) => els.length)).toBe(2);
+    const ink = await inkWhereTheReplyIs(page, png);
+    console.log(`screenshot: ${(ink * 100).toFixed(1)}% of the reply box is text`);
+    expect(ink).toBeGreaterThan(0.02);
 
     // the same conversation on the server: the same greedy text
     await page.click("#clear");
