@@ -65,7 +65,7 @@ const at = CONTEXT_AT - BATCH;
 new StepWriter(runner.options.shape).write(
   device.queue, fwd.buffers.step,
   Array.from({ length: BATCH }, (_, i) => ({ id: upTo128[at + i], pos: at + i, slot, fed: false })),
-  Array.from({ length: BATCH }, (_, i) => ({ token: i, slot, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false })),
+  Array.from({ length: BATCH }, (_, i) => ({ token: i, slot, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false, topK: 0 })),
 );
 
 const sites = fwd.describeStep(GREEDY);

@@ -19,7 +19,7 @@ struct SampleRow {
   draw: f32,         // a uniform draw in [0, 1) from the sequence's own seeded stream
   want_logprob: u32,
   masked: u32,       // 1: the grammar's mask for this row was uploaded (mask_logits.wgsl)
-  _pad: u32,
+  top_k: u32,        // most likely tokens to report (top_logprobs.wgsl); 0: none
 }
 
 struct Step {

@@ -47,6 +47,8 @@ export interface Generation {
   topP: number;
   /** Return one logprob per output token. */
   logprobs: boolean;
+  /** With `logprobs`, also the most likely tokens at each step (0 to 20; absent in older records: 0). */
+  topLogprobs?: number;
   tools: GenerationTool[];
   /**
    * Structure enforced while decoding (structured outputs, forced tool calls); null or absent:
@@ -76,6 +78,8 @@ export interface OutputToken {
   /** The text this token added to the output (empty while a multi-byte character is incomplete). */
   text: string;
   logprob?: number;
+  /** The most likely tokens at this step, most likely first, each with its own text. */
+  top?: { id: number; text: string; logprob: number }[];
 }
 
 export interface GenerationUsage {

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
-import { DEFAULT_STEP_SHAPE, KernelHost, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type NormVariant } from "../src/engine/gpu/kernels.ts";
+import { DEFAULT_STEP_SHAPE, KernelHost, MAX_TOP_LOGPROBS, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type NormVariant } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uploadBytes, uploadF32, uploadU32 } from "../src/engine/gpu/buffers.ts";
 import {
   ADD_PARAMS, ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS, SILU_MUL_PARAMS,
@@ -187,7 +187,7 @@ describe("matvec", () => {
     const yBuf = uploadF32(device, y0);
     const [tpr, rpw] = MATVEC_TILING;
     const kern = host.get("matvec", { format: GGMLType.F32, tileTokens: 1, mode: 0, bias: false, threadsPerRow: tpr, rowsPerGroup: rpw });
-    const sampled = [0, 1].map((r): SampleRow => ({ token: 4 - r, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false }));
+    const sampled = [0, 1].map((r): SampleRow => ({ token: 4 - r, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false, topK: 0 }));
     run(host, kern, [uploadBytes(device, toGpuRows(GGMLType.F32, wBytes, n, k)), uploadF32(device, x), yBuf, uploadF32(device, new Float32Array(1)), step(tokensAt(0, m), sampled), matvecParams(k, n, 4 * k, 1, { rowsOnly: true })], [1, 1, rows]);
     const w = dequantizeRows(GGMLType.F32, wBytes, n, k);
     // rows 0 and 1 of X (the gathered rows) into rows 0 and 1 of Y; the rest untouched
@@ -382,7 +382,7 @@ describe("rmsnorm", () => {
     const n = 288, m = 5;
     const x = randn(n * m, rand), w = randn(n, rand);
     const picked = [3, 0, 4];
-    const rows = picked.map((token, r): SampleRow => ({ token, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false }));
+    const rows = picked.map((token, r): SampleRow => ({ token, slot: r, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false, topK: 0 }));
     const want = new Float32Array(n * picked.length);
     picked.forEach((t, r) => want.set(refRmsnorm(x.subarray(t * n, (t + 1) * n), w, n, 1e-5), r * n));
     for (const [, h] of FORMS) {
@@ -519,7 +519,7 @@ describe("rope + kv write, attention (through page tables)", () => {
 });
 
 describe("sampling", () => {
-  interface RowSettings { temperature: number; topP: number; u: number; wantLogprob?: boolean; mask?: Uint32Array }
+  interface RowSettings { temperature: number; topP: number; u: number; wantLogprob?: boolean; mask?: Uint32Array; topK?: number }
 
   /**
    * The mask pass (rows with a mask) and both sampler passes (per-chunk partials, then the pick)
@@ -533,7 +533,7 @@ describe("sampling", () => {
     const logitsBuf = uploadF32(device, all);
     const out = storageBuffer(device, 8 * rowsN);
     const fed = uploadU32(device, new Uint32Array(rowsN + 1).fill(0xFFFFFFFF));
-    const rows = settings.map((o, r): SampleRow => ({ token: r, slot: r + 1, temperature: o.temperature, topP: o.topP, draw: o.u, wantLogprob: o.wantLogprob ?? true, masked: !!o.mask }));
+    const rows = settings.map((o, r): SampleRow => ({ token: r, slot: r + 1, temperature: o.temperature, topP: o.topP, draw: o.u, wantLogprob: o.wantLogprob ?? true, masked: !!o.mask, topK: o.topK ?? 0 }));
     const stepBuf = step(tokensAt(0, rowsN), rows);
     const words = Math.ceil(n / 32);
     const masks = new Uint32Array(words * rowsN);
@@ -553,10 +553,15 @@ describe("sampling", () => {
     }
     dispatch(h.get("sample_partial"), [logitsBuf, partials, params, stepBuf], [SAMPLE_GROUPS, rowsN, 1]);
     dispatch(h.get("sample"), [logitsBuf, out, fed, stepBuf, params, partials], [1, rowsN, 1]);
+    const top = storageBuffer(device, 8 * MAX_TOP_LOGPROBS * rowsN);
+    dispatch(h.get("top_logprobs"), [logitsBuf, top, stepBuf, params, partials], [1, rowsN, 1]);
     device.queue.submit([enc.finish()]);
     const o = new Uint32Array(await readBuffer(device, out, 8 * rowsN));
     const lp = new Float32Array(o.buffer);
-    return { picks: settings.map((_, r) => ({ id: o[2 * r], logprob: lp[2 * r + 1] })), fed: [...new Uint32Array(await readBuffer(device, fed, 4 * (rowsN + 1)))] };
+    const t = new Uint32Array(await readBuffer(device, top, 8 * MAX_TOP_LOGPROBS * rowsN));
+    const tlp = new Float32Array(t.buffer);
+    const tops = settings.map((o, r) => Array.from({ length: o.topK ?? 0 }, (_, j) => ({ id: t[2 * (r * MAX_TOP_LOGPROBS + j)], logprob: tlp[2 * (r * MAX_TOP_LOGPROBS + j) + 1] })));
+    return { picks: settings.map((_, r) => ({ id: o[2 * r], logprob: lp[2 * r + 1] })), fed: [...new Uint32Array(await readBuffer(device, fed, 4 * (rowsN + 1)))], tops };
   }
 
   /** One row: its id, logprob, and the id fed to its slot. */
@@ -572,6 +577,37 @@ describe("sampling", () => {
   }
 
   for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
+    test(`top logprobs: the k best in logit order, ties by id, masked ids never listed (${label})`, async () => {
+      const rand = mulberry32(5);
+      const n = 32003;
+      const l = randn(n, rand, 3);
+      // a tie at the top across far-apart ids, and one lower down
+      l[30001] = 8; l[12] = 8; l[2049] = 8; l[500] = 7; l[31999] = 7;
+      const masked = Float32Array.from(l, (v, i) => (i % 5 === 0 ? v : -3.4e38));
+      const order = (x: Float32Array) => [...x.keys()].sort((a, b) => x[b] - x[a] || a - b);
+      const lse = (x: Float32Array) => { const m = x.reduce((a, b) => Math.max(a, b), -Infinity); let z = 0; for (const v of x) if (v > -3e38) z += Math.exp(v - m); return m + Math.log(z); };
+      const few = new Float32Array(n).fill(-3.4e38);
+      few.set([1, 3, 2]);
+      const r = await sampleRows(h(), [l, masked, l, few], [
+        { temperature: 0, topP: 1, u: 0.5, topK: 20 },
+        { temperature: 0, topP: 1, u: 0.5, topK: 7 },
+        { temperature: 0, topP: 1, u: 0.5 },
+        { temperature: 0, topP: 1, u: 0.5, topK: 5 },
+      ]);
+      const want = (x: Float32Array, k: number) => order(x).slice(0, k);
+      expect(r.tops[0].map((t) => t.id)).toEqual(want(l, 20));
+      expect(r.tops[0].slice(0, 5).map((t) => t.id)).toEqual([12, 2049, 30001, 500, 31999]);
+      r.tops[0].forEach((t) => expect(Math.abs(t.logprob - (l[t.id] - lse(l)))).toBeLessThan(1e-4));
+      expect(r.tops[0][0]).toEqual(r.picks[0]);
+      const mw = want(masked, 7);
+      expect(mw.every((i) => i % 5 === 0)).toBe(true);
+      expect(r.tops[1].map((t) => t.id)).toEqual(mw);
+      r.tops[1].forEach((t) => expect(Math.abs(t.logprob - (masked[t.id] - lse(masked)))).toBeLessThan(1e-4));
+      expect(r.tops[2]).toEqual([]);
+      // only three ids are allowed: the list ends after them
+      expect(r.tops[3].map((t) => t.id)).toEqual([1, 2, 0, 0xFFFFFFFF, 0xFFFFFFFF]);
+    });
+
     test(`greedy argmax over 32003 logits, lowest id on ties, logprob (${label})`, async () => {
       const rand = mulberry32(11);
       const l = randn(32003, rand, 5);

@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
@@ -68,6 +68,7 @@ export const ResponsesBody = t.Object({
   max_output_tokens: t.Optional(PositiveInt),
   temperature: t.Optional(Temperature2),
   top_p: t.Optional(Unit),
+  top_logprobs: t.Optional(Nullable(Int({ minimum: 0, maximum: 20 }))),
   user: t.Optional(Nullable(User)),
   prompt_cache_key: t.Optional(Nullable(t.String())),
   metadata: t.Optional(Metadata),
@@ -178,6 +179,7 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
     temperature: body.temperature ?? 1,
     topP: body.top_p ?? 1,
     logprobs: (body.include ?? []).includes(LOGPROBS_INCLUDE),
+    topLogprobs: body.top_logprobs ?? 0,
     tools,
     // A grammar describes the whole output; other structures leave a thinking model its block.
     constraint: body.structured_outputs ? grammarConstraint(body.structured_outputs, structure) : afterReasoning(structure, reasoning.reasoning),
@@ -202,7 +204,10 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
   const thoughtTokens = out ? reasoningTokens(out.tokens, gen) : 0;
   const content: Record<string, unknown> = { type: "output_text", text: parts.content, annotations: [] };
   if (gen.logprobs && out) {
-    content.logprobs = out.tokens.slice(thoughtTokens).map((tok) => ({ token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)], top_logprobs: [] }));
+    content.logprobs = out.tokens.slice(thoughtTokens).map((tok) => ({
+      token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)],
+      top_logprobs: (tok.top ?? []).map((a) => ({ token: a.text, logprob: a.logprob, bytes: [...utf8.encode(a.text)] })),
+    }));
   }
   const suffix = rec.id.replace(/^[a-z]+[_-]/, "");
   const parsed = out && gen.toolCallFormat ? parseToolCalls(parts.content, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: parts.content, calls: [] };
@@ -244,6 +249,7 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
     max_output_tokens: gen.maxOutputTokens,
     temperature: gen.temperature,
     top_p: gen.topP,
+    top_logprobs: gen.topLogprobs ?? 0,
     text: req.text ?? { format: { type: "text" } },
     reasoning: req.reasoning ?? { effort: null, summary: null },
     tools: req.tools ?? gen.tools.map((tool) => ({ type: tool.type, name: tool.name, description: tool.description ?? null, parameters: tool.parameters ?? null, strict: null })),

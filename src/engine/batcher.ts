@@ -15,6 +15,7 @@
 // they wait to be run again from their tokens so far (recomputing what was evicted). An `asap`
 // sequence that finds every slot taken preempts a `standard` one.
 
+import { MAX_TOP_LOGPROBS } from "./gpu/kernels.ts";
 import type { ForwardPass } from "./forward.ts";
 import { KvCache, type KvCacheStats } from "./kv-cache.ts";
 import { Sequence, type SequenceListener, type SequenceMode, type SequenceRequest } from "./sequence.ts";
@@ -63,6 +64,8 @@ interface Launched {
   /** Rows whose logits go back to their sequence (evalLogits). */
   logits: { row: number; seq: Sequence; staging: GPUBuffer }[];
   staging: GPUBuffer | null;
+  /** The rows' top logprobs, when some row asked (MAX_TOP_LOGPROBS entries a row). */
+  top: GPUBuffer | null;
   done: Promise<void>;
 }
 
@@ -295,6 +298,7 @@ export class Batcher {
     const logits: Launched["logits"] = [];
     const committed = new Set<Sequence>();
     let masked = false;
+    let top = false;
 
     /** Adds `count` tokens of `seq` from its next position; samples after them when it reaches its end. */
     const take = (seq: Sequence, count: number, fed: boolean): boolean => {
@@ -317,12 +321,15 @@ export class Batcher {
       const token = tokens.length - 1;
       if (atEnd && seq.mode.kind === "logits") {
         logits.push({ row: rows.length, seq, staging: this.device.createBuffer({ size: 4 * this.opts.nVocab, usage: MAP_READ | COPY_DST, label: "logits readback" }) });
-        rows.push({ token, slot: seq.slot!, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false });
+        rows.push({ token, slot: seq.slot!, temperature: 0, topP: 1, draw: 0, wantLogprob: false, masked: false, topK: 0 });
       } else if (samples) {
         if (seq.matcher) this.device.queue.writeBuffer(this.fwd.buffers.mask, 4 * rows.length * this.fwd.maskWords, this.maskScratch);
         masked ||= !!seq.matcher;
         const { temperature, topP } = seq.request.sampling;
-        rows.push({ token, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: !!seq.matcher });
+        // top_logprobs.wgsl takes the log-sum-exp from the partials that want_logprob computes
+        const topK = seq.request.logprobs ? seq.request.topLogprobs ?? 0 : 0;
+        top ||= topK > 0;
+        rows.push({ token, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: !!seq.matcher, topK });
       } else {
         return true;
       }
@@ -351,12 +358,18 @@ export class Batcher {
     const q = this.device.queue;
     this.writer.write(q, this.fwd.buffers.step, tokens, rows);
     const enc = this.device.createCommandEncoder();
-    this.fwd.encode(enc, { tokens: tokens.length, rows: rows.length, masked });
+    this.fwd.encode(enc, { tokens: tokens.length, rows: rows.length, masked, top });
     let staging: GPUBuffer | null = null;
+    let topStaging: GPUBuffer | null = null;
     if (rows.length > 0) {
       staging = this.stagingPool.pop() ?? this.device.createBuffer({ size: 8 * shape.maxRows, usage: MAP_READ | COPY_DST, label: "sampled readback" });
       enc.copyBufferToBuffer(this.fwd.buffers.out, 0, staging, 0, 8 * rows.length);
       for (const l of logits) enc.copyBufferToBuffer(this.fwd.buffers.logits, 4 * l.row * this.opts.nVocab, l.staging, 0, 4 * this.opts.nVocab);
+      if (top) {
+        const bytes = 8 * MAX_TOP_LOGPROBS * rows.length;
+        topStaging = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST, label: "top logprobs readback" });
+        enc.copyBufferToBuffer(this.fwd.buffers.top, 0, topStaging, 0, bytes);
+      }
     }
     q.submit([enc.finish()]);
     for (const seq of committed) this.publish(seq);
@@ -365,9 +378,9 @@ export class Batcher {
     this.counts.stepRows += rows.length;
     this.counts.stepSizes[STEP_SIZE_BUCKETS.findIndex((b) => rows.length <= b)]++;
     const done = staging
-      ? Promise.all([staging.mapAsync(MAP_READ, 0, 8 * rows.length), ...logits.map((l) => l.staging.mapAsync(MAP_READ))]).then(() => undefined)
+      ? Promise.all([staging.mapAsync(MAP_READ, 0, 8 * rows.length), ...logits.map((l) => l.staging.mapAsync(MAP_READ)), topStaging?.mapAsync(MAP_READ)]).then(() => undefined)
       : q.onSubmittedWorkDone();
-    this.inFlight.push({ rows: rowSeqs, logits, staging, done });
+    this.inFlight.push({ rows: rowSeqs, logits, staging, top: topStaging, done });
     return true;
   }
 
@@ -382,6 +395,13 @@ export class Batcher {
       this.stagingPool.push(step.staging);
       ids = new Uint32Array(raw);
       lps = new Float32Array(raw);
+    }
+    let top: { ids: Uint32Array; lps: Float32Array } | null = null;
+    if (step.top) {
+      const raw = step.top.getMappedRange().slice(0);
+      step.top.unmap();
+      step.top.destroy();
+      top = { ids: new Uint32Array(raw), lps: new Float32Array(raw) };
     }
     for (const l of step.logits) {
       const values = new Float32Array(l.staging.getMappedRange().slice(0));
@@ -404,7 +424,8 @@ export class Batcher {
       seq.firstTokenAt ??= now;
       seq.tokens.push(id);
       seq.generated++;
-      seq.listener.token(seq.request.logprobs ? { id, logprob: lps![2 * r + 1] } : { id });
+      const topK = seq.request.logprobs ? seq.request.topLogprobs ?? 0 : 0;
+      seq.listener.token(seq.request.logprobs ? { id, logprob: lps![2 * r + 1], ...(topK > 0 && top ? { top: topOf(top, r, topK) } : {}) } : { id });
       if (seq.slot !== null) this.publish(seq);
       if (seq.generated >= seq.request.maxTokens || seq.tokens.length > this.opts.nCtx) this.finish(seq, "length");
     });
@@ -435,4 +456,15 @@ export class Batcher {
     }
     this.waiting.length = 0;
   }
+}
+
+/** Row r's reported alternatives: up to k (id, logprob) pairs, most likely first. */
+function topOf(top: { ids: Uint32Array; lps: Float32Array }, r: number, k: number): { id: number; logprob: number }[] {
+  const out: { id: number; logprob: number }[] = [];
+  for (let j = 0; j < k; j++) {
+    const at = 2 * (r * MAX_TOP_LOGPROBS + j);
+    if (top.ids[at] === 0xFFFFFFFF) break;
+    out.push({ id: top.ids[at], logprob: top.lps[at + 1] });
+  }
+  return out;
 }

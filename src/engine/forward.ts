@@ -8,7 +8,7 @@
 
 import type { HParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
-import { KernelHost, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type StepShape } from "./gpu/kernels.ts";
+import { KernelHost, MAX_TOP_LOGPROBS, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type StepShape } from "./gpu/kernels.ts";
 import { storageBuffer, storageUniformBuffer, uploadF32 } from "./gpu/buffers.ts";
 import {
   ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS,
@@ -47,8 +47,8 @@ interface Site {
   /** The bind group for an n-token step (kernels whose activations move to a uniform binding). */
   bind: (n: number) => GPUBindGroup;
   grid: (n: number) => [number, number, number];
-  /** Only in steps whose rows include a grammar mask. */
-  maskedOnly?: boolean;
+  /** Only in steps with a row that has a grammar mask / asks for top logprobs. */
+  only?: "masked" | "top";
 }
 
 /** What the host writes before a step and reads after it (step.ts knows their layouts). */
@@ -63,6 +63,8 @@ export interface ForwardBuffers {
   logits: GPUBuffer;
   /** (id, logprob bits) per sampled row. */
   out: GPUBuffer;
+  /** MAX_TOP_LOGPROBS (id, logprob bits) per sampled row that asks (id 0xFFFFFFFF: no more). */
+  top: GPUBuffer;
   /** Grammar masks, `maskWords` words per sampled row. */
   mask: GPUBuffer;
 }
@@ -100,6 +102,8 @@ export interface StepCounts {
   rows: number;
   /** Some row has a grammar mask: record mask_logits. */
   masked: boolean;
+  /** Some row asks for its most likely tokens: record top_logprobs. */
+  top?: boolean;
 }
 
 /**
@@ -186,6 +190,7 @@ export class ForwardPass {
       fed: buf(4 * R, "fed tokens"),
       logits: buf(4 * R * nVocab, "logits"),
       out: buf(8 * R, "sampled"),
+      top: buf(8 * MAX_TOP_LOGPROBS * R, "top logprobs"),
       mask: buf(4 * R * this.maskWords, "token masks"),
     };
     this.freq = uploadF32(device, this.ropeCosSin(w), "rope cos/sin");
@@ -214,7 +219,7 @@ export class ForwardPass {
     this.addNorm(w.vector("output_norm.weight"), "output_norm", out, "rows");
     this.head.push(...this.productSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, head: { exact: !!opts.exactHead } }, this.head));
     this.addSampler();
-    this.dispatchesPerToken = this.body.length + this.head.filter((s) => !s.maskedOnly).length;
+    this.dispatchesPerToken = this.body.length + this.head.filter((s) => !s.only).length;
   }
 
   /** The RoPE cos/sin table with the model's frequency scaling. */
@@ -355,10 +360,11 @@ export class ForwardPass {
     const mask = host.get("mask_logits");
     this.head.push({
       ...this.fixed("mask logits", "rows", mask, [b.logits, b.mask, this.params(MASK_PARAMS, { n_vocab: nVocab, words: this.maskWords }), b.step], (r) => [Math.ceil(nVocab / MASK_WG), r, 1]),
-      maskedOnly: true,
+      only: "masked",
     });
     this.head.push(this.fixed("sample partials", "rows", host.get("sample_partial"), [b.logits, partials, sampleParams, b.step], (r) => [SAMPLE_GROUPS, r, 1]));
     this.head.push(this.fixed("sample", "rows", host.get("sample"), [b.logits, b.out, b.fed, b.step, sampleParams, partials], (r) => [1, r, 1]));
+    this.head.push({ ...this.fixed("top logprobs", "rows", host.get("top_logprobs"), [b.logits, b.top, b.step, sampleParams, partials], (r) => [1, r, 1]), only: "top" });
   }
 
   private addStep(step: Step, l: number, w: WeightUploader, kc: GPUBuffer, vc: GPUBuffer) {
@@ -437,10 +443,11 @@ export class ForwardPass {
   /** The sites of a step, in dispatch order: the body, then (with rows) the head. */
   private stepSites(c: StepCounts): Site[] {
     if (c.rows === 0) return this.body;
-    const key = c.masked ? "masked" : "plain";
-    return (this.siteLists[key] ??= [...this.body, ...this.head.filter((s) => !s.maskedOnly || c.masked)]);
+    const on = { masked: c.masked, top: !!c.top };
+    const key = `${+on.masked}${+on.top}`;
+    return (this.siteLists[key] ??= [...this.body, ...this.head.filter((s) => !s.only || on[s.only])]);
   }
-  private siteLists: Partial<Record<"masked" | "plain", Site[]>> = {};
+  private siteLists: Record<string, Site[]> = {};
 
   /** Records one step (its step buffer, page table entries and masks already written). */
   encode(enc: GPUCommandEncoder, c: StepCounts) {

@@ -3,6 +3,7 @@
 // appends to one long-lived sequence (until `reset`) and hands back the logits after its last
 // token.
 
+import { MAX_TOP_LOGPROBS } from "./gpu/kernels.ts";
 import type { FinishReason, GeneratedToken, GenerateOptions, GenerationTimings, LoadedModel } from "./types.ts";
 import type { HParams } from "./model/hparams.ts";
 import type { ForwardPass } from "./forward.ts";
@@ -110,6 +111,8 @@ export class ModelRunner implements LoadedModel {
     const { temperature, topP } = opts.sampling;
     if (!(temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${temperature}`);
     if (!(topP >= 0 && topP <= 1)) throw new RangeError(`top_p must be in [0, 1], got ${topP}`);
+    const topK = opts.topLogprobs ?? 0;
+    if (!(Number.isInteger(topK) && topK >= 0 && topK <= MAX_TOP_LOGPROBS)) throw new RangeError(`topLogprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${topK}`);
     // top_p 0 keeps only the most likely token: that is the greedy choice
     const sampling = topP === 0 ? { temperature: 0, topP: 1 } : opts.sampling;
     this.checkIds(promptIds, 0);
@@ -123,7 +126,7 @@ export class ModelRunner implements LoadedModel {
     let notify: (() => void) | null = null;
     const wake = () => { notify?.(); notify = null; };
     const seq = this.batcher.submit(
-      { promptIds, maxTokens: opts.maxTokens, sampling, stopIds: opts.stopIds, logprobs: opts.logprobs, matcher, priority: opts.priority, cacheKey: opts.cacheKey, signal: opts.signal },
+      { promptIds, maxTokens: opts.maxTokens, sampling, stopIds: opts.stopIds, logprobs: opts.logprobs, topLogprobs: opts.topLogprobs, matcher, priority: opts.priority, cacheKey: opts.cacheKey, signal: opts.signal },
       {
         token: (t) => { queue.push(t); wake(); },
         done: (o) => { end = o; wake(); },

@@ -21,6 +21,8 @@ export interface SequenceRequest {
   sampling: SamplingParams;
   stopIds?: number[];
   logprobs?: boolean;
+  /** Most likely tokens to report with each sampled one (0 to MAX_TOP_LOGPROBS). */
+  topLogprobs?: number;
   matcher?: GrammarMatcher;
   priority?: Priority;
   /** Requests sharing a prompt_cache_key keep their cached pages longer. */

@@ -28,6 +28,8 @@ export interface SampleRow {
   wantLogprob: boolean;
   /** A grammar mask for this row is in the mask buffer. */
   masked: boolean;
+  /** Most likely tokens to report with their logprobs (top_logprobs.wgsl; 0: none). */
+  topK: number;
 }
 
 /** Packs steps into the `Step` layout and writes them into the step buffer. */
@@ -67,7 +69,7 @@ export class StepWriter {
       f[o + 4] = r.draw;
       u[o + 5] = r.wantLogprob ? 1 : 0;
       u[o + 6] = r.masked ? 1 : 0;
-      u[o + 7] = 0;
+      u[o + 7] = r.topK;
     });
     queue.writeBuffer(buffer, 0, this.bytes, 0, 16 + 16 * tokens.length);
     if (rows.length > 0) queue.writeBuffer(buffer, 4 * this.rowsAt, this.bytes, 4 * this.rowsAt, 32 * rows.length);

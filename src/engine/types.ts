@@ -19,6 +19,8 @@ export interface GenerateOptions {
   stopIds?: number[];
   /** Return the log-probability of each sampled token. */
   logprobs?: boolean;
+  /** Also return the most likely tokens at each step with theirs (0 to 20; needs `logprobs`). */
+  topLogprobs?: number;
   /** Output structure enforced while decoding (plain JSON: it crosses the worker boundary). */
   constraint?: OutputConstraint;
   signal?: AbortSignal;
@@ -27,6 +29,8 @@ export interface GenerateOptions {
 export interface GeneratedToken {
   id: number;
   logprob?: number;
+  /** The most likely tokens at this step, most likely first (with `topLogprobs`). */
+  top?: { id: number; logprob: number }[];
 }
 
 export type FinishReason = "stop" | "length" | "cancelled";

@@ -287,6 +287,7 @@ export class Scheduler {
           sampling: { temperature: gen.temperature, topP: gen.topP },
           stopIds: job.tokenizer.stopIds,
           logprobs: gen.logprobs,
+          ...(gen.logprobs && gen.topLogprobs ? { topLogprobs: gen.topLogprobs } : {}),
           ...(gen.constraint ? { constraint: gen.constraint } : {}),
           priority,
           cacheKey: gen.promptCacheKey ?? null,
@@ -294,7 +295,11 @@ export class Scheduler {
         (t) => {
           firstTokenAt ??= performance.now();
           const piece = decoder.push(t.id);
-          const token: OutputToken = { id: t.id, text: piece, ...(t.logprob !== undefined ? { logprob: t.logprob } : {}) };
+          const token: OutputToken = {
+            id: t.id, text: piece,
+            ...(t.logprob !== undefined ? { logprob: t.logprob } : {}),
+            ...(t.top ? { top: t.top.map((a) => ({ id: a.id, text: pieceText(job.tokenizer, a.id), logprob: a.logprob })) } : {}),
+          };
           tokens.push(token);
           text += piece;
           opts.onDelta?.(piece, token);
@@ -359,4 +364,10 @@ function partialResult(
     timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - startedAt,
     decodeMs: performance.now() - startedAt,
   };
+}
+
+/** One token's text on its own (a byte token's partial character comes out as U+FFFD). */
+function pieceText(tokenizer: Tokenizer, id: number): string {
+  const d = tokenizer.decoder();
+  return d.push(id) + d.flush();
 }

@@ -51,6 +51,7 @@ import q8BlockSrc from "../../../shaders/q8_block.wgsl" with { type: "text" };
 import stepSrc from "../../../shaders/step.wgsl" with { type: "text" };
 import pagesSrc from "../../../shaders/pages.wgsl" with { type: "text" };
 import maskLogitsSrc from "../../../shaders/mask_logits.wgsl" with { type: "text" };
+import topLogprobsSrc from "../../../shaders/top_logprobs.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
 import { rowGroup, rowUnit } from "../quant.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
@@ -145,6 +146,7 @@ export interface KernelVariants {
   sample_partial: NoVariant;
   sample: NoVariant;
   mask_logits: NoVariant;
+  top_logprobs: NoVariant;
   silu_mul: NoVariant;
   add: NoVariant;
 }
@@ -156,6 +158,9 @@ export type KernelName = keyof KernelVariants;
  * for a 32000-token vocabulary; the final pass reads 8 partials per thread.
  */
 export const SAMPLE_GROUPS = 8;
+
+/** The most alternatives a sampled row reports (top_logprobs.wgsl; the API allows 0 to 20). */
+export const MAX_TOP_LOGPROBS = 20;
 
 /**
  * Words per Q8_0 activation block in XQ (shaders/q8_block.wgsl): 8 of packed int8, the scale,
@@ -214,6 +219,7 @@ export const KERNELS: { [N in KernelName]: KernelSpec<KernelVariants[N]> } = {
   sample_partial: { source: samplePartialSrc, step: true, bindings: ["read", "rw", "uniform", "read"], consts: SAMPLER_CONSTS },
   sample: { source: sampleSrc, reduce: true, step: true, bindings: ["read", "rw", "rw", "read", "uniform", "read"], consts: SAMPLER_CONSTS },
   mask_logits: { source: maskLogitsSrc, step: true, bindings: ["rw", "read", "uniform", "read"] },
+  top_logprobs: { source: topLogprobsSrc, reduce: true, step: true, bindings: ["read", "rw", "read", "uniform", "read"], consts: () => ({ GROUPS: SAMPLE_GROUPS, MAX_TOP: MAX_TOP_LOGPROBS }) },
   silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
 };
