@@ -139,9 +139,10 @@ export async function startServer(config: StartOptions): Promise<RunningServer> 
       batchRunner.stop();
       await scheduler.stop();
       await dispatcher.stop();
+      models.close();
     };
     // Work a previous process accepted and did not finish runs first, in its original order.
-    background.recover();
+    await background.recover();
     batchRunner.start();
     dispatcher.start();
     idempotency.sweep();

@@ -76,7 +76,7 @@ async function checkItem(ctx: AppContext, params: Record<string, unknown>, compi
     await check;
   }
   try {
-    ctx.models.prepare(model, generation);
+    await ctx.models.prepare(model, generation);
   } catch (err) {
     // the same errors as `accept` gives a request sent on its own
     if (err instanceof PromptTooLong) throw invalidRequest(err.message, null, "context_length_exceeded");

@@ -201,7 +201,7 @@ export function chatRoutes(ctx: AppContext) {
       const model = requireModel(ctx, body.model);
       const generation = chatToGeneration(body, model);
       await checkConstraint(generation, { schema: "response_format.json_schema.schema", tools: "tools" });
-      const accepted = accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
+      const accepted = await accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);
       const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>

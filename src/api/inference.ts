@@ -36,13 +36,13 @@ export interface AcceptOptions {
 }
 
 /** Tokenizes and stores the request; after this the request is accepted (and recorded). */
-export function accept(
+export async function accept(
   ctx: AppContext, surface: Surface, principal: Principal, request: unknown, model: ServedModel, generation: Generation,
   opts: AcceptOptions = {},
-): Accepted {
+): Promise<Accepted> {
   let prepared: { promptIds: number[]; maxTokens: number };
   try {
-    prepared = ctx.models.prepare(model, generation);
+    prepared = await ctx.models.prepare(model, generation);
   } catch (err) {
     if (err instanceof PromptTooLong) throw invalidRequest(err.message, null, "context_length_exceeded");
     if (err instanceof PromptError) throw invalidRequest(err.message, null, "invalid_prompt");

@@ -94,7 +94,7 @@ export function messagesRoutes(ctx: AppContext) {
       const model = requireModel(ctx, body.model);
       const generation = messagesToGeneration(body, model);
       await checkConstraint(generation, { schema: "output_config.format.schema", tools: "tools" });
-      const accepted = accept(ctx, "messages", principal, body, model, generation, { idempotencyKey });
+      const accepted = await accept(ctx, "messages", principal, body, model, generation, { idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
         return renderMessage(accepted.record.id, model.id, resultOf(await settledReplay(ctx, accepted.record, request.signal)), accepted.record.generation);

@@ -271,7 +271,7 @@ export function responsesRoutes(ctx: AppContext) {
       const background = body.background === true;
       const generation = responsesToGeneration(body, model);
       await checkConstraint(generation, { schema: "text.format.schema", tools: "tools" });
-      const accepted = accept(ctx, "responses", principal, body, model, generation, { background, idempotencyKey });
+      const accepted = await accept(ctx, "responses", principal, body, model, generation, { background, idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
         // A background twin answers with its current state; a sync twin with its finished record.

@@ -54,7 +54,7 @@ export class BackgroundRunner {
    * oldest first: an accepted request is never lost. Records for a model this server no longer
    * serves, or whose prompt no longer fits, fail with a message saying why.
    */
-  recover(): { resumed: number; failed: number } {
+  async recover(): Promise<{ resumed: number; failed: number }> {
     let resumed = 0;
     let failed = 0;
     for (const rec of this.store.unfinished()) {
@@ -67,7 +67,7 @@ export class BackgroundRunner {
       }
       let prepared: { promptIds: number[]; maxTokens: number };
       try {
-        prepared = this.models.prepare(model, rec.generation);
+        prepared = await this.models.prepare(model, rec.generation);
       } catch (err) {
         if (!(err instanceof PromptError)) throw err;
         this.store.fail(rec.id, { code: "invalid_prompt", message: err.message });

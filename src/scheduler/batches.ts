@@ -99,20 +99,20 @@ export class BatchRunner {
       this.store.fail(item.id, { code: "model_unavailable", message: `The model '${item.model}' is no longer served; the batch item could not run.` });
       return;
     }
-    let prepared: { promptIds: number[]; maxTokens: number };
-    try {
-      prepared = this.models.prepare(model, item.generation);
-    } catch (err) {
-      // Runs outside any request: whatever goes wrong is the item's failure, never the process's.
-      const code = err instanceof PromptError ? "invalid_prompt" : "server_error";
-      this.store.fail(item.id, { code, message: err instanceof Error ? err.message : String(err) });
-      return;
-    }
+    // counted from now: the prompt may be tokenized off-thread before it is submitted
     this.inFlight.set(item.model, (this.inFlight.get(item.model) ?? 0) + 1);
-    void this.background.submit({ recordId: item.id, generation: item.generation, tokenizer: model.tokenizer, ...prepared })
-      .finally(() => {
-        this.inFlight.set(item.model, (this.inFlight.get(item.model) ?? 1) - 1);
-        this.wake();
-      });
+    const release = () => {
+      this.inFlight.set(item.model, (this.inFlight.get(item.model) ?? 1) - 1);
+      this.wake();
+    };
+    void this.models.prepare(model, item.generation).then(
+      (prepared) => this.background.submit({ recordId: item.id, generation: item.generation, tokenizer: model.tokenizer, ...prepared }).finally(release),
+      (err: unknown) => {
+        // Runs outside any request: whatever goes wrong is the item's failure, never the process's.
+        const code = err instanceof PromptError ? "invalid_prompt" : "server_error";
+        this.store.fail(item.id, { code, message: err instanceof Error ? err.message : String(err) });
+        release();
+      },
+    );
   }
 }

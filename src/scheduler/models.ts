@@ -6,7 +6,9 @@ import type { Engine, LoadedModelInfo } from "./engine.ts";
 import type { LoadSettings } from "../engine/protocol.ts";
 import type { CompletionWindow, Generation } from "../generation.ts";
 import { openModel } from "../engine/model/open.ts";
-import { preparePrompt, servedModel, type ServedModel } from "./served-model.ts";
+import { fitPrompt, renderPrompt, servedModel, type ServedModel } from "./served-model.ts";
+import { TokenizerThread } from "../engine/tokenizer/thread.ts";
+import { utf8Length } from "../engine/tokenizer/vocab.ts";
 
 export { PromptError, PromptTooLong, longestTokenBytes, preparePrompt, servedModel, type ServedModel } from "./served-model.ts";
 
@@ -19,8 +21,16 @@ export interface ModelConfig {
   engine?: LoadSettings;
 }
 
+/**
+ * Prompts up to this many bytes are tokenized on the calling thread (a millisecond or less of
+ * story text); longer ones in the tokenizer thread, so that no request holds the HTTP thread
+ * for long (a 2.5 MB prompt takes ~0.1-2 s depending on the text).
+ */
+export const INLINE_TOKENIZE_BYTES = 64 * 1024;
+
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
+  private readonly tokenizer = new TokenizerThread();
 
   constructor(private readonly engine: Engine) {}
 
@@ -39,8 +49,19 @@ export class ModelRegistry {
     return [...this.models.values()];
   }
 
-  prepare(model: ServedModel, gen: Generation): { promptIds: number[]; maxTokens: number } {
-    return preparePrompt(model, gen);
+  /** Prompt ids and output budget; a long prompt is tokenized off this thread. */
+  async prepare(model: ServedModel, gen: Generation): Promise<{ promptIds: number[]; maxTokens: number }> {
+    const prompt = renderPrompt(model, gen);
+    const opts = { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial };
+    const ids = utf8Length(prompt.text) <= INLINE_TOKENIZE_BYTES
+      ? model.tokenizer.encode(prompt.text, opts)
+      : await this.tokenizer.encode(model.ref, prompt.text, opts);
+    return fitPrompt(model, gen, ids);
+  }
+
+  /** Stops the tokenizer thread. */
+  close(): void {
+    this.tokenizer.close();
   }
 }
 

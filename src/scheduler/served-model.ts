@@ -64,8 +64,10 @@ export function longestTokenBytes(tokenizer: Tokenizer): number {
   return longest;
 }
 
-/** Prompt ids and output budget for a generation; throws PromptTooLong when nothing fits. */
-export function preparePrompt(model: ServedModel, gen: Pick<Generation, "input" | "tools" | "thinking" | "maxOutputTokens">): { promptIds: number[]; maxTokens: number } {
+type PromptInput = Pick<Generation, "input" | "tools" | "thinking" | "maxOutputTokens">;
+
+/** The rendered prompt of a generation, refused when its length alone proves it cannot fit. */
+export function renderPrompt(model: ServedModel, gen: PromptInput): ChatPrompt {
   let prompt: ChatPrompt;
   try {
     // A string input is one user message, as the hosted API treats it: through the model's
@@ -79,10 +81,20 @@ export function preparePrompt(model: ServedModel, gen: Pick<Generation, "input" 
   // A text that cannot fit is refused from its length alone: tokenizing megabytes takes seconds.
   const atLeast = Math.ceil(utf8Length(prompt.text) / longestTokenBytes(model.tokenizer));
   if (atLeast >= model.nCtx) throw new PromptTooLong(atLeast, model.nCtx, true);
-  const promptIds = model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial });
+  return prompt;
+}
+
+/** The output budget left by `promptIds`; throws PromptTooLong when nothing fits. */
+export function fitPrompt(model: ServedModel, gen: PromptInput, promptIds: number[]): { promptIds: number[]; maxTokens: number } {
   const room = model.nCtx - promptIds.length;
   if (room < 1) throw new PromptTooLong(promptIds.length, model.nCtx);
   return { promptIds, maxTokens: Math.min(gen.maxOutputTokens ?? room, room) };
+}
+
+/** Prompt ids and output budget for a generation, tokenized on this thread. */
+export function preparePrompt(model: ServedModel, gen: PromptInput): { promptIds: number[]; maxTokens: number } {
+  const prompt = renderPrompt(model, gen);
+  return fitPrompt(model, gen, model.tokenizer.encode(prompt.text, { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial }));
 }
 
 function toChatMessage(m: GenerationMessage): ChatMessage {

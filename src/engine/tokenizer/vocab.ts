@@ -90,8 +90,11 @@ const EOG_TEXTS = new Set([
 const EOT_TEXTS = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
   "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"];
 
-/** Bytes of a string in UTF-8 (a lone surrogate counts as U+FFFD's three), on any host. */
+const nodeBuffer = (globalThis as { Buffer?: { byteLength(s: string, enc: "utf8"): number } }).Buffer;
+
+/** Bytes of a string in UTF-8 (a lone surrogate counts as U+FFFD's three), on any host (natively where there is a Buffer). */
 export function utf8Length(s: string): number {
+  if (nodeBuffer) return nodeBuffer.byteLength(s, "utf8");
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
