@@ -3,7 +3,7 @@
 // and the server goes on serving everyone else.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { MODEL_ID, envelope, post, startTestServer, type TestServer } from "./e2e-harness.ts";
+import { MODEL_ID, MODEL_PATH, envelope, post, startTestServer, type TestServer } from "./e2e-harness.ts";
 import { MAX_BODY_DEPTH, overDepthAt, pathAt } from "../src/api/body.ts";
 import { GrammarChecker } from "../src/engine/grammar/checker.ts";
 import { GrammarCompileError } from "../src/engine/grammar/constraint.ts";
@@ -157,6 +157,44 @@ describe("the schema checker (xgrammar in a worker)", () => {
     } finally {
       patient.close();
     }
+  });
+
+  // Quick to check alone, slow against a vocabulary: xgrammar's masks for every state of long
+  // repetitions (each pattern ~1.8 s on stories15M's 32k tokens; the four ~5 s, against ~0.1 s
+  // without a vocabulary).
+  const slowWithVocab = {
+    type: "object",
+    properties: Object.fromEntries(["a-z", "b-y", "c-x", "d-w"].map((l, i) => [`p${i}`, { type: "string", pattern: `^([${l}]{3,9}[0-9]{2,5}-){4,200}[A-Z]{2,30}$` }])),
+    required: ["p0", "p1", "p2", "p3"],
+  };
+
+  test("the time limit covers the compile against the model's vocabulary, where the engine would stall", async () => {
+    const vocab = { ref: MODEL_PATH, nVocab: 32000 };
+    const checker = new GrammarChecker(1000);
+    try {
+      const t0 = performance.now();
+      await checker.check({ type: "json_schema", schema: slowWithVocab }); // alone: accepted
+      expect(performance.now() - t0).toBeLessThan(1000);
+      const err = await checker.check({ type: "json_schema", schema: slowWithVocab }, vocab).catch((e) => e);
+      expect(err).toBeInstanceOf(GrammarCompileError);
+      expect(err.message).toContain("did not compile within 1000 ms");
+      // the replacement worker prepares the vocabulary again and compiles what is fine
+      await checker.check({ type: "json_schema", schema: small }, vocab);
+      const bad = await checker.check({ type: "json_schema", schema: { $ref: "#/nowhere" } }, vocab).catch((e) => e);
+      expect(bad).toBeInstanceOf(GrammarCompileError);
+    } finally {
+      checker.close();
+    }
+  });
+
+  test("such a schema is a 400 naming it on /v1/responses, and the server serves the next request", async () => {
+    const res = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "x", max_output_tokens: 2, text: { format: { type: "json_schema", name: "x", schema: slowWithVocab } } });
+    expect(res.status).toBe(400);
+    const err = envelope(res.json);
+    expect(err).toMatchObject({ param: "text.format.schema", code: "invalid_schema" });
+    expect(err.message).toContain("did not compile within");
+    const ok = await post(`${server.url}/v1/responses`, { model: MODEL_ID, input: "x", max_output_tokens: 4, text: { format: { type: "json_schema", name: "x", schema: small } } });
+    expect(ok.status).toBe(200);
   });
 
   test("a schema that traps inside xgrammar (nested 120 deep) is refused and does not poison the next", async () => {

@@ -72,7 +72,7 @@ async function checkItem(ctx: AppContext, params: Record<string, unknown>, compi
     // A batch often repeats one schema thousands of times: compile each distinct one once.
     const key = canonicalJson(generation.constraint);
     let check = compiled.get(key);
-    if (!check) compiled.set(key, (check = checkConstraint(generation, { schema: "text.format.schema", tools: "tools" })));
+    if (!check) compiled.set(key, (check = checkConstraint(generation, { schema: "text.format.schema", tools: "tools" }, model)));
     await check;
   }
   try {

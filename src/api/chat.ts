@@ -200,7 +200,7 @@ export function chatRoutes(ctx: AppContext) {
       const idempotencyKey = idempotencyKeyOf(request, "chat");
       const model = requireModel(ctx, body.model);
       const generation = chatToGeneration(body, model);
-      await checkConstraint(generation, { schema: "response_format.json_schema.schema", tools: "tools" });
+      await checkConstraint(generation, { schema: "response_format.json_schema.schema", tools: "tools" }, model);
       const accepted = await accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);

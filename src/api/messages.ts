@@ -93,7 +93,7 @@ export function messagesRoutes(ctx: AppContext) {
       const idempotencyKey = idempotencyKeyOf(request, "messages");
       const model = requireModel(ctx, body.model);
       const generation = messagesToGeneration(body, model);
-      await checkConstraint(generation, { schema: "output_config.format.schema", tools: "tools" });
+      await checkConstraint(generation, { schema: "output_config.format.schema", tools: "tools" }, model);
       const accepted = await accept(ctx, "messages", principal, body, model, generation, { idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";

@@ -270,7 +270,7 @@ export function responsesRoutes(ctx: AppContext) {
       const model = requireModel(ctx, body.model);
       const background = body.background === true;
       const generation = responsesToGeneration(body, model);
-      await checkConstraint(generation, { schema: "text.format.schema", tools: "tools" });
+      await checkConstraint(generation, { schema: "text.format.schema", tools: "tools" }, model);
       const accepted = await accept(ctx, "responses", principal, body, model, generation, { background, idempotencyKey });
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";

@@ -14,13 +14,16 @@ import { Nullable } from "./common.ts";
 /** xgrammar in a worker of its own: a schema that never finishes compiling stalls nobody. */
 const checker = new GrammarChecker();
 
-/** Compiles the generation's constraint without a model; a bad schema is a 400 naming `param`. */
-export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }): Promise<void> {
+/**
+ * Compiles the generation's constraint against the model's vocabulary, as the engine will, within
+ * the checker's time limit; a bad schema (or one that compiles too slowly) is a 400 naming `param`.
+ */
+export async function checkConstraint(gen: Generation, param: { schema: string; tools: string }, model: Pick<ServedModel, "ref" | "nVocab">): Promise<void> {
   const c = gen.constraint;
   if (!c) return;
   const structure = c.type === "after_reasoning" ? c.then : c;
   try {
-    await checker.check(c);
+    await checker.check(c, { ref: model.ref, nVocab: model.nVocab });
   } catch (err) {
     if (!(err instanceof GrammarCompileError)) throw err;
     const where = structure.type === "tool_calls" ? param.tools : structure.type === "grammar" ? STRUCTURED_OUTPUTS : param.schema;

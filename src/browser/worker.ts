@@ -42,7 +42,7 @@ const handlers: { [K in PageMessage["type"]]: (m: Extract<PageMessage, { type: K
       if (percent !== reported) { reported = percent; post({ type: "progress", req: m.req, done, total }); }
     };
     const model = await loadModel(device, file, { ...(m.maxContext ? { maxContext: m.maxContext } : {}), maxRunning: 4, onUpload });
-    const host = servedModel(file, { id: m.name, ref: m.name }, { arch: model.arch, nCtx: model.nCtx, maxRunning: 4 });
+    const host = servedModel(file, { id: m.name, ref: m.name }, { arch: model.arch, nCtx: model.nCtx, nVocab: model.nVocab, maxRunning: 4 });
     resident = { model, host };
     const features = featuresOf(device);
     post({ type: "loaded", req: m.req, model: { arch: model.arch, nCtx: model.nCtx, nVocab: model.nVocab, adapter: adapterName(device), features: { shaderF16: features.shaderF16, subgroups: features.subgroups } } });

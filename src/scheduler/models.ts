@@ -66,7 +66,7 @@ export class ModelRegistry {
 }
 
 /** The host side of a model the engine has loaded: its tokenizer and chat template, read from the file. */
-export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" | "nCtx"> & Partial<Pick<LoadedModelInfo, "maxRunning">>): ServedModel {
+export function hostModel(cfg: ModelConfig, info: Pick<LoadedModelInfo, "arch" | "nCtx"> & Partial<Pick<LoadedModelInfo, "maxRunning" | "nVocab">>): ServedModel {
   const file = openModel(cfg.ref);
   try {
     return servedModel(file, cfg, info);

@@ -18,6 +18,8 @@ export interface ServedModel {
   created: number;
   arch: string;
   nCtx: number;
+  /** Logits per step (the output matrix's rows; at least the tokenizer's vocabulary). */
+  nVocab: number;
   /** Sequences the engine runs at once for it. */
   maxRunning: number;
   windows: CompletionWindow[];
@@ -154,7 +156,7 @@ export interface ServedModelConfig {
 export function servedModel(
   file: Pick<ModelFile, "metadata">,
   cfg: ServedModelConfig,
-  info: { arch: string; nCtx: number; maxRunning?: number },
+  info: { arch: string; nCtx: number; nVocab?: number; maxRunning?: number },
 ): ServedModel {
   const tokenizer = createTokenizer(file);
   const template = chatTemplateInfo(file);
@@ -164,6 +166,7 @@ export function servedModel(
     created: Math.floor(Date.now() / 1000),
     arch: info.arch,
     nCtx: info.nCtx,
+    nVocab: info.nVocab ?? tokenizer.vocabSize,
     maxRunning: info.maxRunning ?? 1,
     windows: cfg.windows ?? ["asap", "standard"],
     multimodal: false,

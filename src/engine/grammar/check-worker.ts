@@ -1,22 +1,49 @@
-// The request-time schema check (validateConstraint) in a thread of its own, so that a schema
-// whose compilation never ends stalls only this thread, which GrammarChecker then replaces.
+// The request-time schema check in a thread of its own, so that a schema whose compilation
+// never ends stalls only this thread, which GrammarChecker then replaces. Without a vocabulary
+// the check is validateConstraint; with one, the compile the engine will run (cached per schema).
 
-import { GrammarCompileError, validateConstraint } from "./index.ts";
-import type { CheckReply, CheckRequest } from "./checker.ts";
+import { createGrammarFactory, GrammarCompileError, validateConstraint, type GrammarFactory } from "./index.ts";
+import type { CheckReply, CheckRequest, CheckVocab } from "./checker.ts";
+import { openModel } from "../model/open.ts";
+import { createTokenizer } from "../tokenizer/index.ts";
 
 declare const self: Worker;
+
+const factories = new Map<string, Promise<GrammarFactory>>();
+const key = (v: CheckVocab) => `${v.nVocab}:${v.ref}`;
+
+function factoryFor(v: CheckVocab): Promise<GrammarFactory> {
+  let f = factories.get(key(v));
+  if (!f) {
+    const file = openModel(v.ref);
+    let tokenizer;
+    try {
+      tokenizer = createTokenizer(file);
+    } finally {
+      file.close();
+    }
+    f = createGrammarFactory(tokenizer, v.nVocab);
+    f.catch(() => factories.delete(key(v)));
+    factories.set(key(v), f);
+  }
+  return f;
+}
+
+const reply = (id: number, error: string | null) => self.postMessage({ type: "checked", id, error } satisfies CheckReply);
 
 // Load xgrammar before saying ready, so the first check's time limit is not spent loading it.
 await validateConstraint({ type: "json_schema", schema: { type: "object" } });
 self.postMessage({ type: "ready" } satisfies CheckReply);
 
 self.onmessage = async (ev: MessageEvent<CheckRequest>) => {
-  const { id, constraint } = ev.data;
+  const m = ev.data;
   try {
-    await validateConstraint(constraint);
-    self.postMessage({ type: "checked", id, error: null } satisfies CheckReply);
+    if (m.type === "vocab") await factoryFor(m.vocab);
+    else if (m.vocab) await (await factoryFor(m.vocab)).compile(m.constraint);
+    else await validateConstraint(m.constraint);
+    reply(m.id, null);
   } catch (err) {
-    const message = err instanceof GrammarCompileError ? err.message : `the grammar compiler failed: ${(err as Error)?.message ?? String(err)}`;
-    self.postMessage({ type: "checked", id, error: message } satisfies CheckReply);
+    if (m.type === "vocab") return reply(m.id, (err as Error)?.message ?? String(err));
+    reply(m.id, err instanceof GrammarCompileError ? err.message : `the grammar compiler failed: ${(err as Error)?.message ?? String(err)}`);
   }
 };
