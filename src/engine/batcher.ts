@@ -327,9 +327,8 @@ export class Batcher {
         masked ||= !!seq.matcher;
         const { temperature, topP } = seq.request.sampling;
         // top_logprobs.wgsl takes the log-sum-exp from the partials that want_logprob computes
-        const topK = seq.request.logprobs ? seq.request.topLogprobs ?? 0 : 0;
-        top ||= topK > 0;
-        rows.push({ token, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: !!seq.matcher, topK });
+        top ||= seq.topK > 0;
+        rows.push({ token, slot: seq.slot!, temperature, topP, draw: seq.draw(), wantLogprob: !!seq.request.logprobs, masked: !!seq.matcher, topK: seq.topK });
       } else {
         return true;
       }
@@ -424,8 +423,7 @@ export class Batcher {
       seq.firstTokenAt ??= now;
       seq.tokens.push(id);
       seq.generated++;
-      const topK = seq.request.logprobs ? seq.request.topLogprobs ?? 0 : 0;
-      seq.listener.token(seq.request.logprobs ? { id, logprob: lps![2 * r + 1], ...(topK > 0 && top ? { top: topOf(top, r, topK) } : {}) } : { id });
+      seq.listener.token(seq.request.logprobs ? { id, logprob: lps![2 * r + 1], ...(seq.topK > 0 && top ? { top: topOf(top, r, seq.topK) } : {}) } : { id });
       if (seq.slot !== null) this.publish(seq);
       if (seq.generated >= seq.request.maxTokens || seq.tokens.length > this.opts.nCtx) this.finish(seq, "length");
     });

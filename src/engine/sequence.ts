@@ -53,6 +53,8 @@ export class Sequence {
   readonly promptLength: number;
   readonly priority: Priority;
   readonly stopIds: Set<number>;
+  /** Most likely tokens to report beside each sampled one (0 unless logprobs are asked too). */
+  readonly topK: number;
   /** KV positions written or submitted (borrowed prefix pages included). */
   scheduled = 0;
   /** Page ids, in position order. */
@@ -83,6 +85,7 @@ export class Sequence {
     this.promptLength = request.promptIds.length;
     this.priority = request.priority ?? "asap";
     this.stopIds = new Set(request.stopIds ?? []);
+    this.topK = request.logprobs ? request.topLogprobs ?? 0 : 0;
     this.rand = mulberry32(request.sampling.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 

@@ -4,19 +4,14 @@
 
 import type { Engine, LoadedModelInfo } from "./engine.ts";
 import type { LoadSettings } from "../engine/protocol.ts";
-import type { CompletionWindow, Generation } from "../generation.ts";
+import type { Generation } from "../generation.ts";
 import { openModel } from "../engine/model/open.ts";
-import { fitPrompt, renderPrompt, servedModel, type ServedModel } from "./served-model.ts";
+import { fitPrompt, renderPrompt, servedModel, type ServedModel, type ServedModelConfig } from "./served-model.ts";
 import { TokenizerThread } from "../engine/tokenizer/thread.ts";
-import { utf8Length } from "../engine/tokenizer/vocab.ts";
 
 export { PromptError, PromptTooLong, longestTokenBytes, preparePrompt, servedModel, type ServedModel } from "./served-model.ts";
 
-export interface ModelConfig {
-  id: string;
-  ref: string;
-  /** Completion windows this model offers (configuration; default both). */
-  windows?: CompletionWindow[];
+export interface ModelConfig extends ServedModelConfig {
   /** Context length and batching settings for the engine (its defaults where absent). */
   engine?: LoadSettings;
 }
@@ -30,7 +25,7 @@ export const INLINE_TOKENIZE_BYTES = 64 * 1024;
 
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
-  private readonly tokenizer = new TokenizerThread();
+  private readonly tokenizerThread = new TokenizerThread();
 
   constructor(private readonly engine: Engine) {}
 
@@ -53,15 +48,15 @@ export class ModelRegistry {
   async prepare(model: ServedModel, gen: Generation): Promise<{ promptIds: number[]; maxTokens: number }> {
     const prompt = renderPrompt(model, gen);
     const opts = { addBos: prompt.addBos, parseSpecial: prompt.parseSpecial };
-    const ids = utf8Length(prompt.text) <= INLINE_TOKENIZE_BYTES
+    const ids = prompt.bytes <= INLINE_TOKENIZE_BYTES
       ? model.tokenizer.encode(prompt.text, opts)
-      : await this.tokenizer.encode(model.ref, prompt.text, opts);
+      : await this.tokenizerThread.encode(model.ref, prompt.text, opts);
     return fitPrompt(model, gen, ids);
   }
 
   /** Stops the tokenizer thread. */
   close(): void {
-    this.tokenizer.close();
+    this.tokenizerThread.close();
   }
 }
 

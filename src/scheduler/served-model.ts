@@ -68,8 +68,8 @@ export function longestTokenBytes(tokenizer: Tokenizer): number {
 
 type PromptInput = Pick<Generation, "input" | "tools" | "thinking" | "maxOutputTokens">;
 
-/** The rendered prompt of a generation, refused when its length alone proves it cannot fit. */
-export function renderPrompt(model: ServedModel, gen: PromptInput): ChatPrompt {
+/** The rendered prompt of a generation and its UTF-8 length, refused when that length alone proves it cannot fit. */
+export function renderPrompt(model: ServedModel, gen: PromptInput): ChatPrompt & { bytes: number } {
   let prompt: ChatPrompt;
   try {
     // A string input is one user message, as the hosted API treats it: through the model's
@@ -81,9 +81,10 @@ export function renderPrompt(model: ServedModel, gen: PromptInput): ChatPrompt {
     throw err;
   }
   // A text that cannot fit is refused from its length alone: tokenizing megabytes takes seconds.
-  const atLeast = Math.ceil(utf8Length(prompt.text) / longestTokenBytes(model.tokenizer));
+  const bytes = utf8Length(prompt.text);
+  const atLeast = Math.ceil(bytes / longestTokenBytes(model.tokenizer));
   if (atLeast >= model.nCtx) throw new PromptTooLong(atLeast, model.nCtx, true);
-  return prompt;
+  return { ...prompt, bytes };
 }
 
 /** The output budget left by `promptIds`; throws PromptTooLong when nothing fits. */

@@ -3,17 +3,16 @@
 // the check is validateConstraint; with one, the compile the engine will run (cached per schema).
 
 import { createGrammarFactory, GrammarCompileError, validateConstraint, type GrammarFactory } from "./index.ts";
-import type { CheckReply, CheckRequest, CheckVocab } from "./checker.ts";
+import { vocabKey, type CheckReply, type CheckRequest, type CheckVocab } from "./checker.ts";
 import { openModel } from "../model/open.ts";
 import { createTokenizer } from "../tokenizer/index.ts";
 
 declare const self: Worker;
 
 const factories = new Map<string, Promise<GrammarFactory>>();
-const key = (v: CheckVocab) => `${v.nVocab}:${v.ref}`;
 
 function factoryFor(v: CheckVocab): Promise<GrammarFactory> {
-  let f = factories.get(key(v));
+  let f = factories.get(vocabKey(v));
   if (!f) {
     const file = openModel(v.ref);
     let tokenizer;
@@ -23,8 +22,8 @@ function factoryFor(v: CheckVocab): Promise<GrammarFactory> {
       file.close();
     }
     f = createGrammarFactory(tokenizer, v.nVocab);
-    f.catch(() => factories.delete(key(v)));
-    factories.set(key(v), f);
+    f.catch(() => factories.delete(vocabKey(v)));
+    factories.set(vocabKey(v), f);
   }
   return f;
 }

@@ -29,7 +29,8 @@ export type CheckReply = { type: "ready" } | { type: "checked"; id: number; erro
 export const CHECK_TIMEOUT_MS = 3000;
 const START_TIMEOUT_MS = 60_000;
 
-const vocabKey = (v: CheckVocab) => `${v.nVocab}:${v.ref}`;
+/** One key per (file, logit count): the checker worker prepares each vocabulary once. */
+export const vocabKey = (v: CheckVocab) => `${v.nVocab}:${v.ref}`;
 
 interface CheckWorker {
   worker: Worker;
