@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { getModuleVersion } from "node-llama-cpp";
 import { GGMLType } from "../src/engine/model/types.ts";
-import { RANDOM_MODELS, Rng, vocabSize, writeRandomGGUF, type RandomModelSpec } from "../test/support/random-gguf.ts";
+import { RANDOM_MODELS, Rng, tokenizerKind, vocabSize, writeRandomGGUF, type RandomModelSpec } from "../test/support/random-gguf.ts";
 import { greedyWithLogits, openReference, REFERENCE_THREADS } from "./llama-cpp-reference.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -34,7 +34,7 @@ const MIN_DISTINCT = 16;
 
 /** Token ids a random prompt may use: the normal tokens of each tokenizer kind. */
 function promptRange(spec: RandomModelSpec): { bos?: number; lo: number; hi: number } {
-  if (spec.arch === "llama") return { bos: 1, lo: 3, hi: vocabSize("llama") - 1 };
+  if (tokenizerKind(spec) === "llama") return { bos: 1, lo: 3, hi: vocabSize("llama") - 1 };
   return { lo: 0, hi: vocabSize("gpt2") - 4 }; // the last 3 are special tokens
 }
 

@@ -66,13 +66,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let kvo = (h / (P.n_head / P.n_head_kv)) * hd;
   for (var d = li; d < hd / 4u; d += WG) {
     let b = t * P.qkv_stride + h * hd + 4u * d;
-    qv[d] = vec4<f32>(round_f16(QKV[b]), round_f16(QKV[b + 1u]), round_f16(QKV[b + 2u]), round_f16(QKV[b + 3u]));
+    let qs = P.q_scale;
+    qv[d] = vec4<f32>(round_f16(QKV[b] * qs), round_f16(QKV[b + 1u] * qs), round_f16(QKV[b + 2u] * qs), round_f16(QKV[b + 3u] * qs));
   }
   if (li == 0u) { chain = vec2<f32>(NO_MAX, 0.0); }
   workgroupBarrier();
 
   var acc: array<vec4<f32>, VQ>;
-  for (var c0 = 0u; c0 < n; c0 += CH) {
+  // keys before the window are skipped, as llama.cpp skips its masked ones
+  for (var c0 = first_key(tok.pos); c0 < n; c0 += CH) {
     let cn = min(CH, n - c0);
     if (hd < 64u) {
       // keys li, li + WG, ...: those past the tile recompute its last key and are not stored
@@ -80,10 +82,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       for (var r = 0u; r < KPT; r++) { kb[r] = kv_row(tok.slot, c0 + min(li + r * WG, cn - 1u)) * P.kv_dim + kvo; }
       let s = scores_short(kb, hd);
       for (var r = 0u; r < KPT; r++) {
-        if (li + r * WG < cn) { score_of[li + r * WG] = s[r] * P.scale; }
+        if (li + r * WG < cn) { score_of[li + r * WG] = scaled_score(s[r]); }
       }
     } else {
-      for (var p = li; p < cn; p += WG) { score_of[p] = score(kv_row(tok.slot, c0 + p) * P.kv_dim + kvo, hd) * P.scale; }
+      for (var p = li; p < cn; p += WG) { score_of[p] = scaled_score(score(kv_row(tok.slot, c0 + p) * P.kv_dim + kvo, hd)); }
     }
     workgroupBarrier();
     // the running max before each key (a serial scan, one compare per key)...

@@ -49,7 +49,8 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   let kvo = (h / (P.n_head / P.n_head_kv)) * HD;
   for (var r = 0u; r < QR; r++) {
     let b = t * P.qkv_stride + h * HD + 4u * min(lane + L * r, NQ - 1u);
-    q[r] = vec4<f32>(round_f16(QKV[b]), round_f16(QKV[b + 1u]), round_f16(QKV[b + 2u]), round_f16(QKV[b + 3u]));
+    let qs = P.q_scale;
+    q[r] = vec4<f32>(round_f16(QKV[b] * qs), round_f16(QKV[b + 1u] * qs), round_f16(QKV[b + 2u] * qs), round_f16(QKV[b + 3u] * qs));
   }
   // and its pairs of the accumulator, likewise
   var dp: array<u32, PR>;
@@ -58,13 +59,16 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
   var m = NO_MAX;
   var sum = 0.0;
   var acc: array<vec2<f32>, PR>;
-  for (var c0 = 0u; c0 < n; c0 += L) {
+  // a sliding window starts mid-chunk: chunks stay page-aligned, its first keys are skipped
+  let first = first_key(tok.pos);
+  for (var c0 = first - first % L; c0 < n; c0 += L) {
     let cn = min(L, n - c0);
+    let i0 = select(0u, first - c0, first > c0);
     let row0 = kv_row(tok.slot, c0);  // the chunk's first key; the others follow it in its page
     // lanes past the last key score it again; their values are never read
-    let s = score((row0 + min(lane, cn - 1u)) * P.kv_dim + kvo, HD) * P.scale;
+    let s = scaled_score(score((row0 + min(lane, cn - 1u)) * P.kv_dim + kvo, HD));
     var prior = 0.0;
-    for (var i = 0u; i < cn; i++) {
+    for (var i = i0; i < cn; i++) {
       prior = select(prior, m, i == lane);
       m = max(m, subgroupShuffle(s, i));
     }
@@ -72,7 +76,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: v
     var vs = 1.0;
     if (s > prior) { ms = expf_libc(prior - s); } else { vs = expf_libc(s - prior); }
     let vsplit = split12(vs);
-    for (var i = 0u; i < cn; i++) {
+    for (var i = i0; i < cn; i++) {
       let kms = subgroupShuffle(ms, i);
       let kvs = subgroupShuffle(vs, i);
       let ksplit = subgroupShuffle(vsplit, i);

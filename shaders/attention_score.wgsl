@@ -11,7 +11,23 @@ struct Params {
   qkv_stride: u32,
   kv_dim: u32,
   out_stride: u32,
-  scale: f32,
+  scale: f32,     // of each score (divided by softcap when that is on, as llama.cpp does)
+  q_scale: f32,   // of q before its f16 rounding (gemma and phi3 scale q, not the scores)
+  softcap: f32,   // s -> softcap * tanh(s) after the scale (gemma2); 0: off
+  window: u32,    // keys a query sees, itself included (sliding-window layers); 0: all
+}
+
+/** A score after the scale and soft-cap. */
+fn scaled_score(s: f32) -> f32 {
+  let x = s * P.scale;
+  if (P.softcap != 0.0) { return P.softcap * tanh(clamp(x, -15.0, 15.0)); }  // (tanh is 1 in f32 past 9)
+  return x;
+}
+
+/** The first position a query at `pos` sees: llama.cpp masks keys with pos - key >= window. */
+fn first_key(pos: u32) -> u32 {
+  if (P.window == 0u || pos + 1u <= P.window) { return 0u; }
+  return pos + 1u - P.window;
 }
 
 @group(0) @binding(0) var<storage, read> QKV: array<f32>;

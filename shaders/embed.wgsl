@@ -9,6 +9,7 @@ struct Params {
   row0: u32,       // first row of the table in this part
   rows: u32,       // rows in this part
   x_stride: u32,
+  scale: f32,      // gemma's sqrt(n_embd), granite's embedding_scale; 1: none
 }
 
 @group(0) @binding(1) var<storage, read> S: Step;
@@ -26,5 +27,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c >= nch || id < P.row0 || id >= P.row0 + P.rows) { return; }
   let v = load_chunk(row_base(id - P.row0, P.row_bytes), c, P.K);
   let n = min(32u, P.K - c * 32u);
-  for (var i = 0u; i < n; i++) { X[t * P.x_stride + c * 32u + i] = v[i]; }
+  for (var i = 0u; i < n; i++) { X[t * P.x_stride + c * 32u + i] = v[i] * P.scale; }
 }

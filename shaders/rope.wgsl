@@ -3,7 +3,9 @@
 // row of a token's position through its sequence's page table, pages.wgsl). FREQ holds
 // cos and sin per (position, pair), computed on the host in double precision from the scaled
 // frequencies (GPU sin/cos are only accurate near zero; positions reach thousands of radians).
-// Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + d/2) for NeoX.
+// Pairs are (2i, 2i+1) for "norm" style (GGUF llama layout) and (i, i + n_rot/2) for NeoX; with
+// partial rotation (n_rot < head_dim) the dimensions past n_rot pass through as pairs (2i, 2i+1)
+// whose table entries are (1, 0), an exact identity.
 // The rotation rounds like llama.cpp's compiled C (x0*cos - x1*sin contracted to one fused
 // multiply-add over the rounded x1*sin), and the cache holds f16 values like its default cache.
 {{ENABLE_F16}}
@@ -15,6 +17,7 @@ struct Params {
   qkv_stride: u32,  // floats between tokens in QKV (q | k | v)
   kv_dim: u32,      // n_head_kv * head_dim
   neox: u32,
+  n_rot: u32,       // rotated dimensions of a head
 }
 
 @group(0) @binding(0) var<storage, read_write> QKV: array<f32>;
@@ -45,7 +48,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = i % half;
     var a = 2u * j;
     var b = 2u * j + 1u;
-    if (P.neox == 1u) { a = j; b = j + half; }
+    if (P.neox == 1u && 2u * j < P.n_rot) { a = j; b = j + P.n_rot / 2u; }
     let csn = CS[pos * half + j];
     let cs = csn.x;
     let sn = csn.y;

@@ -80,6 +80,16 @@ const LOGIT_TOLERANCE: Record<string, number> = {
   Q5_K: 0.75,
 };
 
+/**
+ * Models held to a looser bound than their weight type's. gemma2 soft-caps attention scores with
+ * tanh, which the device computes to within an ulp or two of glibc's tanhf but not bit for bit;
+ * through the f16 accumulator and the Q8_0 rounding of the next product an ulp sometimes becomes
+ * one int8 step (measured max 9e-2 over the 32 steps; the same weights with the soft-cap off
+ * agreed to 3e-6 over 12 steps of the same prompt).
+ */
+const MODEL_TOLERANCE: Record<string, number> = { "gemma2-q8_0": 0.2 };
+const toleranceOf = (fx: { model: string; weights: string }) => MODEL_TOLERANCE[fx.model] ?? LOGIT_TOLERANCE[fx.weights];
+
 /** Formats whose llama.cpp arithmetic we reproduce: the file is the precise check, not the twin. */
 const REPRODUCED = new Set(["Q8_0", "Q4_0", "Q5_0"]);
 
@@ -124,12 +134,12 @@ afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 describe("random-weight models vs llama.cpp", () => {
   test("fixtures cover every architecture and weight type", () => {
     const archs = new Set(randomFixtures.map((f) => findRandomModel(f.model).arch));
-    expect([...archs].sort()).toEqual(["llama", "qwen2", "qwen3"]);
+    expect([...archs].sort()).toEqual(["gemma2", "gemma3", "granite", "llama", "phi3", "qwen2", "qwen3", "smollm3"]);
     expect(new Set(randomFixtures.map((f) => f.weights))).toEqual(new Set(Object.keys(LOGIT_TOLERANCE)));
   });
 
   for (const fx of randomFixtures) {
-    const tol = LOGIT_TOLERANCE[fx.weights];
+    const tol = toleranceOf(fx);
     const title = fx.f32_twin && !REPRODUCED.has(fx.weights)
       ? `${fx.model}: 32 steps within ${TWIN_TOLERANCE} of llama.cpp on the F32 twin, within ${tol} and top-1 equal on the file`
       : `${fx.model}: 32 steps, logits within ${tol} and top-1 equal to llama.cpp's`;
@@ -138,7 +148,7 @@ describe("random-weight models vs llama.cpp", () => {
 });
 
 /** Models whose formats have a separate kernel path without shader-f16 / subgroups. */
-const FALLBACK_MODELS = ["llama-f16", "llama-bf16", "llama-q8_0", "llama-q4_k", "qwen3-f32"];
+const FALLBACK_MODELS = ["llama-f16", "llama-bf16", "llama-q8_0", "llama-q4_k", "qwen3-f32", "gemma2-f32", "phi4-mini-f32"];
 
 describe("random-weight models vs llama.cpp, fallback kernels (no shader-f16, no subgroups)", () => {
   for (const fx of randomFixtures.filter((f) => FALLBACK_MODELS.includes(f.model))) {
@@ -148,7 +158,7 @@ describe("random-weight models vs llama.cpp, fallback kernels (no shader-f16, no
 });
 
 async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
-  const tol = LOGIT_TOLERANCE[fx.weights];
+  const tol = toleranceOf(fx);
   const spec = findRandomModel(fx.model);
   const bytes = buildRandomGGUF(spec);
   expectRecordedModel(fx, sha256Hex(bytes), fx.sha256);

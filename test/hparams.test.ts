@@ -10,7 +10,7 @@ import { memorySource } from "../src/engine/model/byte-source.ts";
 import { parseGGUF } from "../src/engine/model/gguf.ts";
 import { writeGGUF } from "../src/engine/model/gguf-writer.ts";
 import { describeModel, formatDescription } from "../src/engine/model/describe.ts";
-import { llama3RopeFactors, readHParams } from "../src/engine/model/hparams.ts";
+import { llama3RopeFactors, readHParams, type HParams } from "../src/engine/model/hparams.ts";
 import { openModel } from "../src/engine/model/open.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { buildRandomGGUF, findRandomModel } from "./support/random-gguf.ts";
@@ -27,6 +27,12 @@ const hparamsOf = (ref: string) => {
     m.close();
   }
 };
+/** What a plain llama-style model of `layers` layers and head size `headDim` has beyond the basics. */
+const llamaExtras = (layers: number, headDim: number): Omit<HParams, "arch" | "nLayer" | "nEmbd" | "nHead" | "nHeadKv" | "headDim" | "nFf" | "nCtx" | "nVocab" | "rmsEps" | "ropeTheta" | "ropeStyle" | "ropeScaling" | "ropeFreqsTensor" | "tiedEmbeddings" | "hasQKVBias" | "hasQKNorm"> => ({
+  nRot: headDim, ropeAttnFactor: 1, localRope: { theta: 10000 }, embedScale: 1, qScale: 1, kqScale: 1 / Math.sqrt(headDim),
+  attnSoftcap: 0, finalSoftcap: 0, logitScale: 1, residualScale: 1, ffnAct: "silu",
+  layers: Array.from({ length: layers }, () => ({ window: 0, rope: "global" as const })),
+});
 const randomModel = (name: string) => parseGGUF(memorySource(name, buildRandomGGUF(findRandomModel(name))));
 
 describe("real models", () => {
@@ -35,7 +41,7 @@ describe("real models", () => {
       expect(hparamsOf(join(MODELS, `stories15M/stories15M-${kind}.gguf`))).toEqual({
         arch: "llama", nLayer: 6, nEmbd: 288, nHead: 6, nHeadKv: 6, headDim: 48, nFf: 768, nCtx: 256,
         nVocab: 32000, rmsEps: expect.closeTo(1e-5, 9) as unknown as number, ropeTheta: 10000, ropeStyle: "norm",
-        ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false,
+        ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false, ...llamaExtras(6, 48),
       });
     }
   });
@@ -44,7 +50,7 @@ describe("real models", () => {
     expect(hparamsOf(join(MODELS, "tinystories-656k"))).toEqual({
       arch: "llama", nLayer: 2, nEmbd: 128, nHead: 8, nHeadKv: 4, headDim: 16, nFf: 384, nCtx: 512,
       nVocab: 2048, rmsEps: 1e-6, ropeTheta: 10000, ropeStyle: "norm",
-      ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false,
+      ropeScaling: null, ropeFreqsTensor: null, tiedEmbeddings: true, hasQKVBias: false, hasQKNorm: false, ...llamaExtras(2, 16),
     });
   });
 });
@@ -68,6 +74,47 @@ describe("other architectures (random GGUFs)", () => {
     const stored = m.read("rope_freqs.weight");
     const factors = llama3RopeFactors(hp, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 });
     expect(factors).toEqual(new Float32Array(stored.buffer, stored.byteOffset, hp.headDim / 2));
+  });
+
+  test("phi3 (Phi-4-mini's rotation): partial RoPE, LongRoPE tensors and attention factor, q scaled before attention", () => {
+    const hp = readHParams(randomModel("phi4-mini-f32"));
+    expect(hp).toMatchObject({
+      arch: "phi3", ropeStyle: "neox", headDim: 64, nRot: 48, ropeAttnFactor: Math.fround(1.19), qScale: 1 / 8, kqScale: 1,
+      ropeScaling: { type: "longrope", shortFactors: "rope_factors_short.weight", longFactors: "rope_factors_long.weight", originalContext: 64 },
+    });
+  });
+
+  test("gemma2: sqrt(n_embd) embeddings, GeGLU, soft-caps from the file, a window on even layers", () => {
+    const hp = readHParams(randomModel("gemma2-f32"));
+    expect(hp).toMatchObject({
+      arch: "gemma2", embedScale: 16, ffnAct: "gelu", qScale: 1 / Math.sqrt(48), kqScale: 1, attnSoftcap: 2.5, finalSoftcap: 12,
+      layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }], localRope: { theta: 10000 },
+    });
+  });
+
+  test("gemma3: q/k norms, its local layers' own RoPE base, linear scaling for the global ones, no soft-caps", () => {
+    const hp = readHParams(randomModel("gemma3-f32"));
+    expect(hp).toMatchObject({
+      arch: "gemma3", hasQKNorm: true, attnSoftcap: 0, finalSoftcap: 0, ropeTheta: 1000000, localRope: { theta: 10000 },
+      ropeScaling: { type: "linear", factor: 4 }, layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }],
+    });
+  });
+
+  test("gemma2 without window keys: llama.cpp's 4096 on every other layer; gemma3 without: none", () => {
+    const strip = (name: string, drop: string[]) => {
+      const m = randomModel(name);
+      for (const k of drop) m.metadata.delete(k);
+      return readHParams(m);
+    };
+    const g2 = strip("gemma2-f32", ["gemma2.attention.sliding_window", "gemma2.attention.sliding_window_pattern", "gemma2.attn_logit_softcapping", "gemma2.final_logit_softcapping"]);
+    expect(g2).toMatchObject({ layers: [{ window: 4096 }, { window: 0 }], attnSoftcap: 50, finalSoftcap: 30 });
+    const g3 = strip("gemma3-f32", ["gemma3.attention.sliding_window", "gemma3.attention.sliding_window_pattern"]);
+    expect(g3.layers.map((l) => l.window)).toEqual([0, 0]);
+  });
+
+  test("granite: its four scales; smollm3: every fourth layer without RoPE", () => {
+    expect(readHParams(randomModel("granite-f32"))).toMatchObject({ embedScale: 6, residualScale: 0.5, kqScale: Math.fround(0.2), logitScale: 2 });
+    expect(readHParams(randomModel("smollm3-f32")).layers.map((l) => l.rope)).toEqual(["global", "global", "global", "none"]);
   });
 
   test("llama3 factors for Llama-3.1-8B settings: 1 for short wavelengths, 8 for long, smooth between", () => {
@@ -96,7 +143,7 @@ describe("errors", () => {
   });
 
   const cases: [string, Record<string, unknown>, RegExp, object[]?][] = [
-    ["unknown-arch", { ...base, "general.architecture": "gptj" }, /unsupported architecture "gptj" \(supported: llama, qwen2, qwen3\)/],
+    ["unknown-arch", { ...base, "general.architecture": "gptj" }, /unsupported architecture "gptj" \(supported: llama, qwen2, qwen3, phi3, gemma2, gemma3, granite, smollm3\)/],
     ["no-arch", { "general.name": "x" }, /no general\.architecture/],
     ["no-heads", { ...base, "llama.attention.head_count": undefined }, /missing or non-numeric metadata llama\.attention\.head_count/],
     ["bad-gqa", { ...base, "llama.attention.head_count_kv": 3 }, /2 heads cannot be grouped over 3 KV heads/],

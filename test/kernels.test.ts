@@ -7,15 +7,16 @@ import { acquireDevice } from "../src/engine/gpu/device.ts";
 import { DEFAULT_STEP_SHAPE, KernelHost, MAX_TOP_LOGPROBS, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type NormVariant } from "../src/engine/gpu/kernels.ts";
 import { readF32, readBuffer, storageBuffer, storageUniformBuffer, uploadBytes, uploadF32, uploadU32 } from "../src/engine/gpu/buffers.ts";
 import {
-  ADD_PARAMS, ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS, SILU_MUL_PARAMS,
+  ADD_PARAMS, ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS, GLU_MUL_PARAMS, LOGIT_CAP_PARAMS,
   paramsBuffer,
 } from "../src/engine/gpu/params.ts";
 import { STEP_BYTES, StepWriter, type SampleRow, type StepToken } from "../src/engine/step.ts";
 import { foldGroups } from "../src/engine/gpu/dispatch.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
-import { MATVEC_TILING, ropeTable } from "../src/engine/forward.ts";
+import { MATVEC_TILING, padRope, ropeTable } from "../src/engine/forward.ts";
 import { productGrid, productKernel, productPipeline, type ProductShape } from "../src/engine/products.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, rowGroup, toGpuRows } from "../src/engine/quant.ts";
+import { ggmlGeluTable } from "../src/engine/gelu-table.ts";
 import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
@@ -336,10 +337,10 @@ describe("embedding lookup", () => {
       // split where the uploader would: on a whole group of interleaved rows (Q8_0 / Q4_0: 8)
       const g = rowGroup(type), split = Math.ceil(12 / g) * g;
       for (const [r0, nr] of [[0, split], [split, rows - split]]) {
-        const p = paramsBuffer(device, EMBED_PARAMS, { K: k, row_bytes: rb, row0: r0, rows: nr, x_stride: k });
+        const p = paramsBuffer(device, EMBED_PARAMS, { K: k, row_bytes: rb, row0: r0, rows: nr, x_stride: k, scale: 1.5 });
         run(host, kern, [uploadBytes(device, gpuW.subarray(r0 * rb, (r0 + Math.ceil(nr / g) * g) * rb)), idBuf, fed, xBuf, p], [Math.ceil(Math.ceil(k / 32) / 64), ids.length]);
       }
-      const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)]);
+      const want = ids.flatMap((id) => [...w.subarray(id * k, (id + 1) * k)].map((v) => v * 1.5));
       expectClose(await readF32(device, xBuf, ids.length * k), want, 1e-6);
     });
   }
@@ -428,10 +429,10 @@ describe("rmsnorm", () => {
   }
 });
 
-function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, neox: boolean): Float32Array {
+function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, neox: boolean, nRot = hd): Float32Array {
   const out = Float32Array.from(v);
-  for (let h = 0; h < v.length / hd; h++) for (let j = 0; j < hd / 2; j++) {
-    const [a, b] = neox ? [j, j + hd / 2] : [2 * j, 2 * j + 1];
+  for (let h = 0; h < v.length / hd; h++) for (let j = 0; j < nRot / 2; j++) {
+    const [a, b] = neox ? [j, j + nRot / 2] : [2 * j, 2 * j + 1];
     const th = Math.fround(pos * freq[j]);
     const x0 = v[h * hd + a], x1 = v[h * hd + b];
     out[h * hd + a] = x0 * Math.cos(th) - x1 * Math.sin(th);
@@ -442,10 +443,11 @@ function refRope(v: Float32Array, hd: number, pos: number, freq: Float32Array, n
 
 describe("rope + kv write, attention (through page tables)", () => {
   const PAGE = SHAPE.pageSize;
-  for (const neox of [false, true]) {
+  for (const [neox, nRot] of [[false, 18], [true, 18], [false, 10], [true, 12]] as const) {
     for (const [label, h] of [["f16 cache", () => host], ["f32 cache fallback", () => fallback]] as const) {
-      test(`rope ${neox ? "neox" : "norm"} with GQA heads, two sequences' tokens into their own pages (${label})`, async () => {
-        const rand = mulberry32(neox ? 5 : 6);
+      const partial = nRot < 18 ? `, ${nRot} of 18 dimensions rotated` : "";
+      test(`rope ${neox ? "neox" : "norm"} with GQA heads, two sequences' tokens into their own pages${partial} (${label})`, async () => {
+        const rand = mulberry32((neox ? 5 : 6) + nRot);
         const nh = 6, nkv = 2, hd = 18, pages = 4, nctx = 32;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
         // slot 0's positions 0-15 in page 3, 16-31 in page 0; slot 1's in pages 2, 1
@@ -454,14 +456,15 @@ describe("rope + kv write, attention (through page tables)", () => {
         const toks: StepToken[] = [...tokensAt(15, 2, 0), ...tokensAt(20, 1, 1)];
         const m = toks.length;
         const qkv = randn(stride * m, rand);
-        const freq = new Float32Array(hd / 2);
-        for (let j = 0, f = 1; j < hd / 2; j++, f = Math.fround(f * Math.fround(10000 ** (-2 / hd)))) freq[j] = f;
+        const freq = new Float32Array(nRot / 2);
+        for (let j = 0, f = 1; j < nRot / 2; j++, f = Math.fround(f * Math.fround(10000 ** (-2 / nRot)))) freq[j] = f;
         const qkvBuf = uploadF32(device, qkv);
         const kc = storageBuffer(device, 4 * pages * PAGE * kvd), vc = storageBuffer(device, 4 * pages * PAGE * kvd);
         const k = h().get("rope");
         const total = (nh + nkv) * hd / 2 + kvd;
-        const params = paramsBuffer(device, ROPE_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, neox: neox ? 1 : 0 });
-        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, ropeTable(10000 ** (-2 / hd), new Float32Array(hd / 2).fill(1), nctx)), step(toks), params, pageTable((s) => tables[s] ?? [])], [Math.ceil(total / 64), m]);
+        const params = paramsBuffer(device, ROPE_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, neox: neox ? 1 : 0, n_rot: nRot });
+        const table = padRope(ropeTable(10000 ** (-2 / nRot), new Float32Array(nRot / 2).fill(1), nctx), nctx, nRot, hd);
+        run(h(), k, [qkvBuf, kc, vc, uploadF32(device, table), step(toks), params, pageTable((s) => tables[s] ?? [])], [Math.ceil(total / 64), m]);
         const got = await readF32(device, qkvBuf, stride * m);
         const f16 = h().features.shaderF16;
         const kvRead = async (b: GPUBuffer) => {
@@ -472,9 +475,9 @@ describe("rope + kv write, attention (through page tables)", () => {
         const kGot = await kvRead(kc), vGot = await kvRead(vc);
         toks.forEach((tok, t) => {
           const row = qkv.subarray(t * stride, (t + 1) * stride);
-          expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, tok.pos, freq, neox), 1e-5);
+          expectClose(got.subarray(t * stride, t * stride + qd), refRope(row.subarray(0, qd), hd, tok.pos, freq, neox, nRot), 1e-5);
           const r = rowOf(tok.slot, tok.pos);
-          expectClose(kGot.subarray(r * kvd, (r + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, tok.pos, freq, neox).map(roundF16), 1e-3);
+          expectClose(kGot.subarray(r * kvd, (r + 1) * kvd), refRope(row.subarray(qd, qd + kvd), hd, tok.pos, freq, neox, nRot).map(roundF16), 1e-3);
           expectClose(vGot.subarray(r * kvd, (r + 1) * kvd), row.subarray(qd + kvd).map(roundF16), 1e-3);
         });
       });
@@ -482,8 +485,12 @@ describe("rope + kv write, attention (through page tables)", () => {
   }
 
   for (const [label, h] of [["f16 cache, one SIMD group", () => host], ["f32 cache, one SIMD group", () => lanesF32], ["f16 cache, workgroup of 64", () => gpuStyle], ["f32 cache, shared-memory fallback", () => fallback]] as const) {
-    for (const [ctx0, m, hd] of [[0, 1, 20], [300, 3, 20], [40, 5, 20], [200, 1, 48], [70, 2, 80], [290, 2, 48]]) {
-      test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new, beside another sequence's token (${label})`, async () => {
+    // [cached, new, head dim, window, q scale, soft-cap]: the last three gemma's and phi3's
+    const cases = [[0, 1, 20, 0, 1, 0], [300, 3, 20, 0, 1, 0], [40, 5, 20, 0, 1, 0], [200, 1, 48, 0, 1, 0], [70, 2, 80, 0, 1, 0], [290, 2, 48, 0, 1, 0],
+      [40, 5, 20, 21, 1, 0], [290, 2, 48, 100, 0.3, 0], [70, 2, 80, 0, 1, 2.5]] as const;
+    for (const [ctx0, m, hd, window, qScale, softcap] of cases) {
+      const extra = [window && `window ${window}`, qScale !== 1 && `q scaled by ${qScale}`, softcap && `soft-cap ${softcap}`].filter(Boolean).join(", ");
+      test(`attention GQA 8 heads / 2 kv heads, head dim ${hd}, ${ctx0} cached + ${m} new, beside another sequence's token${extra ? ` (${extra})` : ""} (${label})`, async () => {
         const rand = mulberry32(ctx0 + m);
         const nh = 8, nkv = 2, pages = 64;
         const qd = nh * hd, kvd = nkv * hd, stride = qd + 2 * kvd;
@@ -498,21 +505,28 @@ describe("rope + kv write, attention (through page tables)", () => {
         const qkv = randn(stride * toks.length, rand);
         const out = storageBuffer(device, 4 * qd * toks.length);
         const k = attentionKernel(h(), hd);
-        const scale = 1 / Math.sqrt(hd);
-        const params = paramsBuffer(device, ATTENTION_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, out_stride: qd, scale });
+        const scale = (qScale === 1 ? 1 / Math.sqrt(hd) : 1) / (softcap || 1);
+        const params = paramsBuffer(device, ATTENTION_PARAMS, { n_head: nh, n_head_kv: nkv, head_dim: hd, qkv_stride: stride, kv_dim: kvd, out_stride: qd, scale, q_scale: qScale, softcap, window });
         run(h(), k, [uploadF32(device, qkv), enc(kAll), enc(vAll), out, step(toks), params, pageTable((s) => tables[s] ?? [])], [nh, toks.length]);
         const want = new Float32Array(qd * toks.length);
         toks.forEach((tok, t) => {
           for (let hh = 0; hh < nh; hh++) {
             const kvh = Math.floor(hh / (nh / nkv));
-            const rows = (all: Float32Array) => Array.from({ length: tok.pos + 1 }, (_, p) => {
-              const r = rowOf(tok.slot, p);
+            // the keys a window leaves the query at pos: pos - key < window
+            const first = window && tok.pos + 1 > window ? tok.pos + 1 - window : 0;
+            const rows = (all: Float32Array) => Array.from({ length: tok.pos + 1 - first }, (_, i) => {
+              const r = rowOf(tok.slot, first + i);
               return all.subarray(r * kvd + kvh * hd, r * kvd + (kvh + 1) * hd);
             });
-            want.set(flashAttentionHead(qkv.subarray(t * stride + hh * hd, t * stride + (hh + 1) * hd), rows(kAll), rows(vAll), Math.fround(scale)), t * qd + hh * hd);
+            const q = qkv.subarray(t * stride + hh * hd, t * stride + (hh + 1) * hd).map((v) => Math.fround(v * Math.fround(qScale)));
+            want.set(flashAttentionHead(q, rows(kAll), rows(vAll), Math.fround(scale), softcap), t * qd + hh * hd);
           }
         });
-        expect(bitDiffs(await readF32(device, out, qd * toks.length), want)).toEqual([]);
+        const got = await readF32(device, out, qd * toks.length);
+        // the device's tanh is not the C library's: soft-capped scores agree to a few ulps, which
+        // the f16 accumulator can turn into one half's rounding step (2^-11 relative)
+        if (softcap) expectClose(got, want, 1e-3);
+        else expect(bitDiffs(got, want)).toEqual([]);
       });
     }
   }
@@ -715,17 +729,57 @@ describe("sampling", () => {
 });
 
 describe("elementwise", () => {
-  test("silu_mul and add over 1001 elements", async () => {
+  test("glu_mul (SiLU, and GELU through ggml's f16 table) and a scaled add over 1001 elements, two tokens", async () => {
     const rand = mulberry32(13);
     const n = 1001;
-    const gu = randn(2 * n, rand);
-    const h = storageBuffer(device, 4 * n);
-    run(host, host.get("silu_mul"), [uploadF32(device, gu), h, paramsBuffer(device, SILU_MUL_PARAMS, { n, g_off: 0, u_off: n, stride: 2 * n })], [Math.ceil(n / 64), 1]);
-    const want = Array.from({ length: n }, (_, i) => (gu[i] / (1 + Math.exp(-gu[i]))) * gu[n + i]);
-    expectClose(await readF32(device, h, n), want, 1e-5);
-    const x = randn(n, rand), y = randn(n, rand);
+    // gates spread past +-10, where ggml's GELU switches to 0 and the identity
+    const gu = randn(4 * n, rand).map((v, i) => (i % (2 * n) < n ? v * 4 : v));
+    const h = storageBuffer(device, 8 * n);
+    const silu = (g: number) => g / (1 + Math.exp(-g));
+    // ggml_vec_geglu_f32 with GGML_GELU_FP16: the gate rounded to f16, looked up in the table
+    const geluTable = (x: number) => (x <= -10 ? 0 : x >= 10 ? x : ggmlGeluTable()[floatToHalf(x)]);
+    for (const [act, f] of [["silu", silu], ["gelu", geluTable]] as const) {
+      const table = uploadF32(device, act === "gelu" ? ggmlGeluTable() : new Float32Array(4));
+      run(host, host.get("glu_mul", { act }), [uploadF32(device, gu), h, paramsBuffer(device, GLU_MUL_PARAMS, { n, g_off: 0, u_off: n, stride: 2 * n }), table], [Math.ceil(n / 64), 2]);
+      const want = Array.from({ length: 2 * n }, (_, j) => {
+        const t = Math.floor(j / n), i = j % n;
+        return f(gu[2 * n * t + i]) * gu[2 * n * t + n + i];
+      });
+      const got = await readF32(device, h, 2 * n);
+      // GELU through the table is exact; the products with the up values round as the CPU's
+      if (act === "gelu") expect(bitDiffs(got, Float32Array.from(want))).toEqual([]);
+      else expectClose(got, want, 1e-5);
+    }
+    const x = randn(2 * n, rand), y = randn(2 * n, rand);
     const yb = uploadF32(device, y);
-    run(host, host.get("add"), [uploadF32(device, x), yb, paramsBuffer(device, ADD_PARAMS, { n })], [Math.ceil(n / 64), 1]);
-    expectClose(await readF32(device, yb, n), Array.from(y, (v, i) => v + x[i]), 1e-6);
+    run(host, host.get("add"), [uploadF32(device, x), yb, paramsBuffer(device, ADD_PARAMS, { n, scale: 0.25 })], [Math.ceil(n / 64), 2]);
+    expectClose(await readF32(device, yb, 2 * n), Array.from(y, (v, i) => v + 0.25 * x[i]), 1e-6);
+  });
+
+  test("the GELU table: every half's entry is GELU's tanh form rounded to f16 (within one rounding step and float's cancellation)", () => {
+    const t = ggmlGeluTable();
+    let worst = 0;
+    for (let h = 0; h < 65536; h++) {
+      const x = halfToFloat(h);
+      if (!Number.isFinite(x) || Math.abs(x) >= 10) continue;
+      const exact = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)));
+      // one step of the f16 grid near the value (2^-24 at the bottom), plus what float arithmetic
+      // loses in 1 + tanh(v) as tanh nears -1 (an ulp of 1, times x / 2)
+      const step = Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(Math.abs(exact) || 2 ** -24)) - 10));
+      worst = Math.max(worst, Math.abs(t[h] - exact) / (step + 2 ** -24 * Math.abs(x)));
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  test("logit_cap: soft-capping and a plain scale of two rows", async () => {
+    const rand = mulberry32(14);
+    const n = 777;
+    const logits = randn(2 * n, rand).map((v) => v * 40);
+    for (const [pre, cap] of [[1 / 30, 30], [1 / 8, 0]]) {
+      const b = uploadF32(device, logits);
+      run(host, host.get("logit_cap"), [b, paramsBuffer(device, LOGIT_CAP_PARAMS, { n_vocab: n, pre, cap })], [Math.ceil(n / 256), 2]);
+      const want = Array.from(logits, (v) => (cap ? cap * Math.tanh(v * Math.fround(pre)) : v * Math.fround(pre)));
+      expectClose(await readF32(device, b, 2 * n), want, 1e-4);
+    }
   });
 });

@@ -6,13 +6,13 @@
 // body runs over the step's tokens; the head (final norm, output matrix, logit mask, sampler)
 // over its sampled rows, one per sequence that picks a token this step.
 
-import type { HParams } from "./model/hparams.ts";
+import type { HParams, LayerHParams } from "./model/hparams.ts";
 import { llama3RopeFactors } from "./model/hparams.ts";
 import { KernelHost, MAX_TOP_LOGPROBS, Q8_BLOCK_WORDS, SAMPLE_GROUPS, UNIFORM_X_BYTES, attentionKernel, normKernel, type Kernel, type StepShape } from "./gpu/kernels.ts";
 import { storageBuffer, storageUniformBuffer, uploadF32 } from "./gpu/buffers.ts";
 import {
   ATTENTION_PARAMS, EMBED_PARAMS, MASK_PARAMS, MATVEC_PARAMS, NORM_PARAMS, QUANTIZE_PARAMS, ROPE_PARAMS, SAMPLE_PARAMS,
-  SILU_MUL_PARAMS, paramsBuffer, type ParamsLayout,
+  GLU_MUL_PARAMS, ADD_PARAMS, LOGIT_CAP_PARAMS, paramsBuffer, type ParamsLayout,
 } from "./gpu/params.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
@@ -21,11 +21,15 @@ import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
 import { STEP_BYTES } from "./step.ts";
+import { ggmlGeluTable } from "./gelu-table.ts";
 
 export { MATVEC_TILING } from "./products.ts";
 
-/** The first matrix that reads each layer norm's output (decides whether the norm also writes Q8_0 blocks). */
-const NORM_CONSUMER: Record<string, string> = { attn_norm: "attn_q", ffn_norm: "ffn_gate" };
+/**
+ * The first matrix that reads each layer norm's output (decides whether the norm also writes
+ * Q8_0 blocks): the first of these the file has (phi3 stores qkv and gate|up fused).
+ */
+const NORM_CONSUMER: Record<string, string[]> = { attn_norm: ["attn_q", "attn_qkv"], ffn_norm: ["ffn_gate", "ffn_up"] };
 
 /** One vec4<u32> partial per thread of the sampler's first pass, per sampled row. */
 const SAMPLE_PARTIALS_PER_ROW = 16 * 256 * SAMPLE_GROUPS;
@@ -111,19 +115,36 @@ export interface StepCounts {
  * recurrence (theta = pos, then theta *= base^(-2/d) per pair), divided by the pair's
  * frequency factor (Llama-3 / linear scaling), so the rotations match its rope cache.
  */
-export function ropeTable(scale: number, factors: Float32Array, nCtx: number, trig: Trig = MATH_TRIG): Float32Array {
+export function ropeTable(scale: number, factors: Float32Array, nCtx: number, trig: Trig = MATH_TRIG, mscale = 1): Float32Array {
   const half = factors.length;
   const s = Math.fround(scale);
+  const m = Math.fround(mscale);
   const out = new Float32Array(nCtx * half * 2);
   for (let p = 0; p < nCtx; p++) {
     let theta = Math.fround(p);
     for (let j = 0; j < half; j++) {
       const a = factors[j] === 1 ? theta : Math.fround(theta / factors[j]);
-      out[2 * (p * half + j)] = trig.cos(a);
-      out[2 * (p * half + j) + 1] = trig.sin(a);
+      // cosf(theta) * mscale, as ggml's rope_yarn (exact for mscale 1)
+      out[2 * (p * half + j)] = Math.fround(trig.cos(a) * m);
+      out[2 * (p * half + j) + 1] = Math.fround(trig.sin(a) * m);
       theta = Math.fround(theta * s);
     }
   }
+  return out;
+}
+
+/** A RoPE table that rotates by nothing: (cos, sin) = (1, 0) for every position and pair. */
+function identityRope(nCtx: number, pairs: number): Float32Array {
+  const out = new Float32Array(nCtx * pairs * 2);
+  for (let i = 0; i < out.length; i += 2) out[i] = 1;
+  return out;
+}
+
+/** A table of nRot / 2 pairs per position widened to the head's headDim / 2 with identities. */
+export function padRope(table: Float32Array, nCtx: number, nRot: number, headDim: number): Float32Array {
+  if (nRot === headDim) return table;
+  const out = identityRope(nCtx, headDim / 2);
+  for (let p = 0; p < nCtx; p++) out.set(table.subarray(p * nRot, (p + 1) * nRot), p * headDim);
   return out;
 }
 
@@ -144,11 +165,14 @@ export class ForwardPass {
   private attn: GPUBuffer;
   private ffn: GPUBuffer;
   private gu: GPUBuffer | null = null;
+  /** A sublayer's output and its post-norm, before they join the residual (gemma, granite). */
+  private sub: { out: GPUBuffer; normed: GPUBuffer } | null = null;
+  /** RoPE cos/sin per table kind, made for the first layer that uses each. */
+  private ropeTables = new Map<LayerHParams["rope"], GPUBuffer>();
   private xq: GPUBuffer;
   /** Activations through Q8_K and back, for the K-quant products (made when the first one is). */
   private xk?: GPUBuffer;
   private readonly q8kBytes: number;
-  private freq: GPUBuffer;
   private qkvDim: number;
 
   constructor(
@@ -193,15 +217,13 @@ export class ForwardPass {
       top: buf(8 * MAX_TOP_LOGPROBS * R, "top logprobs"),
       mask: buf(4 * R * this.maskWords, "token masks"),
     };
-    this.freq = uploadF32(device, this.ropeCosSin(w), "rope cos/sin");
-    this.owned.push(this.freq);
 
     // token embedding
     const embd = w.matrix(["token_embd.weight"]);
     const embed = host.get("embed", { format: embd.type });
     for (const part of embd.parts) {
       const bind = this.bind(embed, [part.buffer, this.buffers.step, this.buffers.fed, this.x,
-        this.params(EMBED_PARAMS, { K: nEmbd, row_bytes: embd.rowBytes, row0: part.row0, rows: part.rows, x_stride: nEmbd })]);
+        this.params(EMBED_PARAMS, { K: nEmbd, row_bytes: embd.rowBytes, row0: part.row0, rows: part.rows, x_stride: nEmbd, scale: hp.embedScale })]);
       this.body.push({ label: "embed", span: "tokens", kernel: () => embed, bind: () => bind, grid: (m) => [Math.ceil(Math.ceil(nEmbd / 32) / 64), m, 1] });
     }
 
@@ -218,19 +240,44 @@ export class ForwardPass {
     const out = w.matrix([hp.tiedEmbeddings ? "token_embd.weight" : "output.weight"]);
     this.addNorm(w.vector("output_norm.weight"), "output_norm", out, "rows");
     this.head.push(...this.productSites(out, this.xn, this.buffers.logits, { mode: 0, xStride: nEmbd, yStride: nVocab, head: { exact: !!opts.exactHead } }, this.head));
+    this.addLogitCap();
     this.addSampler();
     this.dispatchesPerToken = this.body.length + this.head.filter((s) => !s.only).length;
   }
 
-  /** The RoPE cos/sin table with the model's frequency scaling. */
-  private ropeCosSin(w: WeightUploader): Float32Array {
-    const { headDim, ropeTheta, ropeScaling, ropeFreqsTensor } = this.hp;
-    let factors: Float32Array = new Float32Array(headDim / 2).fill(1);
-    if (ropeFreqsTensor) factors = w.vectorF32(ropeFreqsTensor);
-    else if (ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
-    if (ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
+  /** A layer's RoPE cos/sin table on the device (one per kind the model's layers use). */
+  private ropeBuffer(kind: LayerHParams["rope"], w: WeightUploader): GPUBuffer {
+    let b = this.ropeTables.get(kind);
+    if (!b) {
+      b = uploadF32(this.device, this.ropeCosSin(kind, w), `rope cos/sin (${kind})`);
+      this.owned.push(b);
+      this.ropeTables.set(kind, b);
+    }
+    return b;
+  }
+
+  /**
+   * The RoPE cos/sin table of a kind of layer: "global" with the model's frequency scaling,
+   * "local" (sliding-window layers) at their own base without it, "none" the identity. Pairs
+   * past a partial rotation's nRot / 2 are identities too.
+   */
+  private ropeCosSin(kind: LayerHParams["rope"], w: WeightUploader): Float32Array {
+    const { headDim, nRot, ropeTheta, ropeScaling, ropeFreqsTensor, ropeAttnFactor, localRope } = this.hp;
+    const pairs = headDim / 2;
+    if (kind === "none") return identityRope(this.opts.nCtx, pairs);
+    let factors: Float32Array = new Float32Array(nRot / 2).fill(1);
+    const global = kind === "global";
+    if (global && ropeFreqsTensor) factors = w.vectorF32(ropeFreqsTensor);
+    else if (global && ropeScaling?.type === "llama3") factors = llama3RopeFactors(this.hp, ropeScaling);
+    else if (global && ropeScaling?.type === "longrope") {
+      // llama.cpp's choice: the long factors once a sequence may pass the trained context
+      factors = w.vectorF32(this.opts.nCtx > ropeScaling.originalContext ? ropeScaling.longFactors : ropeScaling.shortFactors);
+    }
+    if (global && ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
+    const base = global ? ropeTheta : localRope.theta;
     // powf(base, -2.0f / n_dims), as llama.cpp's rope cache starts from
-    return ropeTable(Math.fround(Math.pow(ropeTheta, Math.fround(-2 / headDim))), factors, this.opts.nCtx, this.opts.trig);
+    const rotated = ropeTable(Math.fround(Math.pow(base, Math.fround(-2 / nRot))), factors, this.opts.nCtx, this.opts.trig, ropeAttnFactor);
+    return padRope(rotated, this.opts.nCtx, nRot, headDim);
   }
 
   private params<F extends Record<string, "u32" | "f32">>(layout: ParamsLayout<F>, values: { [K in keyof F]: number }): GPUBuffer {
@@ -254,13 +301,41 @@ export class ForwardPass {
    * when the matrix that reads it (`consumer`) takes Q8_0 activations, the norm also writes
    * them, and that product skips its own quantize step.
    */
-  private addNorm(weight: GPUBuffer, label: string, consumer: { type: GGMLType; k: number }, span: Span = "tokens") {
+  private addNorm(weight: GPUBuffer, label: string, consumer: { type: GGMLType; k: number } | null, span: Span = "tokens", io = { src: this.x, dst: this.xn }) {
     const { nEmbd, rmsEps } = this.hp;
-    const q8 = this.takesQ8(consumer);
+    const q8 = consumer !== null && this.takesQ8(consumer);
     const k = normKernel(this.host, { inPlace: false, q8Out: q8 });
     const p = this.params(NORM_PARAMS, { n: nEmbd, group_stride: 0, x_stride: nEmbd, y_stride: nEmbd, eps: rmsEps, gather: span === "rows" ? 1 : 0, off: 0 });
-    const site = this.fixed(label, span, k, [this.x, this.xn, weight, this.buffers.step, p, q8 ? this.xq : this.dummy], (m) => [1, m, 1]);
-    (span === "rows" ? this.head : this.body).push({ ...site, q8src: q8 ? this.xn : undefined });
+    const site = this.fixed(label, span, k, [io.src, io.dst, weight, this.buffers.step, p, q8 ? this.xq : this.dummy], (m) => [1, m, 1]);
+    (span === "rows" ? this.head : this.body).push({ ...site, q8src: q8 ? io.dst : undefined });
+  }
+
+  /** Final soft-capping (gemma2) or division by a logit scale (granite) of each sampled row. */
+  private addLogitCap() {
+    const { finalSoftcap: cap, logitScale, nVocab } = this.hp;
+    if (cap === 0 && logitScale === 1) return;
+    const p = this.params(LOGIT_CAP_PARAMS, { n_vocab: nVocab, pre: cap !== 0 ? 1 / cap : 1 / logitScale, cap });
+    this.head.push(this.fixed("logit cap", "rows", this.host.get("logit_cap"), [this.buffers.logits, p], (r) => [Math.ceil(nVocab / 256), r, 1]));
+  }
+
+  /** llama.cpp's GELU table on the device (gelu-table.ts), for GeGLU models. */
+  private geluBuffer(): GPUBuffer {
+    if (!this.gelu) {
+      this.gelu = uploadF32(this.device, ggmlGeluTable(), "gelu table");
+      this.owned.push(this.gelu);
+    }
+    return this.gelu;
+  }
+  private gelu?: GPUBuffer;
+
+  /** The buffers a sublayer's output goes through when it cannot be added by its matvec. */
+  private sublayerBuffers(): { out: GPUBuffer; normed: GPUBuffer } {
+    if (!this.sub) {
+      const bytes = 4 * this.opts.shape.maxTokens * this.hp.nEmbd;
+      this.sub = { out: storageBuffer(this.device, bytes, "sublayer out"), normed: storageBuffer(this.device, bytes, "sublayer post-norm") };
+      this.owned.push(this.sub.out, this.sub.normed);
+    }
+    return this.sub;
   }
 
   /** The Q8_K round trip's output, made for the first K-quant product (a model without one pays nothing). */
@@ -376,11 +451,16 @@ export class ForwardPass {
     const host = this.host;
     switch (step.op) {
       case "norm": {
-        const reader = w.info(t(NORM_CONSUMER[step.weight]));
+        const reader = w.info(t(NORM_CONSUMER[step.weight].find((n) => w.has(t(n))) ?? NORM_CONSUMER[step.weight][0]));
         this.addNorm(w.vector(t(step.weight)), `${l}.${step.weight}`, { type: reader.type, k: reader.dims[0] });
         return;
       }
       case "qkv": {
+        if (w.has(t("attn_qkv"))) {
+          const bias = step.bias ? w.vectorF32(`blk.${l}.attn_qkv.bias`) : undefined;
+          this.body.push(...this.productSites(w.matrix([t("attn_qkv")]), this.xn, this.qkv, { mode: 0, xStride: nEmbd, yStride: this.qkvDim, bias }));
+          return;
+        }
         const names = ["attn_q", "attn_k", "attn_v"];
         const biases = step.bias ? names.map((n) => w.vectorF32(`blk.${l}.${n}.bias`)) : null;
         if (w.stackable(names.map(t))) {
@@ -406,25 +486,43 @@ export class ForwardPass {
       case "rope_kv": {
         const k = host.get("rope");
         const total = ((nHead + nHeadKv) * headDim) / 2 + kvDim;
-        const p = this.params(ROPE_PARAMS, { n_head: nHead, n_head_kv: nHeadKv, head_dim: headDim, qkv_stride: this.qkvDim, kv_dim: kvDim, neox: hp.ropeStyle === "neox" ? 1 : 0 });
-        this.body.push(this.fixed(`${l}.rope_kv`, "tokens", k, [this.qkv, kc, vc, this.freq, this.buffers.step, p, this.buffers.pageTable], (m) => [Math.ceil(total / 64), m, 1]));
+        const p = this.params(ROPE_PARAMS, { n_head: nHead, n_head_kv: nHeadKv, head_dim: headDim, qkv_stride: this.qkvDim, kv_dim: kvDim, neox: hp.ropeStyle === "neox" ? 1 : 0, n_rot: hp.nRot });
+        const table = this.ropeBuffer(hp.layers[l].rope, w);
+        this.body.push(this.fixed(`${l}.rope_kv`, "tokens", k, [this.qkv, kc, vc, table, this.buffers.step, p, this.buffers.pageTable], (m) => [Math.ceil(total / 64), m, 1]));
         return;
       }
       case "attention": {
         const k = attentionKernel(host, headDim);
-        const p = this.params(ATTENTION_PARAMS, { n_head: nHead, n_head_kv: nHeadKv, head_dim: headDim, qkv_stride: this.qkvDim, kv_dim: kvDim, out_stride: qDim, scale: 1 / Math.sqrt(headDim) });
+        // llama.cpp divides the scale by the soft-cap, then caps: softcap * tanh(s * scale)
+        const cap = hp.attnSoftcap;
+        const p = this.params(ATTENTION_PARAMS, {
+          n_head: nHead, n_head_kv: nHeadKv, head_dim: headDim, qkv_stride: this.qkvDim, kv_dim: kvDim, out_stride: qDim,
+          scale: cap !== 0 ? Math.fround(hp.kqScale) / cap : hp.kqScale, q_scale: hp.qScale, softcap: cap, window: hp.layers[l].window,
+        });
         this.body.push(this.fixed(`${l}.attention`, "tokens", k, [this.qkv, kc, vc, this.attn, this.buffers.step, p, this.buffers.pageTable], (m) => [nHead, m, 1]));
         return;
       }
       case "proj_add": {
         const src = step.src === "attn" ? this.attn : this.ffn;
         const k = step.src === "attn" ? qDim : nFf;
-        this.body.push(...this.productSites(w.matrix([t(step.weight)]), src, this.x, { mode: 1, xStride: k, yStride: nEmbd }));
+        const mat = w.matrix([t(step.weight)]);
+        if (!step.post && hp.residualScale === 1) {
+          this.body.push(...this.productSites(mat, src, this.x, { mode: 1, xStride: k, yStride: nEmbd }));
+          return;
+        }
+        // the output apart, its post-norm, then residual += scale * that
+        const sub = this.sublayerBuffers();
+        this.body.push(...this.productSites(mat, src, sub.out, { mode: 0, xStride: k, yStride: nEmbd }));
+        if (step.post) this.addNorm(w.vector(t(step.post)), `${l}.${step.post}`, null, "tokens", { src: sub.out, dst: sub.normed });
+        const p = this.params(ADD_PARAMS, { n: nEmbd, scale: hp.residualScale });
+        this.body.push(this.fixed(`${l}.${step.src} residual`, "tokens", host.get("add"), [step.post ? sub.normed : sub.out, this.x, p], (m) => [Math.ceil(nEmbd / 64), m, 1]));
         return;
       }
       case "glu": {
-        const names = [t("ffn_gate"), t("ffn_up")];
-        if (w.stackable(names)) {
+        // gate and up as two tensors, or fused in ffn_up (gate rows first: phi3)
+        const fused = !w.has(t("ffn_gate"));
+        const names = fused ? [t("ffn_up")] : [t("ffn_gate"), t("ffn_up")];
+        if (hp.ffnAct === "silu" && w.stackable(names)) {
           this.body.push(...this.productSites(w.matrix(names), this.xn, this.ffn, { mode: 2, xStride: nEmbd, yStride: nFf }));
           return;
         }
@@ -432,9 +530,10 @@ export class ForwardPass {
         names.forEach((name, i) => {
           this.body.push(...this.productSites(w.matrix([name]), this.xn, this.gu!, { mode: 0, xStride: nEmbd, yStride: 2 * nFf, yOff: i * nFf }));
         });
-        const k = host.get("silu_mul");
-        const p = this.params(SILU_MUL_PARAMS, { n: nFf, g_off: 0, u_off: nFf, stride: 2 * nFf });
-        this.body.push(this.fixed(`${l}.silu_mul`, "tokens", k, [this.gu, this.ffn, p], (m) => [Math.ceil(nFf / 64), m, 1]));
+        const k = host.get("glu_mul", { act: hp.ffnAct });
+        const p = this.params(GLU_MUL_PARAMS, { n: nFf, g_off: 0, u_off: nFf, stride: 2 * nFf });
+        const gelu = hp.ffnAct === "gelu" ? this.geluBuffer() : this.dummy;
+        this.body.push(this.fixed(`${l}.${hp.ffnAct}_mul`, "tokens", k, [this.gu, this.ffn, p, gelu], (m) => [Math.ceil(nFf / 64), m, 1]));
         return;
       }
     }

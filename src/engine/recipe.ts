@@ -4,7 +4,10 @@
 export type Step =
   /** RMSNorm of the residual stream into `xn` with a per-layer weight. */
   | { op: "norm"; weight: string }
-  /** q, k, v projections of `xn` into `qkv` (one dispatch when the three share a format). */
+  /**
+   * q, k, v projections of `xn` into `qkv` (one dispatch when the three share a format, or
+   * when the file stores them fused as attn_qkv, phi3).
+   */
   | { op: "qkv"; bias: boolean }
   /** Per-head RMSNorm of q and k in place (qwen3). */
   | { op: "qk_norm" }
@@ -12,9 +15,16 @@ export type Step =
   | { op: "rope_kv" }
   /** Causal grouped-query attention of q over the cache into `attn`. */
   | { op: "attention" }
-  /** residual += W · src (the add folded into the matvec). */
-  | { op: "proj_add"; weight: string; src: "attn" | "ffn" }
-  /** ffn = silu(gate · xn) * (up · xn) (one dispatch when gate and up share a matrix). */
+  /**
+   * residual += W · src (the add folded into the matvec); with `post`, residual +=
+   * RMSNorm(W · src) by that weight (gemma's post-norms). A residual scale (granite) multiplies
+   * W · src before the add.
+   */
+  | { op: "proj_add"; weight: string; src: "attn" | "ffn"; post?: string }
+  /**
+   * ffn = act(gate · xn) * (up · xn), act the model's (SiLU, or GELU for gemma); one dispatch
+   * when gate and up share a matrix (or the file stores them fused in ffn_up, phi3).
+   */
   | { op: "glu" };
 
 const llamaBlock: Step[] = [
@@ -28,11 +38,26 @@ const llamaBlock: Step[] = [
   { op: "proj_add", weight: "ffn_down", src: "ffn" },
 ];
 
-/** Layer recipes by `general.architecture`. */
+/** With per-head q/k norms before RoPE. */
+const withQKNorm = (block: Step[]): Step[] => block.flatMap((s) => (s.op === "rope_kv" ? [{ op: "qk_norm" } as Step, s] : [s]));
+
+/** Gemma 2's block: llama's with each sublayer's output normalized before it joins the residual. */
+const gemmaBlock: Step[] = llamaBlock.map((s) =>
+  s.op === "proj_add" ? { ...s, post: s.src === "attn" ? "post_attention_norm" : "post_ffw_norm" } : s);
+
+/**
+ * Layer recipes by `general.architecture`. What is data, not steps, lives in the hyperparameters
+ * (hparams.ts): scales, soft-caps, windows, RoPE tables per layer, the FFN's activation.
+ */
 export const RECIPES: Record<string, Step[]> = {
   llama: llamaBlock,
   qwen2: llamaBlock.map((s) => (s.op === "qkv" ? { op: "qkv", bias: true } : s)),
-  qwen3: llamaBlock.flatMap((s) => (s.op === "rope_kv" ? [{ op: "qk_norm" } as Step, s] : [s])),
+  qwen3: withQKNorm(llamaBlock),
+  phi3: llamaBlock,
+  granite: llamaBlock,
+  smollm3: llamaBlock,
+  gemma2: gemmaBlock,
+  gemma3: withQKNorm(gemmaBlock),
 };
 
 export function recipeFor(arch: string): Step[] {

@@ -152,7 +152,7 @@ export function siluGgml(x: number): number {
  * score as ggml_vec_dot_f16 orders it, online softmax with glibc's expf, the V accumulator in
  * f16. keys/values: f16 values per position.
  */
-export function flashAttentionHead(q: ArrayLike<number>, keys: ArrayLike<number>[], values: ArrayLike<number>[], scale: number): Float32Array {
+export function flashAttentionHead(q: ArrayLike<number>, keys: ArrayLike<number>[], values: ArrayLike<number>[], scale: number, softcap = 0): Float32Array {
   const hd = q.length;
   const qh = Array.from(q, roundF16);
   let M = -Infinity, S = 0;
@@ -170,7 +170,8 @@ export function flashAttentionHead(q: ArrayLike<number>, keys: ArrayLike<number>
       sumf = f32(f32(v[0] + v[2]) + f32(v[1] + v[3]));
     }
     for (let i = np; i < hd; i++) sumf += qh[i] * k[i];
-    const s = f32(f32(sumf) * scale);
+    let s = f32(f32(sumf) * scale);
+    if (softcap !== 0) s = f32(softcap * f32(Math.tanh(s)));
     let ms = 1, vs = 1;
     if (s > M) {
       const Mold = M;

@@ -533,7 +533,7 @@ export function vocabSize(kind: keyof typeof TOKENIZERS): number {
 // ---------------------------------------------------------------------------------------------
 // Model specs
 
-export type RandomArch = "llama" | "qwen2" | "qwen3";
+export type RandomArch = "llama" | "qwen2" | "qwen3" | "phi3" | "gemma2" | "gemma3" | "granite" | "smollm3";
 
 export interface Llama3RopeScaling {
   factor: number;
@@ -565,16 +565,50 @@ export interface RandomModelSpec {
   typeOverrides?: Record<string, GGMLType>;
   /** Llama-3 style frequency scaling, stored as a rope_freqs.weight tensor like llama.cpp does. */
   llama3Rope?: Llama3RopeScaling;
+  /** Dimensions of a head RoPE rotates (written as rope.dimension_count; partial below headDim). */
+  nRot?: number;
+  /** Phi-3's LongRoPE: random long and short factor tensors, the trained context and attention factor. */
+  longRope?: { originalContext: number; attnFactor: number };
+  /** Sliding-window layers: the window and llama.cpp's layer pattern (every pattern-th layer global). */
+  slidingWindow?: { window: number; pattern: number; localBase?: number };
+  /** Gemma 2's soft-caps of attention scores and logits. */
+  softcap?: { attn: number; final: number };
+  /** Linear RoPE scaling of the global layers (rope.scaling.type linear). */
+  linearRope?: number;
+  /** Granite's four scales. */
+  graniteScales?: { embedding: number; residual: number; attention: number; logit: number };
 }
 
 /** Tokenizer kind per architecture, as published models of each family use. */
-const ARCH_TOKENIZER: Record<RandomArch, keyof typeof TOKENIZERS> = { llama: "llama", qwen2: "gpt2", qwen3: "gpt2" };
+const ARCH_TOKENIZER: Record<RandomArch, keyof typeof TOKENIZERS> = {
+  llama: "llama", qwen2: "gpt2", qwen3: "gpt2", phi3: "llama", gemma2: "llama", gemma3: "llama", granite: "gpt2", smollm3: "gpt2",
+};
 
-/** Architecture-specific tensors and keys, as data (see addLayer). */
-const ARCH_TRAITS: Record<RandomArch, { qkvBias: boolean; qkNorm: boolean; writeRopeDim: boolean }> = {
+/** The tokenizer kind a spec's file carries. */
+export const tokenizerKind = (spec: RandomModelSpec): keyof typeof TOKENIZERS => ARCH_TOKENIZER[spec.arch];
+
+interface ArchTraits {
+  qkvBias: boolean;
+  qkNorm: boolean;
+  writeRopeDim: boolean;
+  /** q, k, v in one attn_qkv tensor and gate, up in one ffn_up of 2 x n_ff rows (phi3). */
+  fused?: boolean;
+  /** post_attention_norm and post_ffw_norm after each sublayer (gemma). */
+  postNorms?: boolean;
+  /** Embeddings multiplied by sqrt(n_embd) (gemma). */
+  embedSqrt?: boolean;
+}
+
+/** Architecture-specific tensors and keys, as data (see the layer loop in buildRandomGGUF). */
+const ARCH_TRAITS: Record<RandomArch, ArchTraits> = {
   llama: { qkvBias: false, qkNorm: false, writeRopeDim: true },
   qwen2: { qkvBias: true, qkNorm: false, writeRopeDim: false },
   qwen3: { qkvBias: false, qkNorm: true, writeRopeDim: false },
+  phi3: { qkvBias: false, qkNorm: false, writeRopeDim: true, fused: true },
+  gemma2: { qkvBias: false, qkNorm: false, writeRopeDim: false, postNorms: true, embedSqrt: true },
+  gemma3: { qkvBias: false, qkNorm: true, writeRopeDim: false, postNorms: true, embedSqrt: true },
+  granite: { qkvBias: false, qkNorm: false, writeRopeDim: true },
+  smollm3: { qkvBias: false, qkNorm: false, writeRopeDim: true },
 };
 
 const llamaBase = {
@@ -588,6 +622,15 @@ const qwen2Base = {
 const qwen3Base = {
   arch: "qwen3" as const, nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 128, nFf: 512, nCtx: 256,
   ropeBase: 1000000, normEps: 1e-6, tied: true,
+};
+
+const phi3Base = {
+  arch: "phi3" as const, nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 512, nCtx: 256,
+  ropeBase: 10000, normEps: 1e-5, tied: false,
+};
+const gemmaBase = {
+  nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 48, nFf: 512, nCtx: 256,
+  ropeBase: 10000, normEps: 1e-6, tied: true,
 };
 
 /** The models the parity fixtures cover. Changing one changes its sha256: re-record. */
@@ -626,6 +669,32 @@ export const RANDOM_MODELS: RandomModelSpec[] = [
       "ffn_gate.weight": GGMLType.Q2_K, "ffn_up.weight": GGMLType.Q3_K, "attn_v.weight": GGMLType.IQ4_XS, "output.weight": GGMLType.Q6_K,
     },
   },
+  // phi3 in Phi-4-mini's shape of rotation: fused qkv and gate|up, 48 of 64 dimensions rotated
+  // (NeoX), LongRoPE past its 64-token trained context. (Not named "phi3": llama.cpp then expects
+  // Phi-3's special tokens in the vocabulary.)
+  { ...phi3Base, name: "phi4-mini-f32", seed: 401, weightType: GGMLType.F32, nRot: 48, longRope: { originalContext: 64, attnFactor: 1.19 } },
+  { ...phi3Base, name: "phi4-mini-q8_0", seed: 402, weightType: GGMLType.Q8_0, nRot: 48, longRope: { originalContext: 64, attnFactor: 1.19 } },
+  // Gemma 2: embeddings times sqrt(n_embd), GeGLU, post-norms, both soft-caps, a 6-token window
+  // on even layers; its head size is not n_embd / n_head
+  {
+    ...gemmaBase, arch: "gemma2", name: "gemma2-f32", seed: 501, weightType: GGMLType.F32,
+    slidingWindow: { window: 6, pattern: 2 }, softcap: { attn: 2.5, final: 12 },
+  },
+  {
+    ...gemmaBase, arch: "gemma2", name: "gemma2-q8_0", seed: 502, weightType: GGMLType.Q8_0,
+    slidingWindow: { window: 6, pattern: 2 }, softcap: { attn: 2.5, final: 12 },
+  },
+  // Gemma 3: q/k norms, local layers at their own RoPE base, linear scaling on the global one
+  {
+    ...gemmaBase, arch: "gemma3", name: "gemma3-f32", seed: 601, weightType: GGMLType.F32, ropeBase: 1000000,
+    slidingWindow: { window: 6, pattern: 2, localBase: 10000 }, linearRope: 4,
+  },
+  {
+    ...llamaBase, arch: "granite", name: "granite-f32", seed: 701, weightType: GGMLType.F32, tied: true,
+    graniteScales: { embedding: 6, residual: 0.5, attention: 0.2, logit: 2 },
+  },
+  // SmolLM3: every fourth layer without RoPE
+  { ...llamaBase, arch: "smollm3", name: "smollm3-f32", seed: 801, weightType: GGMLType.F32, nLayer: 4 },
 ];
 
 export function findRandomModel(name: string): RandomModelSpec {
@@ -692,7 +761,25 @@ export function buildRandomGGUF(spec: RandomModelSpec, opts: RandomGGUFOptions =
   if (spec.headDim !== undefined) {
     metadata.push(meta.u32(`${a}.attention.key_length`, headDim), meta.u32(`${a}.attention.value_length`, headDim));
   }
-  if (traits.writeRopeDim) metadata.push(meta.u32(`${a}.rope.dimension_count`, headDim));
+  if (traits.writeRopeDim || spec.nRot !== undefined) metadata.push(meta.u32(`${a}.rope.dimension_count`, spec.nRot ?? headDim));
+  const nRot = spec.nRot ?? headDim;
+  if (spec.longRope) {
+    metadata.push(
+      meta.str(`${a}.rope.scaling.type`, "longrope"),
+      meta.u32(`${a}.rope.scaling.original_context_length`, spec.longRope.originalContext),
+      meta.f32(`${a}.rope.scaling.attn_factor`, spec.longRope.attnFactor),
+    );
+  }
+  if (spec.linearRope !== undefined) metadata.push(meta.str(`${a}.rope.scaling.type`, "linear"), meta.f32(`${a}.rope.scaling.factor`, spec.linearRope));
+  if (spec.slidingWindow) {
+    metadata.push(meta.u32(`${a}.attention.sliding_window`, spec.slidingWindow.window), meta.u32(`${a}.attention.sliding_window_pattern`, spec.slidingWindow.pattern));
+    if (spec.slidingWindow.localBase !== undefined) metadata.push(meta.f32(`${a}.rope.freq_base_swa`, spec.slidingWindow.localBase));
+  }
+  if (spec.softcap) metadata.push(meta.f32(`${a}.attn_logit_softcapping`, spec.softcap.attn), meta.f32(`${a}.final_logit_softcapping`, spec.softcap.final));
+  if (spec.graniteScales) {
+    const g = spec.graniteScales;
+    metadata.push(meta.f32(`${a}.embedding_scale`, g.embedding), meta.f32(`${a}.residual_scale`, g.residual), meta.f32(`${a}.attention.scale`, g.attention), meta.f32(`${a}.logit_scale`, g.logit));
+  }
   metadata.push(meta.u32(`${a}.vocab_size`, nVocab), ...tokenizer);
   if (opts.chatTemplate !== undefined) metadata.push(meta.str("tokenizer.chat_template", opts.chatTemplate));
 
@@ -717,7 +804,11 @@ export function buildRandomGGUF(spec: RandomModelSpec, opts: RandomGGUFOptions =
   // as the layer outputs every step would predict its input again. Small embeddings (std 0.1)
   // against residual outputs of rms ~3, with a larger final norm gain, keep logits of std ~4
   // that depend on the whole context.
-  const embdStd = spec.tied ? 0.1 : 1;
+  // Architectures that multiply the embeddings (gemma by sqrt(n_embd), granite by its scale) get
+  // embeddings smaller by that factor, and a tied output a final norm larger by it, so their
+  // residual stream and logits have the same scales as the others'.
+  const embdGain = traits.embedSqrt ? Math.sqrt(spec.nEmbd) : spec.graniteScales?.embedding ?? 1;
+  const embdStd = (spec.tied ? 0.1 : 1) / embdGain;
   matrix("token_embd.weight", spec.nEmbd, nVocab, embdStd);
   if (spec.llama3Rope) {
     tensors.push({
@@ -725,12 +816,23 @@ export function buildRandomGGUF(spec: RandomModelSpec, opts: RandomGGUFOptions =
       data: f32Data(llama3RopeFactors(spec.llama3Rope, headDim, spec.ropeBase)),
     });
   }
+  if (spec.longRope) {
+    // LongRoPE divisors per rotated pair: 1 for the fastest pairs, growing for the slow ones
+    for (const [name, top] of [["rope_factors_long.weight", 6], ["rope_factors_short.weight", 1.5]] as const) {
+      const v = Float32Array.from({ length: nRot / 2 }, (_, i) => 1 + (top - 1) * (i / (nRot / 2 - 1)) * (0.8 + 0.4 * rng.uniform()));
+      tensors.push({ name, type: GGMLType.F32, dims: [nRot / 2], data: f32Data(v) });
+    }
+  }
   for (let l = 0; l < spec.nLayer; l++) {
     const p = `blk.${l}.`;
     vector(`${p}attn_norm.weight`, spec.nEmbd, 1, 0.2);
-    matrix(`${p}attn_q.weight`, spec.nEmbd, qDim);
-    matrix(`${p}attn_k.weight`, spec.nEmbd, kvDim);
-    matrix(`${p}attn_v.weight`, spec.nEmbd, kvDim);
+    if (traits.fused) {
+      matrix(`${p}attn_qkv.weight`, spec.nEmbd, qDim + 2 * kvDim);
+    } else {
+      matrix(`${p}attn_q.weight`, spec.nEmbd, qDim);
+      matrix(`${p}attn_k.weight`, spec.nEmbd, kvDim);
+      matrix(`${p}attn_v.weight`, spec.nEmbd, kvDim);
+    }
     // Biases stay small: large q/k biases make attention ignore content and the model loop on one token.
     if (traits.qkvBias) {
       vector(`${p}attn_q.bias`, qDim, 0, 0.1);
@@ -742,12 +844,20 @@ export function buildRandomGGUF(spec: RandomModelSpec, opts: RandomGGUFOptions =
       vector(`${p}attn_k_norm.weight`, headDim, 1, 0.2);
     }
     matrix(`${p}attn_output.weight`, qDim, spec.nEmbd, RESIDUAL_GAIN / Math.sqrt(qDim));
+    // a post-norm sets its sublayer's output rms to its gain: about the residual gain's scale
+    if (traits.postNorms) vector(`${p}post_attention_norm.weight`, spec.nEmbd, RESIDUAL_GAIN / 2, 0.3);
     vector(`${p}ffn_norm.weight`, spec.nEmbd, 1, 0.2);
-    matrix(`${p}ffn_gate.weight`, spec.nEmbd, spec.nFf);
-    matrix(`${p}ffn_up.weight`, spec.nEmbd, spec.nFf);
+    if (traits.fused) {
+      matrix(`${p}ffn_up.weight`, spec.nEmbd, 2 * spec.nFf);
+    } else {
+      matrix(`${p}ffn_gate.weight`, spec.nEmbd, spec.nFf);
+      matrix(`${p}ffn_up.weight`, spec.nEmbd, spec.nFf);
+    }
     matrix(`${p}ffn_down.weight`, spec.nFf, spec.nEmbd, RESIDUAL_GAIN / Math.sqrt(spec.nFf));
+    if (traits.postNorms) vector(`${p}post_ffw_norm.weight`, spec.nEmbd, RESIDUAL_GAIN / 2, 0.3);
   }
-  vector("output_norm.weight", spec.nEmbd, spec.tied ? 2.5 : 1, spec.tied ? 0.5 : 0.2);
+  const outGain = spec.tied ? embdGain : 1;
+  vector("output_norm.weight", spec.nEmbd, (spec.tied ? 2.5 : 1) * outGain, (spec.tied ? 0.5 : 0.2) * outGain);
   // A larger output scale gives logits of std ~4, so top-1 margins are rarely near-ties.
   if (!spec.tied) matrix("output.weight", spec.nEmbd, nVocab, 4 / Math.sqrt(spec.nEmbd));
   if (!opts.f32Twin) return serializeGGUF(metadata, tensors);

@@ -40,7 +40,8 @@ import attentionLanesSrc from "../../../shaders/attention_lanes.wgsl" with { typ
 import attentionScoreSrc from "../../../shaders/attention_score.wgsl" with { type: "text" };
 import sampleSrc from "../../../shaders/sample.wgsl" with { type: "text" };
 import samplePartialSrc from "../../../shaders/sample_partial.wgsl" with { type: "text" };
-import siluMulSrc from "../../../shaders/silu_mul.wgsl" with { type: "text" };
+import gluMulSrc from "../../../shaders/glu_mul.wgsl" with { type: "text" };
+import logitCapSrc from "../../../shaders/logit_cap.wgsl" with { type: "text" };
 import addSrc from "../../../shaders/add.wgsl" with { type: "text" };
 import reduceSharedSrc from "../../../shaders/reduce_shared.wgsl" with { type: "text" };
 import reduceSubgroupSrc from "../../../shaders/reduce_subgroup.wgsl" with { type: "text" };
@@ -53,6 +54,7 @@ import pagesSrc from "../../../shaders/pages.wgsl" with { type: "text" };
 import maskLogitsSrc from "../../../shaders/mask_logits.wgsl" with { type: "text" };
 import topLogprobsSrc from "../../../shaders/top_logprobs.wgsl" with { type: "text" };
 import { GGMLType } from "../model/types.ts";
+import type { FfnActivation } from "../model/hparams.ts";
 import { rowGroup, rowUnit } from "../quant.ts";
 import { featuresOf, type GpuFeatures } from "./device.ts";
 import { EXACT_CONSTANTS } from "./exact.ts";
@@ -128,6 +130,7 @@ export interface AttentionVariant {
   quadsPerThread: 1 | 2;
 }
 export interface AttentionLanesVariant { headDim: number }
+export interface GluVariant { act: FfnActivation }
 type NoVariant = Record<never, never>;
 
 export interface KernelVariants {
@@ -147,7 +150,8 @@ export interface KernelVariants {
   sample: NoVariant;
   mask_logits: NoVariant;
   top_logprobs: NoVariant;
-  silu_mul: NoVariant;
+  glu_mul: GluVariant;
+  logit_cap: NoVariant;
   add: NoVariant;
 }
 
@@ -220,7 +224,8 @@ export const KERNELS: { [N in KernelName]: KernelSpec<KernelVariants[N]> } = {
   sample: { source: sampleSrc, reduce: true, step: true, bindings: ["read", "rw", "rw", "read", "uniform", "read"], consts: SAMPLER_CONSTS },
   mask_logits: { source: maskLogitsSrc, step: true, bindings: ["rw", "read", "uniform", "read"] },
   top_logprobs: { source: topLogprobsSrc, reduce: true, step: true, bindings: ["read", "rw", "read", "uniform", "read"], consts: () => ({ GROUPS: SAMPLE_GROUPS, MAX_TOP: MAX_TOP_LOGPROBS }) },
-  silu_mul: { source: siluMulSrc, bindings: ["read", "rw", "uniform"] },
+  glu_mul: { source: gluMulSrc, exact: true, bindings: ["read", "rw", "uniform", "read"], consts: (v) => ({ ACT: v.act === "gelu" ? 1 : 0 }) },
+  logit_cap: { source: logitCapSrc, bindings: ["rw", "uniform"] },
   add: { source: addSrc, bindings: ["read", "rw", "uniform"] },
 };
 

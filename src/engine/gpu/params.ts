@@ -43,22 +43,25 @@ export const MATVEC_PARAMS = paramsLayout({
 /** quantize_q8.wgsl. */
 export const QUANTIZE_PARAMS = paramsLayout({ K: "u32", x_stride: "u32" });
 /** embed.wgsl. */
-export const EMBED_PARAMS = paramsLayout({ K: "u32", row_bytes: "u32", row0: "u32", rows: "u32", x_stride: "u32" });
+export const EMBED_PARAMS = paramsLayout({ K: "u32", row_bytes: "u32", row0: "u32", rows: "u32", x_stride: "u32", scale: "f32" });
 /** rmsnorm_common.wgsl (both RMSNorm kernels). */
 export const NORM_PARAMS = paramsLayout({
   n: "u32", group_stride: "u32", x_stride: "u32", y_stride: "u32", eps: "f32", gather: "u32", off: "u32",
 });
 /** rope.wgsl. */
-export const ROPE_PARAMS = paramsLayout({ n_head: "u32", n_head_kv: "u32", head_dim: "u32", qkv_stride: "u32", kv_dim: "u32", neox: "u32" });
+export const ROPE_PARAMS = paramsLayout({ n_head: "u32", n_head_kv: "u32", head_dim: "u32", qkv_stride: "u32", kv_dim: "u32", neox: "u32", n_rot: "u32" });
 /** attention_score.wgsl (both attention kernels). */
 export const ATTENTION_PARAMS = paramsLayout({
   n_head: "u32", n_head_kv: "u32", head_dim: "u32", qkv_stride: "u32", kv_dim: "u32", out_stride: "u32", scale: "f32",
+  q_scale: "f32", softcap: "f32", window: "u32",
 });
 /** sample.wgsl and sample_partial.wgsl. */
 export const SAMPLE_PARAMS = paramsLayout({ n_vocab: "u32" });
 /** mask_logits.wgsl. */
 export const MASK_PARAMS = paramsLayout({ n_vocab: "u32", words: "u32" });
-/** silu_mul.wgsl. */
-export const SILU_MUL_PARAMS = paramsLayout({ n: "u32", g_off: "u32", u_off: "u32", stride: "u32" });
-/** add.wgsl. */
-export const ADD_PARAMS = paramsLayout({ n: "u32" });
+/** glu_mul.wgsl. */
+export const GLU_MUL_PARAMS = paramsLayout({ n: "u32", g_off: "u32", u_off: "u32", stride: "u32" });
+/** add.wgsl: n values per token, times `scale`. */
+export const ADD_PARAMS = paramsLayout({ n: "u32", scale: "f32" });
+/** logit_cap.wgsl. */
+export const LOGIT_CAP_PARAMS = paramsLayout({ n_vocab: "u32", pre: "f32", cap: "f32" });
