@@ -81,20 +81,27 @@ const LOGIT_TOLERANCE: Record<string, number> = {
 };
 
 /**
- * Models held to a looser bound than their weight type's. gemma2 soft-caps attention scores with
- * tanh, which the device computes to within an ulp or two of glibc's tanhf but not bit for bit;
- * through the f16 accumulator and the Q8_0 rounding of the next product an ulp sometimes becomes
- * one int8 step (measured max 9e-2 over the 32 steps; the same weights with the soft-cap off
- * agreed to 3e-6 over 12 steps of the same prompt).
+ * Models held to looser bounds than their weight type's (file) or than F32's (twin).
+ *  - gemma2 soft-caps attention scores with tanh, which the device computes to within an ulp or
+ *    two of glibc's tanhf but not bit for bit; through the f16 accumulator and the Q8_0 rounding
+ *    of the next product an ulp sometimes becomes one int8 step (measured max 9e-2 over the 32
+ *    steps; the same weights with the soft-cap off agreed to 3e-6 over 12 steps of one prompt).
+ *  - Qwen2.5-0.5B's widths (896, ffn 4864): sums 5-19x longer than the small models' in another
+ *    order than llama.cpp's. Its twin measured 1.4e-2, the file 0.34 (its Q4_K / Q6_K ffn_down;
+ *    with those as Q5_0 the file agrees to 6e-6).
  */
-const MODEL_TOLERANCE: Record<string, number> = { "gemma2-q8_0": 0.2 };
-const toleranceOf = (fx: { model: string; weights: string }) => MODEL_TOLERANCE[fx.model] ?? LOGIT_TOLERANCE[fx.weights];
+const MODEL_TOLERANCE: Record<string, { file?: number; twin?: number }> = {
+  "gemma2-q8_0": { file: 0.2 },
+  "qwen2.5-0.5b-q4_k_m": { twin: 3e-2 },
+};
+const toleranceOf = (fx: { model: string; weights: string }) => MODEL_TOLERANCE[fx.model]?.file ?? LOGIT_TOLERANCE[fx.weights];
 
 /** Formats whose llama.cpp arithmetic we reproduce: the file is the precise check, not the twin. */
 const REPRODUCED = new Set(["Q8_0", "Q4_0", "Q5_0"]);
 
 /** The F32 twin of a quantized model runs on the same weight values: F32 precision applies. */
 const TWIN_TOLERANCE = LOGIT_TOLERANCE.F32;
+const twinToleranceOf = (fx: { model: string }) => MODEL_TOLERANCE[fx.model]?.twin ?? TWIN_TOLERANCE;
 
 const COMMON_WORDS = new Set(
   ("the a an and or but to of in on at with for from by was were is are be had has have he she it they " +
@@ -141,7 +148,7 @@ describe("random-weight models vs llama.cpp", () => {
   for (const fx of randomFixtures) {
     const tol = toleranceOf(fx);
     const title = fx.f32_twin && !REPRODUCED.has(fx.weights)
-      ? `${fx.model}: 32 steps within ${TWIN_TOLERANCE} of llama.cpp on the F32 twin, within ${tol} and top-1 equal on the file`
+      ? `${fx.model}: 32 steps within ${twinToleranceOf(fx)} of llama.cpp on the F32 twin, within ${tol} and top-1 equal on the file`
       : `${fx.model}: 32 steps, logits within ${tol} and top-1 equal to llama.cpp's`;
     test(title, () => checkRandomModel(fx, {}));
   }
@@ -182,7 +189,7 @@ async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
       try {
         const twinLogits: Float32Array[] = [];
         for (let s = 0; s < fx.steps.length; s++) twinLogits.push(await plain.evalLogits(s === 0 ? fx.prompt_ids : [fx.greedy_ids[s - 1]]));
-        problems.push(...compareSteps(`${fx.model} (F32 twin)`, twinLogits, fx.f32_twin.steps, TWIN_TOLERANCE));
+        problems.push(...compareSteps(`${fx.model} (F32 twin)`, twinLogits, fx.f32_twin.steps, twinToleranceOf(fx)));
       } finally {
         plain.dispose();
       }
@@ -201,7 +208,7 @@ async function checkRandomModel(fx: RandomFixture, loadOpts: LoadOptions) {
       expect(near.slice(1)).toContain(ids[at]);
       // Up to here the sequence is the one the twin was forced along: its choice is exact.
       const twin = REPRODUCED.has(fx.weights) ? undefined : fx.f32_twin?.steps[at];
-      if (twin && twin.top_logits[0] - twin.top_logits[1] > 2 * TWIN_TOLERANCE) expect(ids[at]).toBe(twin.top_ids[0]);
+      if (twin && twin.top_logits[0] - twin.top_logits[1] > 2 * twinToleranceOf(fx)) expect(ids[at]).toBe(twin.top_ids[0]);
     }
     expect(ids.length).toBe(fx.greedy_ids.length);
   } finally {

@@ -633,6 +633,21 @@ const gemmaBase = {
   ropeBase: 10000, normEps: 1e-6, tied: true,
 };
 
+/**
+ * llama-quantize's Q4_K_M types for a model whose n_embd is not a multiple of 256 (first match
+ * wins): every matrix reading the n_embd-wide stream falls back from Q4_K to Q5_0 (and Q6_K to
+ * Q8_0); ffn_down keeps its K-quants.
+ */
+function q4kmFallbacks(): Record<string, GGMLType> {
+  return {
+    "blk.0.attn_v.weight": GGMLType.Q8_0,
+    "blk.0.ffn_down.weight": GGMLType.Q6_K,
+    "ffn_down.weight": GGMLType.Q4_K,
+    "token_embd.weight": GGMLType.Q8_0,
+    ".weight": GGMLType.Q5_0,
+  };
+}
+
 /** The models the parity fixtures cover. Changing one changes its sha256: re-record. */
 export const RANDOM_MODELS: RandomModelSpec[] = [
   { ...llamaBase, name: "llama-f32", seed: 101, weightType: GGMLType.F32 },
@@ -692,6 +707,18 @@ export const RANDOM_MODELS: RandomModelSpec[] = [
   {
     ...llamaBase, arch: "granite", name: "granite-f32", seed: 701, weightType: GGMLType.F32, tied: true,
     graniteScales: { embedding: 6, residual: 0.5, attention: 0.2, logit: 2 },
+  },
+  // Q4_K_M files of models whose rows are not a multiple of 256 (SmolLM2-135M: 576 wide;
+  // Qwen2.5-0.5B: 896), at their real widths and three layers, typed as llama-quantize types
+  // them: Q4_K and Q6_K where K allows (ffn_down: 1536 / 4864 wide inputs), their Q5_0 and Q8_0
+  // fallbacks elsewhere, more bits (Q6_K / Q8_0) in the first layer's attn_v and ffn_down.
+  {
+    arch: "llama", name: "smollm2-135m-q4_k_m", seed: 901, nEmbd: 576, nLayer: 3, nHead: 9, nHeadKv: 3, nFf: 1536, nCtx: 256,
+    ropeBase: 100000, normEps: 1e-5, tied: true, weightType: GGMLType.Q4_K, typeOverrides: q4kmFallbacks(),
+  },
+  {
+    arch: "qwen2", name: "qwen2.5-0.5b-q4_k_m", seed: 902, nEmbd: 896, nLayer: 3, nHead: 14, nHeadKv: 2, nFf: 4864, nCtx: 256,
+    ropeBase: 1000000, normEps: 1e-6, tied: true, weightType: GGMLType.Q4_K, typeOverrides: q4kmFallbacks(),
   },
   // SmolLM3: every fourth layer without RoPE
   { ...llamaBase, arch: "smollm3", name: "smollm3-f32", seed: 801, weightType: GGMLType.F32, nLayer: 4 },
