@@ -38,6 +38,29 @@ const agreement = (a: number[], b: number[]) => {
 let device: GPUDevice;
 beforeAll(async () => { device = await acquireDevice(); });
 
+/** Our greedy ids against llama.cpp's default path (`on`), with its flash-off path (`off`) as the bar. */
+async function checkAgreement(model: LoadedModel, type: string, on: Case, off: Case) {
+  const ids: number[] = [];
+  for await (const t of model.generate(on.prompt_ids, { maxTokens: on.greedy_ids.length, sampling: { temperature: 0, topP: 1 } })) ids.push(t.id);
+  const ours = agreement(ids, on.greedy_ids);
+  const theirs = agreement(off.greedy_ids, on.greedy_ids);
+  console.log(`stories15M-${type} "${on.prompt}": ${ours} tokens equal to llama.cpp's default path (its flash-off path: ${theirs}; ours vs flash-off: ${agreement(ids, off.greedy_ids)})`);
+  if (ours >= theirs) return;
+  const floor = KNOWN_SHORT[`${type}/${on.prompt}`];
+  if (floor !== undefined) {
+    console.log(`  known shortfall: at least ${floor} expected`);
+    expect(ours).toBeGreaterThanOrEqual(floor);
+    return;
+  }
+  // an earlier divergence must be a near-tie in our own logits over llama.cpp's prefix
+  model.reset();
+  const logits = await model.evalLogits([...on.prompt_ids, ...on.greedy_ids.slice(0, ours)]);
+  const gap = logits[ids[ours]] - logits[on.greedy_ids[ours]];
+  console.log(`  diverges at ${ours}: ours ${ids[ours]}, llama.cpp ${on.greedy_ids[ours]}, logit gap ${gap.toExponential(3)}`);
+  expect(gap).toBeGreaterThanOrEqual(0);
+  expect(gap).toBeLessThan(NEAR_TIE);
+}
+
 for (const type of TYPES) {
   describe(`stories15M-${type}`, () => {
     let model: LoadedModel;
@@ -47,30 +70,36 @@ for (const type of TYPES) {
     const all = cases(type);
     for (const on of all.filter((c) => c.flash_attention)) {
       const off = all.find((c) => !c.flash_attention && c.prompt === on.prompt)!;
-      test(`"${on.prompt}": agrees with llama.cpp's default path at least as long as its flash-off path does`, async () => {
-        const ids: number[] = [];
-        for await (const t of model.generate(on.prompt_ids, { maxTokens: on.greedy_ids.length, sampling: { temperature: 0, topP: 1 } })) ids.push(t.id);
-        const ours = agreement(ids, on.greedy_ids);
-        const theirs = agreement(off.greedy_ids, on.greedy_ids);
-        console.log(`stories15M-${type} "${on.prompt}": ${ours} tokens equal to llama.cpp's default path (its flash-off path: ${theirs}; ours vs flash-off: ${agreement(ids, off.greedy_ids)})`);
-        if (ours >= theirs) return;
-        const floor = KNOWN_SHORT[`${type}/${on.prompt}`];
-        if (floor !== undefined) {
-          console.log(`  known shortfall: at least ${floor} expected`);
-          expect(ours).toBeGreaterThanOrEqual(floor);
-          return;
-        }
-        // an earlier divergence must be a near-tie in our own logits over llama.cpp's prefix
-        model.reset();
-        const logits = await model.evalLogits([...on.prompt_ids, ...on.greedy_ids.slice(0, ours)]);
-        const gap = logits[ids[ours]] - logits[on.greedy_ids[ours]];
-        console.log(`  diverges at ${ours}: ours ${ids[ours]}, llama.cpp ${on.greedy_ids[ours]}, logit gap ${gap.toExponential(3)}`);
-        expect(gap).toBeGreaterThanOrEqual(0);
-        expect(gap).toBeLessThan(NEAR_TIE);
-      });
+      test(`"${on.prompt}": agrees with llama.cpp's default path at least as long as its flash-off path does`, () => checkAgreement(model, type, on, off));
     }
   });
 }
+
+// Opt-in: the same bar against a live llama.cpp (node-llama-cpp, both attention paths, 1 thread
+// as the recordings) instead of the recorded ids: the same prompts, greedy, 64 tokens.
+describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp (VALAR_LIVE_LLAMA=1)", () => {
+  for (const type of TYPES) {
+    test(`stories15M-${type}: every recorded prompt, live`, async () => {
+      const { openReference, greedyWithLogits } = await import("../scripts/llama-cpp-reference.ts");
+      const path = `${DIR}stories15M-${type}.gguf`;
+      const model = await loadModel(device, openModel(path));
+      try {
+        const live = async (flash: boolean, c: Case): Promise<Case> => {
+          const ref = await openReference(path, { flashAttention: flash, threads: 1 });
+          try {
+            const { ids } = await greedyWithLogits(ref.sequence, c.prompt_ids, c.greedy_ids.length, 2);
+            return { ...c, flash_attention: flash, greedy_ids: ids };
+          } finally {
+            await ref.close();
+          }
+        };
+        for (const c of cases(type).filter((x) => x.flash_attention)) await checkAgreement(model, type, await live(true, c), await live(false, c));
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});
 
 describe("a type no kernel reads", () => {
   test("is refused when the weights are opened, naming the tensor, its type and the types supported", () => {

@@ -180,6 +180,35 @@ describe.skipIf(process.env.VALAR_LIVE_LLAMA !== "1")("live llama.cpp logits (VA
       }
     });
   }
+
+  // Which of llama.cpp's two attention paths the engine reproduces: its default flash attention
+  // (above, bit for bit). Its classic path (f32 softmax, f16 V products) gives other floats at
+  // every step, so agreeing with it is not the claim.
+  test("stories15M-q8_0: llama.cpp's flash-off logits are not the ones reproduced", async () => {
+    const { openReference, greedyWithLogits } = await import("../scripts/llama-cpp-reference.ts");
+    const path = `${DIR}stories15M-q8_0.gguf`;
+    const ref = await openReference(path, { flashAttention: false });
+    const model = await loadModel(device, openModel(path), { exactHead: true });
+    try {
+      const c = cases("q8_0")[0];
+      const { steps } = await greedyWithLogits(ref.sequence, c.prompt_ids, 16, 10, c.greedy_ids);
+      let equal = 0, worst = 0;
+      for (let s = 0; s < steps.length; s++) {
+        model.reset();
+        const logits = await model.evalLogits([...c.prompt_ids, ...c.greedy_ids.slice(0, s)]);
+        steps[s].topIds.forEach((id, k) => {
+          if (logits[id] === steps[s].topLogits[k]) equal++;
+          worst = Math.max(worst, Math.abs(logits[id] - steps[s].topLogits[k]));
+        });
+      }
+      console.log(`flash-off path: ${equal} of ${16 * 10} logits equal, max |diff| ${worst.toExponential(2)}`);
+      expect(equal).toBeLessThan(16);
+      expect(worst).toBeGreaterThan(1e-3);
+    } finally {
+      model.dispose();
+      await ref.close();
+    }
+  });
 });
 
 // A matrix larger than the device's storage binding is split by rows into parts (weights.ts),
