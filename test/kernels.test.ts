@@ -17,7 +17,7 @@ import { MATVEC_TILING, padRope, ropeTable } from "../src/engine/forward.ts";
 import { productGrid, productKernel, productPipeline, type ProductShape } from "../src/engine/products.ts";
 import { dequantizeRows, formatOf, gpuRowBytes, halfToFloat, floatToHalf, mulberry32, randomWeights, rowGroup, toGpuRows } from "../src/engine/quant.ts";
 import { ggmlGeluTable } from "../src/engine/gelu-table.ts";
-import { blockQuants, dotQ8Row, flashAttentionHead, quantizeRowQ8, roundF16, siluGgml } from "./support/cpu-arith.ts";
+import { blockQuants, dotQ4KRepacked, dotQ6KVecDot, dotQ8Row, flashAttentionHead, quantizeRowQ8, quantizeRowQ8K, roundF16, siluGgml } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
 let host: KernelHost;
@@ -269,6 +269,37 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
       expect(bitDiffs(await readF32(device, yBuf, m * n), want)).toEqual([]);
     }
   });
+});
+
+describe("K-quant matvec on Q8_K blocks, rounded as llama.cpp's x86 kernels", () => {
+  // [format, rows, K, tokens]: Q4_K as its repacked kernel, Q6_K as its vec_dot
+  const CASES: [GGMLType, number, number, number][] = [
+    [GGMLType.Q4_K, 40, 256, 1], [GGMLType.Q4_K, 72, 768, 3], [GGMLType.Q6_K, 37, 256, 1], [GGMLType.Q6_K, 70, 768, 3],
+  ];
+  for (const [type, n, k, m] of CASES) {
+    for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
+      test(`${formatOf(type).name} ${n}x${k}, ${m} token(s), bit for bit (${label})`, async () => {
+        const kh = h();
+        const rand = mulberry32(n + k + m);
+        const wBytes = randomWeights(type, n, k, rand);
+        const x = randn(m * k, rand, 2);
+        const xk = storageBuffer(device, 4 * m * k);
+        const xkb = storageBuffer(device, 4 * 65 * m * (k / 256));
+        run(kh, kh.get("quantize_q8k"), [uploadF32(device, x), xk, quantizeParams(k), xkb], [1, m]);
+        const y = storageBuffer(device, 4 * m * n);
+        const kern = kh.get("matvec_q8k", { format: type, mode: 0, bias: false, tileTokens: 1 });
+        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xkb, y, uploadF32(device, new Float32Array(1)), state(0, m), matvecParams(k, n, gpuRowBytes(type, k), 1)], [Math.ceil(n / 64), 1, m]);
+        const rb = formatOf(type).blockBytes * (k / 256);
+        const dot = type === GGMLType.Q4_K ? dotQ4KRepacked : dotQ6KVecDot;
+        const want: number[] = [];
+        for (let t = 0; t < m; t++) {
+          const a = quantizeRowQ8K(x.subarray(t * k, (t + 1) * k));
+          for (let r = 0; r < n; r++) want.push(dot(wBytes.subarray(r * rb, (r + 1) * rb), a));
+        }
+        expect(bitDiffs(await readF32(device, y, m * n), want)).toEqual([]);
+      });
+    }
+  }
 });
 
 // What lets the engine batch sequences without changing their tokens: the variant a step of 16

@@ -16,7 +16,7 @@ import {
 } from "./gpu/params.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { recipeFor, type Step } from "./recipe.ts";
-import { MATVEC_TILING, hasQ8Dot, takesQ8K, productGrid, productKernel, productPipeline, uniformActivations, type ProductShape } from "./products.ts";
+import { MATVEC_TILING, exactQ8K, hasQ8Dot, takesQ8K, productGrid, productKernel, productPipeline, uniformActivations, type ProductShape } from "./products.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
@@ -172,6 +172,8 @@ export class ForwardPass {
   private xq: GPUBuffer;
   /** Activations through Q8_K and back, for the K-quant products (made when the first one is). */
   private xk?: GPUBuffer;
+  /** The same activations as Q8_K blocks, for the products that reproduce llama.cpp's integer dots. */
+  private xkb?: GPUBuffer;
   private readonly q8kBytes: number;
   private qkvDim: number;
 
@@ -342,7 +344,9 @@ export class ForwardPass {
   private q8kBuffer(): GPUBuffer {
     if (!this.xk) {
       this.xk = storageUniformBuffer(this.device, Math.max(UNIFORM_X_BYTES, this.q8kBytes), "xk");
-      this.owned.push(this.xk);
+      // 65 words per 256 activations (quantize_q8k.wgsl)
+      this.xkb = storageBuffer(this.device, Math.ceil((this.q8kBytes / 4 / 256) * 65) * 4, "xk blocks");
+      this.owned.push(this.xk, this.xkb);
     }
     return this.xk;
   }
@@ -376,7 +380,8 @@ export class ForwardPass {
     // the K-quant products read their activations after a round trip through Q8_K (rows of K)
     const q8k = !q8 && this.takesQ8K(mat);
     const x = q8 ? this.xq : q8k ? this.q8kBuffer() : src;
-    const shape: ProductShape = { mat, mode: o.mode, xStride: q8k ? mat.k : o.xStride, bias: !!o.bias, head: o.head, q8 };
+    const exact = q8k && exactQ8K(mat);
+    const shape: ProductShape = { mat, mode: o.mode, xStride: q8k ? mat.k : o.xStride, bias: !!o.bias, head: o.head, q8, q8k: exact };
     const kernelFor = (m: number) => productPipeline(host, productKernel(shape, m));
     const sites: Site[] = [];
     if (q8 && list.at(-1)?.q8src !== src) {
@@ -389,11 +394,11 @@ export class ForwardPass {
     if (q8k && list.at(-1)?.q8ksrc !== src) {
       const qk = host.get("quantize_q8k");
       sites.push({
-        ...this.fixed(`quantize ${mat.name} (Q8_K)`, span, qk, [src, x, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride })], (m) => [Math.ceil(mat.k / 256 / 64), m, 1]),
+        ...this.fixed(`quantize ${mat.name} (Q8_K)`, span, qk, [src, x, this.params(QUANTIZE_PARAMS, { K: mat.k, x_stride: o.xStride }), this.xkb!], (m) => [Math.ceil(mat.k / 256 / 64), m, 1]),
         q8ksrc: src,
       });
     }
-    const kind = q8 ? "matvec_q8" : "matvec";
+    const kind = exact ? "matvec_q8k" : q8 ? "matvec_q8" : "matvec";
     for (const part of mat.parts) {
       const rows = o.mode === 2 ? n : part.rows;
       // the float kernel's row tiling is the same for every step: its folded x count is a parameter
@@ -407,9 +412,9 @@ export class ForwardPass {
         K: mat.k, N: rows, row_bytes: mat.rowBytes, x_stride: shape.xStride, y_stride: o.yStride, y_off: (o.yOff ?? 0) + part.row0,
         groups_x: groupsX, rows_only: o.head ? 1 : 0,
       });
-      const buffers = [part.buffer, x, dst, bias, this.buffers.step, p];
+      const buffers = [part.buffer, exact ? this.xkb! : x, dst, bias, this.buffers.step, p];
       const storageBind = host.bindTo(kind, buffers);
-      const uniformBind = uniformActivations(shape, 1) ? host.bindTo(`${kind}_uniform`, buffers) : storageBind;
+      const uniformBind = !exact && uniformActivations(shape, 1) ? host.bindTo(q8 ? "matvec_q8_uniform" : "matvec_uniform", buffers) : storageBind;
       kernelFor(1); // compiled now, as the first decode step would
       sites.push({
         label: mat.name,
@@ -417,7 +422,7 @@ export class ForwardPass {
         q8src: q8 ? src : undefined,
         q8ksrc: q8k ? src : undefined,
         kernel: kernelFor,
-        bind: (m) => (uniformActivations(shape, m) ? uniformBind : storageBind),
+        bind: (m) => (!exact && uniformActivations(shape, m) ? uniformBind : storageBind),
         grid: (m) => productGrid(productKernel(shape, m), rows, m),
       });
     }

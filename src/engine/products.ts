@@ -4,7 +4,9 @@
 // choice here only changes how the work is spread: each token's sums are made in the same order
 // whatever the tile, so a sequence's numbers do not depend on what else runs in its step.
 
-import { Q8DOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, type Kernel, type KernelHost, type MatvecQ8Variant, type MatvecVariant } from "./gpu/kernels.ts";
+import {
+  Q8DOT_SOURCES, Q8KDOT_SOURCES, Q8_BLOCK_WORDS, UNIFORM_X_BYTES, type Kernel, type KernelHost, type MatvecQ8Variant, type MatvecQ8kVariant, type MatvecVariant,
+} from "./gpu/kernels.ts";
 import { foldGroups } from "./gpu/dispatch.ts";
 import { GGMLType } from "./model/types.ts";
 import type { Matrix } from "./weights.ts";
@@ -75,11 +77,14 @@ export interface ProductShape {
   head?: { exact: boolean };
   /** Q8_0 activations and integer dots (the matrix's format has them and they are on). */
   q8: boolean;
+  /** Q8_K activation blocks and integer dots in llama.cpp's order (exactQ8K). */
+  q8k?: boolean;
 }
 
 export type ProductKernel =
   | { kind: "float"; name: "matvec" | "matvec_uniform"; variant: MatvecVariant }
-  | { kind: "q8"; name: "matvec_q8" | "matvec_q8_uniform"; variant: MatvecQ8Variant };
+  | { kind: "q8"; name: "matvec_q8" | "matvec_q8_uniform"; variant: MatvecQ8Variant }
+  | { kind: "q8k"; name: "matvec_q8k"; variant: MatvecQ8kVariant };
 
 /** Whether products with this matrix can run on Q8_0-quantized activations. */
 export function hasQ8Dot(mat: { type: GGMLType; k: number }): boolean {
@@ -96,6 +101,22 @@ export function takesQ8K(mat: { type: GGMLType; k: number }): boolean {
   return Q8K_FORMATS.has(mat.type) && mat.k % 256 === 0;
 }
 
+/**
+ * When a K-quant product reproduces llama.cpp's integer dots on Q8_K blocks (matvec_q8k.wgsl),
+ * by format: where llama.cpp runs the kernel the format's piece reproduces. Its x86 backend
+ * repacks Q4_K matrices whose rows come in groups of 8 (not the token embedding, which it also
+ * looks rows up in) and runs every Q6_K product through ggml_vec_dot_q6_K_q8_K. The other
+ * K-quant products stay float sums over Q8_K-rounded activations.
+ */
+const Q8K_EXACT: Partial<Record<GGMLType, (mat: Pick<Matrix, "n" | "name">) => boolean>> = {
+  [GGMLType.Q4_K]: (mat) => mat.n % 8 === 0 && !mat.name.includes("token_embd"),
+  [GGMLType.Q6_K]: () => true,
+};
+
+export function exactQ8K(mat: Pick<Matrix, "type" | "n" | "k" | "name">): boolean {
+  return Q8KDOT_SOURCES[mat.type] !== undefined && takesQ8K(mat) && (Q8K_EXACT[mat.type]?.(mat) ?? false);
+}
+
 /** Bytes of activations one token (or row) of the product reads. */
 function activationBytes(p: ProductShape): number {
   if (p.q8) return 4 * Q8_BLOCK_WORDS * (p.mat.k / 32);
@@ -109,6 +130,7 @@ export function uniformActivations(p: ProductShape, m: number): boolean {
 
 /** The kernel and variant of an m-token (or m-row) step. */
 export function productKernel(p: ProductShape, m: number): ProductKernel {
+  if (p.q8k) return { kind: "q8k", name: "matvec_q8k", variant: { format: p.mat.type, mode: p.mode, bias: p.bias, tileTokens: 1 } };
   const uniform = uniformActivations(p, m);
   const single = m <= 1;
   if (!p.q8) {
@@ -130,11 +152,13 @@ export function productKernel(p: ProductShape, m: number): ProductKernel {
 
 /** The pipeline of a product kernel (one call per family, so each gets its own variant type). */
 export function productPipeline(host: KernelHost, k: ProductKernel): Kernel {
+  if (k.kind === "q8k") return host.get(k.name, k.variant);
   return k.kind === "float" ? host.get(k.name, k.variant) : host.get(k.name, k.variant);
 }
 
 /** Rows each workgroup of a variant covers. */
 function rowsPerGroup(k: ProductKernel): number {
+  if (k.kind === "q8k") return 64;
   return k.kind === "float" ? k.variant.rowsPerGroup : k.variant.rowsPerThread * k.variant.threadsPerGroup;
 }
 

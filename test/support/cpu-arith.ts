@@ -187,3 +187,86 @@ export function flashAttentionHead(q: ArrayLike<number>, keys: ArrayLike<number>
   const inv = f32(1 / S);
   return Float32Array.from(acc, (a) => f32(a * inv));
 }
+
+/** A row quantized to Q8_K blocks as quantize_row_q8_K does: per 256, d and 256 quants. */
+export interface Q8KRow { d: Float32Array; qs: Int8Array }
+
+export function quantizeRowQ8K(x: ArrayLike<number>): Q8KRow {
+  const nb = x.length / 256;
+  const d = new Float32Array(nb), qs = new Int8Array(x.length);
+  for (let b = 0; b < nb; b++) {
+    let amax = 0, peak = 0;
+    for (let j = 0; j < 256; j++) {
+      const v = x[256 * b + j];
+      if (Math.abs(v) > amax) { amax = Math.abs(v); peak = v; }
+    }
+    if (amax === 0) continue;
+    const iscale = f32(-127 / peak);
+    for (let j = 0; j < 256; j++) qs[256 * b + j] = Math.min(127, roundHalfEven(f32(iscale * x[256 * b + j])));
+    d[b] = f32(1 / iscale);
+  }
+  return { d, qs };
+}
+
+const roundHalfEven = (v: number) => {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** Sub-block j's 6-bit (scale, min) of a Q4_K / Q5_K header (get_scale_min_k4). */
+function scaleMinK4(h: Uint8Array, j: number): [number, number] {
+  return j < 4 ? [h[4 + j] & 63, h[8 + j] & 63] : [(h[8 + j] & 0xf) | ((h[j] >> 6) << 4), (h[8 + j] >> 4) | ((h[4 + j] >> 6) << 4)];
+}
+
+/** One Q4_K row (GGUF bytes) on Q8_K blocks as ggml_gemv_q4_K_8x8_q8_K rounds it on x86. */
+export function dotQ4KRepacked(row: Uint8Array, x: Q8KRow): number {
+  let acc = 0, accMin = 0;
+  for (let b = 0; b < x.d.length; b++) {
+    const blk = row.subarray(144 * b, 144 * (b + 1));
+    const d = halfToFloat(blk[0] | (blk[1] << 8)), dmin = halfToFloat(blk[2] | (blk[3] << 8));
+    let isum = 0, imin = 0;
+    for (let s = 0; s < 8; s++) {
+      const [sc, m] = scaleMinK4(blk, s);
+      let dot = 0, xs = 0;
+      for (let l = 0; l < 32; l++) {
+        const byte = blk[16 + 32 * (s >> 1) + l];
+        const q = s & 1 ? byte >> 4 : byte & 15;
+        const a = x.qs[256 * b + 32 * s + l];
+        dot += q * a;
+        xs += a;
+      }
+      isum += sc * dot;
+      imin += m * xs;
+    }
+    acc = fmaF32(f32(isum), f32(d * x.d[b]), acc);
+    accMin = fmaF32(f32(imin), f32(dmin * x.d[b]), accMin);
+  }
+  return f32(acc - accMin);
+}
+
+/** One Q6_K row (GGUF bytes) on Q8_K blocks as ggml_vec_dot_q6_K_q8_K's AVX2 code rounds it. */
+export function dotQ6KVecDot(row: Uint8Array, x: Q8KRow): number {
+  const lanes = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let b = 0; b < x.d.length; b++) {
+    const blk = row.subarray(210 * b, 210 * (b + 1));
+    const sc = (i: number) => (blk[192 + i] << 24) >> 24;
+    const d = f32(x.d[b] * halfToFloat(blk[208] | (blk[209] << 8)));
+    const sumi = [0, 0, 0, 0, 0, 0, 0, 0];
+    for (let e = 0; e < 256; e++) {
+      const h = e >> 7, q = (e >> 5) & 3, l = e & 31;
+      const lo = (blk[64 * h + 32 * (q & 1) + l] >> (4 * (q >> 1))) & 15;
+      const hi = (blk[128 + 32 * h + l] >> (2 * q)) & 3;
+      sumi[l >> 2] += sc(e >> 4) * (lo | (hi << 4)) * x.qs[256 * b + e];
+    }
+    for (let j = 0; j < 8; j++) {
+      let sub = 0;
+      for (let k = 0; k < 2; k++) {
+        let bsum = 0;
+        for (let i = 0; i < 16; i++) bsum += x.qs[256 * b + 32 * j + 16 * k + i];
+        sub += sc(2 * j + k) * bsum;
+      }
+      lanes[j] = fmaF32(d, f32(sumi[j] - 32 * sub), lanes[j]);
+    }
+  }
+  return f32(f32(f32(lanes[0] + lanes[4]) + f32(lanes[2] + lanes[6])) + f32(f32(lanes[1] + lanes[5]) + f32(lanes[3] + lanes[7])));
+}

@@ -30,6 +30,9 @@ import matvecSrc from "../../../shaders/matvec.wgsl" with { type: "text" };
 import matvecQ8Src from "../../../shaders/matvec_q8.wgsl" with { type: "text" };
 import quantizeQ8Src from "../../../shaders/quantize_q8.wgsl" with { type: "text" };
 import quantizeQ8kSrc from "../../../shaders/quantize_q8k.wgsl" with { type: "text" };
+import matvecQ8kSrc from "../../../shaders/matvec_q8k.wgsl" with { type: "text" };
+import q4_kDotSrc from "../../../shaders/weights/q4_k_dot.wgsl" with { type: "text" };
+import q6_kDotSrc from "../../../shaders/weights/q6_k_dot.wgsl" with { type: "text" };
 import embedSrc from "../../../shaders/embed.wgsl" with { type: "text" };
 import rmsnormSrc from "../../../shaders/rmsnorm.wgsl" with { type: "text" };
 import rmsnormLanesSrc from "../../../shaders/rmsnorm_lanes.wgsl" with { type: "text" };
@@ -71,10 +74,10 @@ interface KernelSpec<V> {
   bindings: Binding[];
   /**
    * Reads weights in a stored format (the variant's `format`): gets the byte helpers and that
-   * format's `load_chunk` ("float": dequantize to f32) or `dot_q8` ("q8dot": integer dot with
-   * Q8_0 activations).
+   * format's `load_chunk` ("float": dequantize to f32), its block words for integer dots with
+   * Q8_0 activations ("q8dot"), or its pieces for integer dots on Q8_K blocks ("q8kdot").
    */
-  weights?: "float" | "q8dot";
+  weights?: "float" | "q8dot" | "q8kdot";
   /** Uses workgroup reductions (gets the subgroup or the shared-memory variant). */
   reduce?: boolean;
   /** Shares loads across a SIMD group (gets lanes_subgroup.wgsl or lanes_plain.wgsl). */
@@ -118,6 +121,13 @@ export interface MatvecQ8Variant {
   /** The device's own fma() instead of the exact emulation (the fast output head). */
   nativeFma: boolean;
 }
+export interface MatvecQ8kVariant {
+  format: GGMLType;
+  mode: 0 | 1 | 2;
+  bias: boolean;
+  /** Always one: a workgroup's threads are rows of one token. */
+  tileTokens: 1;
+}
 export interface FormatVariant { format: GGMLType }
 export interface NormVariant {
   /** Normalizes Y in place (qwen3's q/k heads) instead of X into Y. */
@@ -140,6 +150,7 @@ export interface KernelVariants {
   matvec_q8_uniform: MatvecQ8Variant;
   quantize_q8: NoVariant;
   quantize_q8k: NoVariant;
+  matvec_q8k: MatvecQ8kVariant;
   embed: FormatVariant;
   rmsnorm: NormVariant;
   rmsnorm_lanes: NormVariant;
@@ -211,7 +222,8 @@ export const KERNELS: { [N in KernelName]: KernelSpec<KernelVariants[N]> } = {
   /** matvec_q8 with its activations in a uniform buffer (steps whose Q8_0 blocks fit UNIFORM_X_BYTES). */
   matvec_q8_uniform: { source: matvecQ8Src, weights: "q8dot", exact: true, lanes: true, step: true, bindings: MATVEC_BINDINGS("uniform"), consts: matvecQ8Consts("uniform") },
   quantize_q8: { source: quantizeQ8Src, exact: true, q8Blocks: true, bindings: ["read", "rw", "uniform"] },
-  quantize_q8k: { source: quantizeQ8kSrc, exact: true, bindings: ["read", "rw", "uniform"] },
+  quantize_q8k: { source: quantizeQ8kSrc, exact: true, bindings: ["read", "rw", "uniform", "rw"] },
+  matvec_q8k: { source: matvecQ8kSrc, weights: "q8kdot", exact: true, step: true, bindings: MATVEC_BINDINGS("read"), consts: (v) => ({ MODE: v.mode, HAS_BIAS: v.bias }) },
   embed: { source: embedSrc, weights: "float", step: true, bindings: ["read", "read", "read", "rw", "uniform"] },
   rmsnorm: { source: rmsnormSrc, include: [rmsnormCommonSrc], exact: true, q8Blocks: true, step: true, bindings: NORM_BINDINGS, consts: normConsts },
   /** rmsnorm as one SIMD group per (group, token), for adapters that run on the CPU. */
@@ -292,6 +304,16 @@ export const Q8DOT_SOURCES: Partial<Record<GGMLType, string>> = {
   [GGMLType.Q5_0]: nibblesSrc + q5_0Src + q5_0DotSrc,
   [GGMLType.Q5_1]: nibblesSrc + q5_1Src + q5_1DotSrc,
   [GGMLType.IQ4_NL]: nibblesSrc + iq4_nlSrc + iq4_nlDotSrc,
+};
+
+/**
+ * The K-quant formats whose products reproduce llama.cpp's integer dots on Q8_K blocks
+ * (matvec_q8k.wgsl), each in the order of the x86 kernel llama.cpp runs for it (products.ts
+ * exactQ8K says when).
+ */
+export const Q8KDOT_SOURCES: Partial<Record<GGMLType, string>> = {
+  [GGMLType.Q4_K]: kScalesSrc + q4_kDotSrc,
+  [GGMLType.Q6_K]: q6_kDotSrc,
 };
 
 /** Feature-dependent template pieces: [feature on, fallback]. */
@@ -383,7 +405,7 @@ export class KernelHost {
     if (spec.weights) {
       const format = (variant as Partial<FormatVariant>).format;
       if (format === undefined) throw new Error(`kernel ${name} needs a weight format`);
-      const w = (spec.weights === "q8dot" ? Q8DOT_SOURCES : WEIGHT_SOURCES)[format];
+      const w = { q8dot: Q8DOT_SOURCES, q8kdot: Q8KDOT_SOURCES, float: WEIGHT_SOURCES }[spec.weights][format];
       if (!w) throw new Error(`kernel ${name}: weight format ${GGMLType[format] ?? format} is not supported`);
       parts.push(fill(bytesSrc, { ROW_GROUP: rowGroup(format), ...WEIGHT_WORDS[rowUnit(format)] }), w);
       // The generic decode dot, unless the format brings its own.
