@@ -1,11 +1,13 @@
 // What src/engine/gpu/bun-host.ts promises on Bun: waiting for the GPU does not keep a CPU busy,
 // and on the software driver (lavapipe) dispatches run inline, without a worker pool's wake-ups.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { acquireDevice } from "../src/engine/gpu/device.ts";
 import { lavapipeThreads } from "../src/engine/gpu/bun-host.ts";
 
 let device: GPUDevice;
 beforeAll(async () => { device = await acquireDevice(); });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 
 const STORAGE = 0x80;
 

@@ -28,6 +28,8 @@ let device: GPUDevice;
 beforeAll(async () => {
   device = await acquireDevice();
 });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** One sequence to run: its prompt, its budget, and optionally a grammar. */

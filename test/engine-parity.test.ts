@@ -138,6 +138,8 @@ beforeAll(async () => {
   console.log(`device features: ${JSON.stringify(featuresOf(device))}`);
   workDir = mkdtempSync(join(tmpdir(), "valar-parity-"));
 });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 describe("random-weight models vs llama.cpp", () => {

@@ -29,6 +29,8 @@ const agreement = (a: number[], b: number[]) => {
 
 let device: GPUDevice;
 beforeAll(async () => { device = await acquireDevice(); });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 
 /** Our greedy ids against llama.cpp's default path (`on`), with its flash-off path (`off`) as the bar. */
 async function checkAgreement(model: LoadedModel, type: string, on: Case, off: Case) {

@@ -38,6 +38,8 @@ async function gapAt(m: LoadedModel, c: Case, at: number): Promise<{ ours: numbe
 
 let device: GPUDevice;
 beforeAll(async () => { device = await acquireDevice(); });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 
 for (const type of ["f32", "q8_0", "q4_0"]) {
   describe(`stories15M-${type}`, () => {

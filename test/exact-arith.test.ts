@@ -1,6 +1,6 @@
 // shaders/exact.wgsl on this device against bit-exact references: the fused multiply-add it
 // rebuilds (or takes from the hardware), binary16 rounding, and expf as the C library computes it.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { acquireDevice } from "../src/engine/gpu/device.ts";
 import { exactSource } from "../src/engine/gpu/kernels.ts";
 import { hasFusedFma } from "../src/engine/gpu/exact.ts";
@@ -9,6 +9,8 @@ import { expfGlibc, fmaF32, roundF16 } from "./support/cpu-arith.ts";
 
 let device: GPUDevice;
 beforeAll(async () => { device = await acquireDevice(); });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 
 /** Runs `expr` (WGSL over a, b, c) per element for each arithmetic mode the device can run. */
 async function evaluate(expr: string, a: Float32Array<ArrayBuffer>, b: Float32Array<ArrayBuffer>, c: Float32Array<ArrayBuffer>, fusedFma: boolean): Promise<Float32Array> {

@@ -373,7 +373,8 @@ describe("stories15M on the GPU engine, greedy under the mask", () => {
   test("the real model's constrained output is valid JSON for the schema", async () => {
     const file = openModel(STORIES);
     const tok = createTokenizer(file);
-    const model = await loadModel(await acquireDevice(), file);
+    const device = await acquireDevice();
+    const model = await loadModel(device, file);
     try {
       const factory = await createGrammarFactory(tok, model.nVocab);
       const prompt = tok.encode("Once upon a time, a girl named Lily had a pet. Her details:", { addBos: true });
@@ -405,6 +406,7 @@ describe("stories15M on the GPU engine, greedy under the mask", () => {
       }
     } finally {
       model.dispose();
+      device.destroy();
       file.close();
     }
   }, 120_000);

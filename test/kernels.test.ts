@@ -1,6 +1,6 @@
 // Every kernel against a plain TypeScript reference on random data, for every weight format and
 // for shapes that are not multiples of the workgroup sizes.
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 import { acquireDevice } from "../src/engine/gpu/device.ts";
@@ -33,6 +33,8 @@ beforeAll(async () => {
   gpuStyle = new KernelHost(device, { cpuLanes: false });
   lanesF32 = new KernelHost(device, { shaderF16: false });
 });
+// (a device left alive keeps its compiled pipelines mapped: the whole suite is one process)
+afterAll(() => device?.destroy());
 
 function run(h: KernelHost, k: Kernel, buffers: GPUBuffer[], grid: [number, number?, number?]) {
   const enc = device.createCommandEncoder();

@@ -109,7 +109,8 @@ describe("the GPU mask in the engine", () => {
   test("masked sampling on the GPU picks what host-side masking of the same logits picks (greedy), ids and all", async () => {
     const file = openModel(MODEL_PATH);
     const tok = createTokenizer(file);
-    const model = await loadModel(await acquireDevice(), file);
+    const device = await acquireDevice();
+    const model = await loadModel(device, file);
     try {
       const factory = await createGrammarFactory(tok, model.nVocab);
       const prompt = tok.encode("Once upon a time, a girl named Lily had a pet. Her details:", { addBos: true });
@@ -147,6 +148,7 @@ describe("the GPU mask in the engine", () => {
       }
     } finally {
       model.dispose();
+      device.destroy();
       file.close();
     }
   });

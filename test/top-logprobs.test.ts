@@ -14,8 +14,9 @@ import { MODEL_ID, MODEL_PATH, greedyCases, startTestServer, type TestServer } f
 setDefaultTimeout(300_000);
 
 let model: LoadedModel & ModelRunner;
-beforeAll(async () => { model = await loadModel(await acquireDevice(), openModel(MODEL_PATH), { maxContext: 256 }); });
-afterAll(() => model?.dispose());
+let device: GPUDevice;
+beforeAll(async () => { device = await acquireDevice(); model = await loadModel(device, openModel(MODEL_PATH), { maxContext: 256 }); });
+afterAll(() => { model?.dispose(); device?.destroy(); });
 
 /** The k most likely ids after `prefix` (logit descending, id ascending) with log-softmax values. */
 async function hostTop(prefix: number[], k: number): Promise<{ id: number; logprob: number }[]> {

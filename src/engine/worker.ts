@@ -142,6 +142,10 @@ const handlers: { [K in HostMessage["type"]]: (m: Extract<HostMessage, { type: K
     for (const ctl of running.values()) ctl.abort();
     for (const r of models.values()) { r.model.dispose(); r.file.close(); }
     models.clear();
+    // the device too: a terminated worker does not free its native device (on lavapipe its
+    // compiled pipelines stay mapped, and a process that starts many engines runs out of maps)
+    if (devicePromise) (await devicePromise.catch(() => null))?.destroy();
+    devicePromise = null;
     post({ type: "closed", req: m.req });
     process.nextTick?.(() => self.terminate?.());
   },
