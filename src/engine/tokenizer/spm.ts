@@ -4,14 +4,12 @@
 // first, leftmost on ties) and symbols that are no token fall back to <0xXX> byte tokens.
 
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
-import { Heap } from "./heap.ts";
 import { SPACE_MARK, marksBoundWords, wordsAtMarks } from "./marks.ts";
 import { WordCache } from "./word-cache.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { vocabIds, type Vocab } from "./vocab.ts";
-
-interface Bigram { left: number; right: number; score: number; size: number }
+import { NO_TOKEN, SpmSymbols } from "./spm-symbols.ts";
 
 const utf8 = new TextEncoder();
 
@@ -24,56 +22,143 @@ function byteToken(vocab: Vocab, byte: number): number {
   throw new TokenizerError(`vocabulary has no byte token for 0x${hex} and no unknown token`);
 }
 
-/** Tokenizes one run of plain text (already ▁-escaped). */
-export function spmSegment(vocab: Vocab, text: string, out: number[]): void {
-  // Symbols are code points: [start, length] in UTF-16 units, linked as a list.
-  const starts = new Int32Array(text.length), lens = new Int32Array(text.length);
-  let count = 0;
-  for (let i = 0; i < text.length; count++) {
-    const c = text.charCodeAt(i);
-    const n = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
-    starts[count] = i;
-    lens[count] = n;
-    i += n;
-  }
-  const prev = new Int32Array(count), next = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < count ? i + 1 : -1;
-  }
-  const queue = new Heap<Bigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
+/**
+ * The merge's state, in arrays reused from word to word: per symbol its id, its length in UTF-16
+ * units (0 once merged into its left neighbour) and its list links; the queue of candidate
+ * pairs as a binary heap over parallel arrays (best score first, leftmost on ties).
+ */
+class MergeState {
+  sym = new Int32Array(64);
+  len = new Int32Array(64);
+  prev = new Int32Array(64);
+  next = new Int32Array(64);
+  qScore = new Float64Array(64);
+  qLeft = new Int32Array(64);
+  qRight = new Int32Array(64);
+  qSize = new Int32Array(64);
+  qToken = new Int32Array(64);
+  qCount = 0;
 
-  const tryAdd = (left: number, right: number) => {
-    if (left === -1 || right === -1) return;
-    const piece = text.substr(starts[left], lens[left] + lens[right]);
-    const id = vocab.textToId.get(piece);
-    if (id === undefined) return;
-    queue.push({ left, right, score: vocab.scores[id], size: piece.length });
-  };
-  for (let i = 1; i < count; i++) tryAdd(i - 1, i);
-
-  for (let bigram = queue.pop(); bigram; bigram = queue.pop()) {
-    const { left, right } = bigram;
-    // Stale: one side was merged away or grew since this pair was queued.
-    if (lens[left] === 0 || lens[right] === 0 || lens[left] + lens[right] !== bigram.size) continue;
-    lens[left] += lens[right];
-    lens[right] = 0;
-    next[left] = next[right];
-    if (next[right] >= 0) prev[next[right]] = left;
-    tryAdd(prev[left], left);
-    tryAdd(left, next[left]);
+  /** Room for n symbols (and the at most 3n pairs a merge of them queues). */
+  reserve(n: number) {
+    if (n > this.sym.length) {
+      const cap = 2 * n;
+      this.sym = new Int32Array(cap); this.len = new Int32Array(cap); this.prev = new Int32Array(cap); this.next = new Int32Array(cap);
+    }
+    if (3 * n > this.qScore.length) {
+      const cap = 6 * n;
+      this.qScore = new Float64Array(cap); this.qLeft = new Int32Array(cap); this.qRight = new Int32Array(cap);
+      this.qSize = new Int32Array(cap); this.qToken = new Int32Array(cap);
+    }
+    this.qCount = 0;
   }
 
-  // A merged symbol is a token by construction (only pairs forming a token are queued), so
-  // only a lone code point can be missing from the vocabulary: it goes out as its bytes.
-  if (count > 0) {
-    for (let i = 0; i !== -1; i = next[i]) {
-      const piece = text.substr(starts[i], lens[i]);
-      const id = vocab.textToId.get(piece);
-      if (id !== undefined) out.push(id);
-      else for (const b of utf8.encode(piece)) out.push(byteToken(vocab, b));
+  private before(i: number, j: number): boolean {
+    return this.qScore[i] > this.qScore[j] || (this.qScore[i] === this.qScore[j] && this.qLeft[i] < this.qLeft[j]);
+  }
+
+  private swap(i: number, j: number) {
+    let t: number;
+    t = this.qScore[i]; this.qScore[i] = this.qScore[j]; this.qScore[j] = t;
+    t = this.qLeft[i]; this.qLeft[i] = this.qLeft[j]; this.qLeft[j] = t;
+    t = this.qRight[i]; this.qRight[i] = this.qRight[j]; this.qRight[j] = t;
+    t = this.qSize[i]; this.qSize[i] = this.qSize[j]; this.qSize[j] = t;
+    t = this.qToken[i]; this.qToken[i] = this.qToken[j]; this.qToken[j] = t;
+  }
+
+  push(score: number, left: number, right: number, size: number, token: number) {
+    let i = this.qCount++;
+    this.qScore[i] = score; this.qLeft[i] = left; this.qRight[i] = right; this.qSize[i] = size; this.qToken[i] = token;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
     }
   }
+
+  /** Removes the best pair into slot qCount (read it there), or returns false when none is left. */
+  pop(): boolean {
+    if (this.qCount === 0) return false;
+    const last = --this.qCount;
+    this.swap(0, last);
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let best = i;
+      if (l < last && this.before(l, best)) best = l;
+      if (r < last && this.before(r, best)) best = r;
+      if (best === i) break;
+      this.swap(i, best);
+      i = best;
+    }
+    return true;
+  }
+}
+
+/** The SentencePiece merge over a vocabulary, symbols as integers (spm-symbols.ts). */
+export class SpmMerger {
+  private readonly symbols: SpmSymbols;
+  private readonly state = new MergeState();
+
+  constructor(private readonly vocab: Vocab) {
+    this.symbols = new SpmSymbols(vocab);
+  }
+
+  /** Tokenizes one run of plain text (already ▁-escaped) onto `out`. */
+  segment(text: string, out: number[]): void {
+    const st = this.state;
+    st.reserve(text.length);
+    const { sym, len, prev, next } = st;
+    // symbols start as code points
+    let count = 0;
+    for (let i = 0; i < text.length; count++) {
+      const c = text.charCodeAt(i);
+      const n = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
+      sym[count] = this.symbols.ofCodePoint(n === 2 ? text.codePointAt(i)! : c, n === 2 ? text.substr(i, 2) : text[i]);
+      len[count] = n;
+      prev[count] = count - 1;
+      next[count] = count + 1;
+      i += n;
+    }
+    if (count === 0) return;
+    next[count - 1] = -1;
+    for (let i = 1; i < count; i++) this.tryAdd(i - 1, i);
+
+    while (st.pop()) {
+      const q = st.qCount;
+      const left = st.qLeft[q], right = st.qRight[q];
+      // Stale: one side was merged away or grew since this pair was queued.
+      if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== st.qSize[q]) continue;
+      sym[left] = st.qToken[q];
+      len[left] += len[right];
+      len[right] = 0;
+      next[left] = next[right];
+      if (next[right] >= 0) prev[next[right]] = left;
+      this.tryAdd(prev[left], left);
+      this.tryAdd(left, next[left]);
+    }
+
+    // A merged symbol is a token by construction (only pairs forming a token are queued), so
+    // only a lone code point can be missing from the vocabulary: it goes out as its bytes.
+    for (let i = 0; i !== -1; i = next[i]) {
+      if (this.symbols.isToken(sym[i])) out.push(sym[i]);
+      else for (const b of utf8.encode(this.symbols.text(sym[i]))) out.push(byteToken(this.vocab, b));
+    }
+  }
+
+  private tryAdd(left: number, right: number) {
+    if (left === -1 || right === -1) return;
+    const st = this.state;
+    const token = this.symbols.joined(st.sym[left], st.sym[right]);
+    if (token === NO_TOKEN) return;
+    st.push(this.vocab.scores[token], left, right, st.len[left] + st.len[right], token);
+  }
+}
+
+/** Tokenizes one run of plain text (already ▁-escaped). */
+export function spmSegment(vocab: Vocab, text: string, out: number[]): void {
+  new SpmMerger(vocab).segment(text, out);
 }
 
 export function spmPieces(vocab: Vocab): PieceSource {
@@ -83,11 +168,12 @@ export function spmPieces(vocab: Vocab): PieceSource {
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const specials = specialTokens(vocab);
   // Word by word where the vocabulary makes that exact (see marks.ts), else the text whole.
+  const merger = new SpmMerger(vocab);
   const words = marksBoundWords(vocab.tokens)
-    ? new WordCache((word) => { const ids: number[] = []; spmSegment(vocab, word, ids); return ids; })
+    ? new WordCache((word) => { const ids: number[] = []; merger.segment(word, ids); return ids; })
     : null;
   const merge = (text: string, out: number[]) => {
-    if (!words) return spmSegment(vocab, text, out);
+    if (!words) return merger.segment(text, out);
     for (const word of wordsAtMarks(text)) words.emit(word, out);
   };
   const pieces = spmPieces(vocab);
