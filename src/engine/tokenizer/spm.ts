@@ -22,6 +22,9 @@ function byteToken(vocab: Vocab, byte: number): number {
   throw new TokenizerError(`vocabulary has no byte token for 0x${hex} and no unknown token`);
 }
 
+/** Words of up to this many code points merge by scanning their pairs, longer ones by a heap. */
+const SCAN_WORD = 24;
+
 /**
  * The merge's state, in arrays reused from word to word: per symbol its id, its length in UTF-16
  * units (0 once merged into its left neighbour) and its list links; the queue of candidate
@@ -32,6 +35,9 @@ class MergeState {
   len = new Int32Array(64);
   prev = new Int32Array(64);
   next = new Int32Array(64);
+  /** (mergeByScan) the token each symbol forms with its right neighbour, and its score. */
+  pairToken = new Int32Array(64);
+  pairScore = new Float64Array(64);
   qScore = new Float64Array(64);
   qLeft = new Int32Array(64);
   qRight = new Int32Array(64);
@@ -44,6 +50,7 @@ class MergeState {
     if (n > this.sym.length) {
       const cap = 2 * n;
       this.sym = new Int32Array(cap); this.len = new Int32Array(cap); this.prev = new Int32Array(cap); this.next = new Int32Array(cap);
+      this.pairToken = new Int32Array(cap); this.pairScore = new Float64Array(cap);
     }
     if (3 * n > this.qScore.length) {
       const cap = 6 * n;
@@ -96,7 +103,11 @@ class MergeState {
   }
 }
 
-/** The SentencePiece merge over a vocabulary, symbols as integers (spm-symbols.ts). */
+/**
+ * The SentencePiece merge over a vocabulary, symbols as integers (spm-symbols.ts): llama.cpp's
+ * llm_tokenizer_spm order (the best-scoring adjacent pair first, leftmost on ties; a queued pair
+ * is stale once either side has changed, which its summed length shows).
+ */
 export class SpmMerger {
   private readonly symbols: SpmSymbols;
   private readonly state = new MergeState();
@@ -115,7 +126,7 @@ export class SpmMerger {
     for (let i = 0; i < text.length; count++) {
       const c = text.charCodeAt(i);
       const n = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
-      sym[count] = this.symbols.ofCodePoint(n === 2 ? text.codePointAt(i)! : c, n === 2 ? text.substr(i, 2) : text[i]);
+      sym[count] = this.symbols.ofCodePoint(text, i, n);
       len[count] = n;
       prev[count] = count - 1;
       next[count] = count + 1;
@@ -123,8 +134,57 @@ export class SpmMerger {
     }
     if (count === 0) return;
     next[count - 1] = -1;
-    for (let i = 1; i < count; i++) this.tryAdd(i - 1, i);
+    if (count <= SCAN_WORD) this.mergeByScan(count);
+    else this.mergeByHeap(count);
 
+    // A merged symbol is a token by construction (only pairs forming a token are queued), so
+    // only a lone code point can be missing from the vocabulary: it goes out as its bytes.
+    for (let i = 0; i !== -1; i = next[i]) {
+      if (this.symbols.isToken(sym[i])) out.push(sym[i]);
+      else for (const b of utf8.encode(this.symbols.text(sym[i]))) out.push(byteToken(this.vocab, b));
+    }
+  }
+
+  /**
+   * A short word's merge: the best pair found by a scan of the current pairs (each symbol keeps
+   * the token it forms with its right neighbour), which for a dozen symbols costs less than a
+   * heap; the first of equal scores wins, as the heap's leftmost does.
+   */
+  private mergeByScan(count: number) {
+    const st = this.state;
+    const { sym, len, prev, next, pairToken, pairScore } = st;
+    for (let i = 0; i < count; i++) this.setPair(i);
+    for (;;) {
+      let best = -1, bestScore = 0;
+      for (let i = 0; i !== -1; i = next[i]) {
+        if (pairToken[i] !== NO_TOKEN && (best < 0 || pairScore[i] > bestScore)) { best = i; bestScore = pairScore[i]; }
+      }
+      if (best < 0) return;
+      const right = next[best];
+      sym[best] = pairToken[best];
+      len[best] += len[right];
+      len[right] = 0;
+      next[best] = next[right];
+      if (next[right] >= 0) prev[next[right]] = best;
+      if (prev[best] >= 0) this.setPair(prev[best]);
+      this.setPair(best);
+    }
+  }
+
+  /** The token symbol i forms with its right neighbour, and its score. */
+  private setPair(i: number) {
+    const st = this.state;
+    const r = st.next[i];
+    const token = r < 0 ? NO_TOKEN : this.symbols.joined(st.sym[i], st.sym[r]);
+    st.pairToken[i] = token;
+    if (token !== NO_TOKEN) st.pairScore[i] = this.vocab.scores[token];
+  }
+
+  /** A long word's merge: candidate pairs in a heap, stale ones skipped when they come up. */
+  private mergeByHeap(count: number) {
+    const st = this.state;
+    const { sym, len, prev, next } = st;
+    for (let i = 1; i < count; i++) this.tryAdd(i - 1, i);
     while (st.pop()) {
       const q = st.qCount;
       const left = st.qLeft[q], right = st.qRight[q];
@@ -137,13 +197,6 @@ export class SpmMerger {
       if (next[right] >= 0) prev[next[right]] = left;
       this.tryAdd(prev[left], left);
       this.tryAdd(left, next[left]);
-    }
-
-    // A merged symbol is a token by construction (only pairs forming a token are queued), so
-    // only a lone code point can be missing from the vocabulary: it goes out as its bytes.
-    for (let i = 0; i !== -1; i = next[i]) {
-      if (this.symbols.isToken(sym[i])) out.push(sym[i]);
-      else for (const b of utf8.encode(this.symbols.text(sym[i]))) out.push(byteToken(this.vocab, b));
     }
   }
 
