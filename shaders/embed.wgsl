@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.y;
   let nch = (P.K + 31u) / 32u;
   let tok = S.tokens[t];
-  let id = select(tok.id, FED[tok.slot], tok.fed == 1u);
+  let id = select(tok.id, FED[tok.slot], (tok.fed & 1u) == 1u);
   if (c >= nch || id < P.row0 || id >= P.row0 + P.rows) { return; }
   let v = load_chunk(row_base(id - P.row0, P.row_bytes), c, P.K);
   let n = min(32u, P.K - c * 32u);

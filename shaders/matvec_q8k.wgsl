@@ -1,8 +1,9 @@
 // Matrix-vector products of K-quant weights on Q8_K activation blocks (quantize_q8k.wgsl's XKB),
 // rounded as llama.cpp's x86 kernel for the format rounds them: each format's piece
 // (weights/*_dot.wgsl for the K-quants) defines `kq_row_dot`, a row against a token's blocks in
-// that kernel's integer sums and float order. Decode and prefill round alike. One thread per
-// (row, token).
+// that kernel's integer sums and float order; `in_four` says the token is one of the rows
+// llama.cpp's batch takes in fours (step.wgsl), for the kernels whose 4-row form rounds otherwise.
+// One thread per (row, token).
 // MODE 0 stores, 1 adds into Y (the residual add), 2 runs the gate and up rows (row, row + N)
 // and stores silu(gate) * up with ggml's vectorized silu.
 
@@ -38,13 +39,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   if (row >= P.N || t >= M) { return; }
   let nb = P.K / 256u;
   let xb = t * nb * Q8K_BLOCK_WORDS;
-  var v = kq_row_dot(row_base(row, P.row_bytes), xb, nb);
+  // (the output head's rows are one per sequence: llama.cpp's one-row kernels)
+  let in_four = P.rows_only == 0u && (S.tokens[t].fed & 2u) != 0u;
+  var v = kq_row_dot(row_base(row, P.row_bytes), xb, nb, in_four);
   if (HAS_BIAS) { v = v + BIAS[row]; }
   let yi = t * P.y_stride + P.y_off + row;
   if (MODE == 0u) { Y[yi] = v; }
   if (MODE == 1u) { Y[yi] = v + Y[yi]; }
   if (MODE == 2u) {
-    let up = kq_row_dot(row_base(row + P.N, P.row_bytes), xb, nb);
+    let up = kq_row_dot(row_base(row + P.N, P.row_bytes), xb, nb, in_four);
     Y[yi] = silu_ggml(v) * up;
   }
 }

@@ -8,7 +8,8 @@ struct StepToken {
   id: u32,    // the token, unless `fed`
   pos: u32,   // its position in its sequence
   slot: u32,  // its sequence's slot
-  fed: u32,   // 1: the token is FED[slot], the one this sequence's previous step sampled on the GPU
+  fed: u32,   // bit 0: the token is FED[slot], the one this sequence's previous step sampled on
+              // the GPU; bit 1: a row llama.cpp's batch takes in fours (step.ts `inFour`)
 }
 
 struct SampleRow {

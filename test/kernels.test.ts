@@ -274,13 +274,15 @@ describe("matvec on Q8_0 activations, rounded as llama.cpp's CPU kernels", () =>
 });
 
 describe("K-quant matvec on Q8_K blocks, rounded as llama.cpp's x86 kernels", () => {
-  // [format, rows, K, tokens]: Q4_K as its repacked kernel, Q6_K as its vec_dot
-  const CASES: [GGMLType, number, number, number][] = [
-    [GGMLType.Q4_K, 40, 256, 1], [GGMLType.Q4_K, 72, 768, 3], [GGMLType.Q6_K, 37, 256, 1], [GGMLType.Q6_K, 70, 768, 3],
+  // [format, rows, K, tokens, tokens in fours]: Q4_K as its repacked kernels (one-row gemv;
+  // four-row gemm for the rows a batch takes in fours), Q6_K as its vec_dot
+  const CASES: [GGMLType, number, number, number, number][] = [
+    [GGMLType.Q4_K, 40, 256, 1, 0], [GGMLType.Q4_K, 72, 768, 3, 0], [GGMLType.Q4_K, 72, 768, 6, 4],
+    [GGMLType.Q6_K, 37, 256, 1, 0], [GGMLType.Q6_K, 70, 768, 3, 0], [GGMLType.Q6_K, 70, 768, 5, 4],
   ];
-  for (const [type, n, k, m] of CASES) {
+  for (const [type, n, k, m, fours] of CASES) {
     for (const [label, h] of [["subgroups", () => host], ["fallback", () => fallback]] as const) {
-      test(`${formatOf(type).name} ${n}x${k}, ${m} token(s), bit for bit (${label})`, async () => {
+      test(`${formatOf(type).name} ${n}x${k}, ${m} token(s)${fours ? `, ${fours} in fours` : ""}, bit for bit (${label})`, async () => {
         const kh = h();
         const rand = mulberry32(n + k + m);
         const wBytes = randomWeights(type, n, k, rand);
@@ -290,13 +292,16 @@ describe("K-quant matvec on Q8_K blocks, rounded as llama.cpp's x86 kernels", ()
         run(kh, kh.get("quantize_q8k"), [uploadF32(device, x), xk, quantizeParams(k), xkb], [1, m]);
         const y = storageBuffer(device, 4 * m * n);
         const kern = kh.get("matvec_q8k", { format: type, mode: 0, bias: false, tileTokens: 1 });
-        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xkb, y, uploadF32(device, new Float32Array(1)), state(0, m), matvecParams(k, n, gpuRowBytes(type, k), 1)], [Math.ceil(n / 64), 1, m]);
+        const toks = tokensAt(0, m).map((t, i) => ({ ...t, inFour: i < fours }));
+        run(kh, kern, [uploadBytes(device, toGpuRows(type, wBytes, n, k)), xkb, y, uploadF32(device, new Float32Array(1)), step(toks), matvecParams(k, n, gpuRowBytes(type, k), 1)], [Math.ceil(n / 64), 1, m]);
         const rb = formatOf(type).blockBytes * (k / 256);
-        const dot = type === GGMLType.Q4_K ? dotQ4KRepacked : dotQ6KVecDot;
         const want: number[] = [];
         for (let t = 0; t < m; t++) {
           const a = quantizeRowQ8K(x.subarray(t * k, (t + 1) * k));
-          for (let r = 0; r < n; r++) want.push(dot(wBytes.subarray(r * rb, (r + 1) * rb), a));
+          for (let r = 0; r < n; r++) {
+            const row = wBytes.subarray(r * rb, (r + 1) * rb);
+            want.push(type === GGMLType.Q4_K ? dotQ4KRepacked(row, a, t < fours) : dotQ6KVecDot(row, a));
+          }
         }
         expect(bitDiffs(await readF32(device, y, m * n), want)).toEqual([]);
       });

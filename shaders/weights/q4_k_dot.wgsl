@@ -4,7 +4,8 @@
 // 256-element block, the sub-blocks' integer dots times their 6-bit scales summed as an
 // integer, their activation sums times the 6-bit mins likewise; then acc = fma(that sum,
 // d_w * d_x, acc) and acc_min = fma(the mins' sum, dmin_w * d_x, acc_min) block after block;
-// the row's value is acc - acc_min.
+// the row's value is acc - acc_min. Its 4-row form (ggml_gemm_q4_K_8x8_q8_K, AVX-512, which a
+// batch's rows take in fours) makes those two multiply-adds per pair of sub-blocks instead.
 
 fn kq_header(rb: u32, b: u32) -> vec4<u32> {
   return row_quad(rb, b * 9u);
@@ -34,7 +35,7 @@ fn kq_quants(rb: u32, b: u32, s: u32) -> array<u32, 8> {
 }
 
 /** The row at rb against the Q8_K blocks from word xb (nb blocks). */
-fn kq_row_dot(rb: u32, xb: u32, nb: u32) -> f32 {
+fn kq_row_dot(rb: u32, xb: u32, nb: u32, in_four: bool) -> f32 {
   var acc = 0.0;
   var acc_min = 0.0;
   for (var b = 0u; b < nb; b++) {
@@ -56,9 +57,17 @@ fn kq_row_dot(rb: u32, xb: u32, nb: u32) -> f32 {
       }
       isum += sm.x * dot;
       imin += sm.y * xs;
+      if (in_four && (s & 1u) == 1u) {
+        acc = fma_exact(f32(isum), opaque(dm.x * dx), acc);
+        acc_min = fma_exact(f32(imin), opaque(dm.y * dx), acc_min);
+        isum = 0i;
+        imin = 0i;
+      }
     }
-    acc = fma_exact(f32(isum), opaque(dm.x * dx), acc);
-    acc_min = fma_exact(f32(imin), opaque(dm.y * dx), acc_min);
+    if (!in_four) {
+      acc = fma_exact(f32(isum), opaque(dm.x * dx), acc);
+      acc_min = fma_exact(f32(imin), opaque(dm.y * dx), acc_min);
+    }
   }
   return opaque(acc - acc_min);  // (opaque: kept from being reassociated with a residual add)
 }

@@ -8,7 +8,7 @@
 // hsum_float_8 does: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
 
 /** The row at rb against the Q8_K blocks from word xb (nb blocks). */
-fn kq_row_dot(rb: u32, xb: u32, nb: u32) -> f32 {
+fn kq_row_dot(rb: u32, xb: u32, nb: u32, in_four: bool) -> f32 {  // (no 4-row form on x86)
   var lanes: array<f32, 8>;
   for (var b = 0u; b < nb; b++) {
     let xo = xb + b * Q8K_BLOCK_WORDS;

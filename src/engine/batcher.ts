@@ -110,6 +110,7 @@ export class Batcher {
 
   /** Appends tokens to an idle `logits` sequence (evalLogits), to be run next. */
   extend(seq: Sequence, ids: number[]): void {
+    seq.batchRun = { from: seq.tokens.length, to: seq.tokens.length + ids.length };
     seq.tokens.push(...ids);
     this.poke();
   }
@@ -212,6 +213,7 @@ export class Batcher {
       seq.published = borrowed.pages.length;
       seq.chainHash = borrowed.hash;
       seq.scheduled = borrowed.pages.length * ps;
+      seq.batchRun = { from: seq.scheduled, to: seq.tokens.length };
       if (seq.startedAt === null) seq.cachedTokens = seq.scheduled;
       seq.startedAt ??= performance.now();
       if (borrowed.pages.length > 0) this.writePages(seq, 0);
@@ -315,7 +317,7 @@ export class Batcher {
       committed.add(seq);
       for (let i = 0; i < count; i++) {
         const pos = start + i;
-        tokens.push({ id: fed ? 0 : seq.tokens[pos], pos, slot: seq.slot!, fed });
+        tokens.push({ id: fed ? 0 : seq.tokens[pos], pos, slot: seq.slot!, fed, inFour: !fed && seq.inFour(pos) });
       }
       seq.scheduled += count;
       const token = tokens.length - 1;

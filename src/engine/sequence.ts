@@ -57,6 +57,12 @@ export class Sequence {
   readonly topK: number;
   /** KV positions written or submitted (borrowed prefix pages included). */
   scheduled = 0;
+  /**
+   * The run of tokens llama.cpp would evaluate as one batch: the prompt past its cached pages
+   * at admission, or what evalLogits appended. Its batch takes rows in fours through its 4-row
+   * kernels (then one by one), and some K-quant products round those differently (step.ts).
+   */
+  batchRun = { from: 0, to: 0 };
   /** Page ids, in position order. */
   pages: number[] = [];
   /** Pages already indexed in the prefix cache (or borrowed from it), and the chain hash after them. */
@@ -110,6 +116,12 @@ export class Sequence {
   get wantsMore(): boolean {
     if (this.mode.kind === "logits") return false;
     return this.generated + this.pending < this.request.maxTokens;
+  }
+
+  /** Whether the token at `pos` is one of its batch's rows that llama.cpp takes in fours. */
+  inFour(pos: number): boolean {
+    const { from, to } = this.batchRun;
+    return pos >= from && pos < to - ((to - from) % 4);
   }
 
   /**

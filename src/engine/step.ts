@@ -15,6 +15,12 @@ export interface StepToken {
   slot: number;
   /** The id is the one this slot's sampler picked in the previous step (not read back yet). */
   fed: boolean;
+  /**
+   * One of the rows llama.cpp's batch of this sequence's tokens takes in fours through its 4-row
+   * kernels (Sequence.inFour; the rest go one by one), whose sums some K-quant products round
+   * differently (matvec_q8k.wgsl). A property of the sequence, not of what else is in the step.
+   */
+  inFour?: boolean;
 }
 
 export interface SampleRow {
@@ -58,7 +64,7 @@ export class StepWriter {
       u[o] = t.fed ? 0 : t.id;
       u[o + 1] = t.pos;
       u[o + 2] = t.slot;
-      u[o + 3] = t.fed ? 1 : 0;
+      u[o + 3] = (t.fed ? 1 : 0) | (t.inFour ? 2 : 0);
     });
     rows.forEach((r, i) => {
       const o = this.rowsAt + 8 * i;

@@ -218,8 +218,11 @@ function scaleMinK4(h: Uint8Array, j: number): [number, number] {
   return j < 4 ? [h[4 + j] & 63, h[8 + j] & 63] : [(h[8 + j] & 0xf) | ((h[j] >> 6) << 4), (h[8 + j] >> 4) | ((h[4 + j] >> 6) << 4)];
 }
 
-/** One Q4_K row (GGUF bytes) on Q8_K blocks as ggml_gemv_q4_K_8x8_q8_K rounds it on x86. */
-export function dotQ4KRepacked(row: Uint8Array, x: Q8KRow): number {
+/**
+ * One Q4_K row (GGUF bytes) on Q8_K blocks as ggml_gemv_q4_K_8x8_q8_K rounds it on x86, or with
+ * `inFour` as its 4-row ggml_gemm (AVX-512): a multiply-add per pair of sub-blocks, not per block.
+ */
+export function dotQ4KRepacked(row: Uint8Array, x: Q8KRow, inFour = false): number {
   let acc = 0, accMin = 0;
   for (let b = 0; b < x.d.length; b++) {
     const blk = row.subarray(144 * b, 144 * (b + 1));
@@ -237,9 +240,16 @@ export function dotQ4KRepacked(row: Uint8Array, x: Q8KRow): number {
       }
       isum += sc * dot;
       imin += m * xs;
+      if (inFour && s % 2 === 1) {
+        acc = fmaF32(f32(isum), f32(d * x.d[b]), acc);
+        accMin = fmaF32(f32(imin), f32(dmin * x.d[b]), accMin);
+        isum = imin = 0;
+      }
     }
-    acc = fmaF32(f32(isum), f32(d * x.d[b]), acc);
-    accMin = fmaF32(f32(imin), f32(dmin * x.d[b]), accMin);
+    if (!inFour) {
+      acc = fmaF32(f32(isum), f32(d * x.d[b]), acc);
+      accMin = fmaF32(f32(imin), f32(dmin * x.d[b]), accMin);
+    }
   }
   return f32(acc - accMin);
 }
