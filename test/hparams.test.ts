@@ -29,7 +29,7 @@ const hparamsOf = (ref: string) => {
 };
 /** What a plain llama-style model of `layers` layers and head size `headDim` has beyond the basics. */
 const llamaExtras = (layers: number, headDim: number): Omit<HParams, "arch" | "nLayer" | "nEmbd" | "nHead" | "nHeadKv" | "headDim" | "nFf" | "nCtx" | "nVocab" | "rmsEps" | "ropeTheta" | "ropeStyle" | "ropeScaling" | "ropeFreqsTensor" | "tiedEmbeddings" | "hasQKVBias" | "hasQKNorm"> => ({
-  nRot: headDim, ropeAttnFactor: 1, localRope: { theta: 10000 }, embedScale: 1, qScale: 1, kqScale: 1 / Math.sqrt(headDim),
+  nRot: headDim, ropeAttnFactor: 1, ropeThetaLocal: 10000, embedScale: 1, qScale: 1, kqScale: 1 / Math.sqrt(headDim),
   attnSoftcap: 0, finalSoftcap: 0, logitScale: 1, residualScale: 1, ffnAct: "silu",
   layers: Array.from({ length: layers }, () => ({ window: 0, rope: "global" as const })),
 });
@@ -88,14 +88,14 @@ describe("other architectures (random GGUFs)", () => {
     const hp = readHParams(randomModel("gemma2-f32"));
     expect(hp).toMatchObject({
       arch: "gemma2", embedScale: 16, ffnAct: "gelu", qScale: 1 / Math.sqrt(48), kqScale: 1, attnSoftcap: 2.5, finalSoftcap: 12,
-      layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }], localRope: { theta: 10000 },
+      layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }], ropeThetaLocal: 10000,
     });
   });
 
   test("gemma3: q/k norms, its local layers' own RoPE base, linear scaling for the global ones, no soft-caps", () => {
     const hp = readHParams(randomModel("gemma3-f32"));
     expect(hp).toMatchObject({
-      arch: "gemma3", hasQKNorm: true, attnSoftcap: 0, finalSoftcap: 0, ropeTheta: 1000000, localRope: { theta: 10000 },
+      arch: "gemma3", hasQKNorm: true, attnSoftcap: 0, finalSoftcap: 0, ropeTheta: 1000000, ropeThetaLocal: 10000,
       ropeScaling: { type: "linear", factor: 4 }, layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }],
     });
   });

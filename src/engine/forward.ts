@@ -167,6 +167,8 @@ export class ForwardPass {
   private gu: GPUBuffer | null = null;
   /** A sublayer's output and its post-norm, before they join the residual (gemma, granite). */
   private sub: { out: GPUBuffer; normed: GPUBuffer } | null = null;
+  /** llama.cpp's GELU table (GeGLU models only). */
+  private gelu?: GPUBuffer;
   /** RoPE cos/sin per table kind, made for the first layer that uses each. */
   private ropeTables = new Map<LayerHParams["rope"], GPUBuffer>();
   private xq: GPUBuffer;
@@ -264,7 +266,7 @@ export class ForwardPass {
    * past a partial rotation's nRot / 2 are identities too.
    */
   private ropeCosSin(kind: LayerHParams["rope"], w: WeightUploader): Float32Array {
-    const { headDim, nRot, ropeTheta, ropeScaling, ropeFreqsTensor, ropeAttnFactor, localRope } = this.hp;
+    const { headDim, nRot, ropeTheta, ropeScaling, ropeFreqsTensor, ropeAttnFactor, ropeThetaLocal } = this.hp;
     const pairs = headDim / 2;
     if (kind === "none") return identityRope(this.opts.nCtx, pairs);
     let factors: Float32Array = new Float32Array(nRot / 2).fill(1);
@@ -276,7 +278,7 @@ export class ForwardPass {
       factors = w.vectorF32(this.opts.nCtx > ropeScaling.originalContext ? ropeScaling.longFactors : ropeScaling.shortFactors);
     }
     if (global && ropeScaling?.type === "linear") factors = factors.map((f) => f * ropeScaling.factor);
-    const base = global ? ropeTheta : localRope.theta;
+    const base = global ? ropeTheta : ropeThetaLocal;
     // powf(base, -2.0f / n_dims), as llama.cpp's rope cache starts from
     const rotated = ropeTable(Math.fround(Math.pow(base, Math.fround(-2 / nRot))), factors, this.opts.nCtx, this.opts.trig, ropeAttnFactor);
     return padRope(rotated, this.opts.nCtx, nRot, headDim);
@@ -328,7 +330,6 @@ export class ForwardPass {
     }
     return this.gelu;
   }
-  private gelu?: GPUBuffer;
 
   /** The buffers a sublayer's output goes through when it cannot be added by its matvec. */
   private sublayerBuffers(): { out: GPUBuffer; normed: GPUBuffer } {

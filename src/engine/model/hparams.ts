@@ -12,8 +12,8 @@ export type RopeScaling =
   | { type: "linear"; factor: number }
   /**
    * Phi-3's LongRoPE: per-pair frequency divisors stored as two tensors, the long ones used when
-   * a sequence may run past the trained context (llama.cpp's rule), and both cos and sin scaled
-   * by `attnFactor`.
+   * a sequence may run past the trained context (llama.cpp's rule); its attention factor is
+   * HParams.ropeAttnFactor.
    */
   | { type: "longrope"; shortFactors: string; longFactors: string; originalContext: number };
 
@@ -23,11 +23,6 @@ export interface LayerHParams {
   window: number;
   /** Which RoPE table the layer's q and k rotate by ("none": smollm3's position-free layers). */
   rope: "global" | "local" | "none";
-}
-
-/** The frequencies of the local (sliding-window) layers' RoPE where they differ (gemma). */
-export interface LocalRope {
-  theta: number;
 }
 
 export interface HParams {
@@ -59,7 +54,8 @@ export interface HParams {
   nRot: number;
   /** cos and sin times this (LongRoPE's attention factor); 1: none. */
   ropeAttnFactor: number;
-  localRope: LocalRope;
+  /** RoPE base of the local (sliding-window) layers (gemma3's differs from the global one). */
+  ropeThetaLocal: number;
   /** Token embeddings times this (gemma: sqrt(n_embd); granite: embedding_scale). */
   embedScale: number;
   /** q times this before attention (gemma, phi3 scale q rather than the scores); 1: none. */
@@ -227,7 +223,7 @@ export function readHParams(model: ModelFile): HParams {
     hasQKNorm,
     nRot,
     ropeAttnFactor: opt("rope.scaling.attn_factor") ?? 1,
-    localRope: { theta: opt("rope.freq_base_swa") ?? (spec.swa?.localTheta === "same" ? opt("rope.freq_base") ?? 10000 : spec.swa?.localTheta ?? 10000) },
+    ropeThetaLocal: opt("rope.freq_base_swa") ?? (spec.swa?.localTheta === "same" ? opt("rope.freq_base") ?? 10000 : spec.swa?.localTheta ?? 10000),
     embedScale: spec.embedSqrt ? Math.sqrt(nEmbd) : graniteScale("embedding_scale", 1),
     qScale,
     kqScale: spec.qPrescale ? 1 : graniteScale("attention.scale", 1 / Math.sqrt(headDim)),

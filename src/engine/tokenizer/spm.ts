@@ -209,9 +209,18 @@ export class SpmMerger {
   }
 }
 
+const mergers = new WeakMap<Vocab, SpmMerger>();
+
+/** The merger of a vocabulary (its split table is built once). */
+function mergerFor(vocab: Vocab): SpmMerger {
+  let m = mergers.get(vocab);
+  if (!m) mergers.set(vocab, (m = new SpmMerger(vocab)));
+  return m;
+}
+
 /** Tokenizes one run of plain text (already ▁-escaped). */
 export function spmSegment(vocab: Vocab, text: string, out: number[]): void {
-  new SpmMerger(vocab).segment(text, out);
+  mergerFor(vocab).segment(text, out);
 }
 
 export function spmPieces(vocab: Vocab): PieceSource {
@@ -221,7 +230,7 @@ export function spmPieces(vocab: Vocab): PieceSource {
 export function createSpmTokenizer(vocab: Vocab): Tokenizer {
   const specials = specialTokens(vocab);
   // Word by word where the vocabulary makes that exact (see marks.ts), else the text whole.
-  const merger = new SpmMerger(vocab);
+  const merger = mergerFor(vocab);
   const words = marksBoundWords(vocab.tokens)
     ? new WordCache((word) => { const ids: number[] = []; merger.segment(word, ids); return ids; })
     : null;
