@@ -274,31 +274,3 @@ describe("malformed bodies, unknown things, limits", () => {
     expect(res.json.status).toBe("incomplete");
   });
 });
-
-describe("the OpenAPI document", () => {
-  test("GET /openapi.json lists every route with its method and the JSON body schemas", async () => {
-    const res = await fetch(`${server.url}/openapi.json`);
-    expect(res.status).toBe(200);
-    const doc = await res.json() as any;
-    expect(doc.openapi).toMatch(/^3\.1/);
-    const expected: [string, string][] = [
-      ["/v1/responses", "post"], ["/v1/responses/{id}", "get"], ["/v1/responses/{id}/cancel", "post"],
-      ["/v1/chat/completions", "post"], ["/v1/messages", "post"], ["/v1/models", "get"], ["/v1/models/{id}", "get"],
-      ["/v1/batches", "post"], ["/v1/batches", "get"], ["/v1/batches/{id}", "get"], ["/v1/batches/{id}/cancel", "post"],
-      ["/v1/batches/{id}/results", "get"], ["/v1/batches/{id}/{custom_id}", "get"], ["/health", "get"], ["/metrics", "get"],
-    ];
-    for (const [p, method] of expected) expect(doc.paths[p]?.[method], `${method} ${p}`).toBeDefined();
-    const required = (p: string) => doc.paths[p].post.requestBody.content["application/json"].schema.required;
-    expect(required("/v1/chat/completions")).toEqual(expect.arrayContaining(["model", "messages"]));
-    expect(required("/v1/messages")).toEqual(expect.arrayContaining(["model", "max_tokens", "messages"]));
-    expect(required("/v1/responses")).toEqual(expect.arrayContaining(["model", "input"]));
-    expect(required("/v1/batches")).toEqual(expect.arrayContaining(["endpoint", "requests"]));
-  });
-
-  test("GET /docs is a page that renders it", async () => {
-    const res = await fetch(`${server.url}/docs`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toContain("text/html");
-    expect(await res.text()).toContain('data-url="/openapi.json"');
-  });
-});

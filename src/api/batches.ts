@@ -5,18 +5,19 @@
 // stored; then the batch and all its items are written in one transaction, and the batch runner
 // (src/scheduler/batches.ts) feeds the items to the scheduler as `standard` work.
 
-import { Elysia, t } from "elysia";
+import { Elysia, t, type Static } from "elysia";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { AppContext } from "./context.ts";
-import { Metadata, checkMetadata, unixSeconds } from "./common.ts";
+import { Int, Literals, Metadata, Nullable, Shape, checkMetadata, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { requireModel } from "./inference.ts";
 import { ApiError, invalidRequest, notFound } from "./errors.ts";
 import { schemaError } from "./validation.ts";
 import { principalOf } from "./principal.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
-import { ResponsesBody, renderResponse, responsesToGeneration } from "./responses.ts";
+import { ResponseObject, ResponsesBody, renderResponse, responsesToGeneration } from "./responses.ts";
 import { checkConstraint } from "./structured.ts";
+import { documented } from "./openapi.ts";
 import { newId } from "../store/ids.ts";
 import { IdempotencyMismatch, canonicalJson, fingerprint } from "../store/idempotency.ts";
 import { batchStatus, type BatchRow, type NewBatchItem, type StatusCounts } from "../store/batches.ts";
@@ -116,16 +117,45 @@ async function checkBatch(ctx: AppContext, body: BatchRequest): Promise<{ items:
   return { items, metadata };
 }
 
-/** The object POST answers with and GET /v1/batches lists. */
-export function renderBatchSummary(b: BatchRow): Record<string, unknown> {
+// What the routes answer with: a batch's summary (POST), with its status (list, cancel), with
+// every item's status (GET one, and a batch webhook's body), and result lines.
+
+const GenerationStatus = Literals("queued", "in_progress", "completed", "incomplete", "failed", "cancelled");
+const Count = Int({ minimum: 0 });
+const SummaryFields = {
+  id: t.String(),
+  object: t.Literal("batch"),
+  endpoint: t.Literal(BATCH_ENDPOINT),
+  label: Nullable(t.String()),
+  request_counts: Count,
+  created_at: Int(),
+  metadata: t.Record(t.String(), t.String()),
+};
+const StatusFields = {
+  ...SummaryFields,
+  status: Literals("queued", "in_progress", "cancelling", "completed", "cancelled"),
+  status_counts: t.Object(Object.fromEntries(GenerationStatus.anyOf.map((s) => [s.const, Count])) as Record<StatusCounts extends Record<infer K, number> ? K : never, typeof Count>, { additionalProperties: false }),
+  cancelled_at: Nullable(Int()),
+  completed_at: Nullable(Int()),
+};
+export const BatchSummaryObject = Shape("BatchSummary", SummaryFields);
+export const BatchObject = Shape("Batch", StatusFields);
+export const BatchStatusObject = Shape("BatchWithItems", {
+  ...StatusFields,
+  request_status: t.Record(t.String(), t.Object({ status: GenerationStatus, response_id: t.String() }, { additionalProperties: false }), { description: "by custom_id" }),
+});
+export const BatchResultLine = Shape("BatchResultLine", { custom_id: t.String(), response: ResponseObject });
+
+/** The object POST answers with. */
+export function renderBatchSummary(b: BatchRow): Static<typeof BatchSummaryObject> {
   return {
-    id: b.id, object: "batch", endpoint: b.endpoint, label: b.label, request_counts: b.requestCount,
+    id: b.id, object: "batch", endpoint: b.endpoint as typeof BATCH_ENDPOINT, label: b.label, request_counts: b.requestCount,
     created_at: unixSeconds(b.createdAt), metadata: b.metadata,
   };
 }
 
 /** The summary with where the batch stands. */
-export function renderBatch(b: BatchRow, counts: StatusCounts): Record<string, unknown> {
+export function renderBatch(b: BatchRow, counts: StatusCounts): Static<typeof BatchObject> {
   return {
     ...renderBatchSummary(b),
     status: batchStatus(b, counts),
@@ -136,8 +166,8 @@ export function renderBatch(b: BatchRow, counts: StatusCounts): Record<string, u
 }
 
 /** GET /v1/batches/{id}: the batch and every item's status by custom_id (also a batch webhook's body). */
-export function renderBatchStatus(ctx: Pick<AppContext, "batches">, b: BatchRow): Record<string, unknown> {
-  const requestStatus: Record<string, { status: string; response_id: string }> = {};
+export function renderBatchStatus(ctx: Pick<AppContext, "batches">, b: BatchRow): Static<typeof BatchStatusObject> {
+  const requestStatus: Static<typeof BatchStatusObject>["request_status"] = {};
   for (const item of ctx.batches.itemStatuses(b.id)) requestStatus[item.customId] = { status: item.status, response_id: item.id };
   return { ...renderBatch(b, ctx.batches.counts(b.id)), request_status: requestStatus };
 }
@@ -159,7 +189,10 @@ function resultsStream(ctx: AppContext, batchId: string): ReadableStream<Uint8Ar
       const page = ctx.batches.finishedAfter(batchId, cursor, RESULTS_PAGE);
       if (page.length === 0) return controller.close();
       let text = "";
-      for (const item of page) text += JSON.stringify({ custom_id: item.customId, response: renderResponse(item) }) + "\n";
+      for (const item of page) {
+        const line: Static<typeof BatchResultLine> = { custom_id: item.customId!, response: renderResponse(item) };
+        text += JSON.stringify(line) + "\n";
+      }
       cursor = page[page.length - 1].batchIndex;
       controller.enqueue(utf8.encode(text));
     },
@@ -206,6 +239,7 @@ export function batchesRoutes(ctx: AppContext) {
         }
       },
       body: BatchBody,
+      detail: documented({ 200: BatchSummaryObject }, "Create a batch of Responses requests"),
     })
     .get("/v1/batches", ({ query, request }) => {
       const limit = query.limit === undefined ? BATCH_LIMITS.listDefault : Number(query.limit);
@@ -218,22 +252,24 @@ export function batchesRoutes(ctx: AppContext) {
       }
       return ctx.batches.list(org, { afterId: query.after_id, beforeId: query.before_id, limit })
         .map((b) => renderBatch(b, ctx.batches.counts(b.id)));
-    }, { query: ListQuery })
-    .get("/v1/batches/:id", ({ params, request }) => renderBatchStatus(ctx, ownedBatch(ctx, params.id, request)))
+    }, { query: ListQuery, detail: documented({ 200: t.Array(BatchObject) }, "List batches, newest first") })
+    .get("/v1/batches/:id", ({ params, request }) => renderBatchStatus(ctx, ownedBatch(ctx, params.id, request)), {
+      detail: documented({ 200: BatchStatusObject }, "Retrieve a batch and every item's status"),
+    })
     .post("/v1/batches/:id/cancel", ({ params, request }) => {
       const b = ownedBatch(ctx, params.id, request);
       const after = ctx.batches.cancel(b.id);
       return renderBatch(after, ctx.batches.counts(b.id));
-    })
+    }, { detail: documented({ 200: BatchObject }, "Cancel a batch's queued items") })
     .get("/v1/batches/:id/results", ({ params, request }) => {
       const b = ownedBatch(ctx, params.id, request);
       return new Response(resultsStream(ctx, b.id), { headers: { "content-type": "application/x-ndjson" } });
-    })
+    }, { detail: documented({ 200: { "application/x-ndjson": BatchResultLine } }, "Every finished item, one JSON line each") })
     .get("/v1/batches/:id/:custom_id", ({ params, request }) => {
       const b = ownedBatch(ctx, params.id, request);
       const customId = decodeURIComponent(params.custom_id);
       const rec = ctx.batches.item(b.id, customId);
       if (!rec) throw notFound(`The batch '${b.id}' has no request with custom_id '${customId}'.`, "custom_id");
       return renderResponse(rec);
-    });
+    }, { detail: documented({ 200: ResponseObject }, "One item's Response, by custom_id") });
 }

@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
@@ -12,6 +12,7 @@ import { principalOf } from "./principal.ts";
 import { sseResponse } from "./sse.ts";
 import type { Generation, GenerationMessage, GenerationResult, GenerationTool, Role } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
+import { documented } from "./openapi.ts";
 import type { OutputConstraint } from "../engine/grammar/index.ts";
 import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { ToolCallHoldback, parseToolCalls, type ParsedOutput } from "../tool-calls.ts";
@@ -155,13 +156,67 @@ export function chatOutput(text: string, gen: Generation | undefined): ParsedOut
   return { reasoning: parts.reasoning, ...answerOutput(parts.content, gen) };
 }
 
+// What the route answers with: a ChatCompletion, or with `stream: true` ChatCompletionChunk events.
+
+const FinishReason = Literals("stop", "tool_calls");
+const Strict = { additionalProperties: false } as const;
+const OutputToolCall = t.Object({
+  id: t.String(), type: t.Literal("function"), function: t.Object({ name: t.String(), arguments: t.String() }, Strict),
+}, Strict);
+
+const ChatUsage = t.Object({
+  prompt_tokens: Int({ minimum: 0 }),
+  completion_tokens: Int({ minimum: 0 }),
+  total_tokens: Int({ minimum: 0 }),
+  prompt_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, Strict),
+  completion_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, Strict),
+}, Strict);
+
+const AssistantMessage = t.Object({
+  role: t.Literal("assistant"),
+  content: Nullable(t.String()),
+  reasoning_content: t.Optional(Nullable(t.String({ description: "a reasoning model's thoughts (null when it did not think)" }))),
+  refusal: t.Null(),
+  tool_calls: t.Optional(t.Array(OutputToolCall)),
+}, Strict);
+
+export const ChatCompletionObject = Shape("ChatCompletion", {
+  id: t.String(),
+  object: t.Literal("chat.completion"),
+  created: Int(),
+  model: t.String(),
+  choices: t.Array(t.Object({ index: t.Literal(0), message: AssistantMessage, logprobs: t.Null(), finish_reason: FinishReason }, Strict)),
+  usage: ChatUsage,
+});
+export type ChatCompletionObject = Static<typeof ChatCompletionObject>;
+
+const ChunkDelta = t.Object({
+  role: t.Optional(t.Literal("assistant")),
+  content: t.Optional(t.String()),
+  reasoning_content: t.Optional(t.String()),
+  tool_calls: t.Optional(t.Array(t.Object({ index: Int({ minimum: 0 }), ...OutputToolCall.properties }, Strict))),
+}, Strict);
+type ChunkDelta = Static<typeof ChunkDelta>;
+
+export const ChatCompletionChunkObject = Shape("ChatCompletionChunk", {
+  id: t.String(),
+  object: t.Literal("chat.completion.chunk"),
+  created: Int(),
+  model: t.String(),
+  choices: t.Array(t.Object({ index: t.Literal(0), delta: ChunkDelta, logprobs: t.Null(), finish_reason: Nullable(FinishReason) }, Strict), {
+    description: "empty on the closing usage chunk (stream_options.include_usage)",
+  }),
+  usage: t.Optional(ChatUsage),
+});
+export type ChatCompletionChunkObject = Static<typeof ChatCompletionChunkObject>;
+
 /** Call ids are derived from the record id, so a replay renders the same ids. */
 const callId = (id: string, i: number) => `call_${id.replace(/^[a-z]+[_-]/, "")}_${i}`;
 
-const toolCallsOf = (id: string, calls: ParsedOutput["calls"]) =>
+const toolCallsOf = (id: string, calls: ParsedOutput["calls"]): Static<typeof OutputToolCall>[] =>
   calls.map((c, i) => ({ id: callId(id, i), type: "function" as const, function: { name: c.name, arguments: c.arguments } }));
 
-export function chatUsage(result: GenerationResult, gen: Generation | undefined) {
+export function chatUsage(result: GenerationResult, gen: Generation | undefined): Static<typeof ChatUsage> {
   return {
     prompt_tokens: result.usage.inputTokens,
     completion_tokens: result.usage.outputTokens,
@@ -171,12 +226,11 @@ export function chatUsage(result: GenerationResult, gen: Generation | undefined)
   };
 }
 
-export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult, gen?: Generation) {
+export function renderChatCompletion(id: string, created: number, model: string, result: GenerationResult, gen?: Generation): ChatCompletionObject {
   const out = chatOutput(result.text, gen);
-  const message: Record<string, unknown> = { role: "assistant", content: out.calls.length && !out.text ? null : out.text };
+  const message: Static<typeof AssistantMessage> = { role: "assistant", content: out.calls.length && !out.text ? null : out.text, refusal: null };
   // A reasoning model's message always has the field, null when it did not reason.
   if (gen?.reasoning) message.reasoning_content = out.reasoning;
-  message.refusal = null;
   if (out.calls.length) message.tool_calls = toolCallsOf(id, out.calls);
   return {
     id,
@@ -204,12 +258,12 @@ export function chatRoutes(ctx: AppContext) {
       const accepted = await accept(ctx, "chat", principal, body, model, generation, { idempotencyKey });
       const { id, createdAt } = accepted.record;
       const created = unixSeconds(createdAt);
-      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-        ({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...extra });
-      const delta = (d: Record<string, unknown>, finish: string | null = null) =>
+      const chunk = (choices: ChatCompletionChunkObject["choices"], usage?: ChatCompletionChunkObject["usage"]): ChatCompletionChunkObject =>
+        ({ id, object: "chat.completion.chunk", created, model: model.id, choices, ...(usage ? { usage } : {}) });
+      const delta = (d: ChunkDelta, finish: Static<typeof FinishReason> | null = null) =>
         chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
       // One delta per call, whole: index, id, type, name and the full arguments.
-      const sendCalls = (calls: ParsedOutput["calls"], send: (d: Record<string, unknown>) => void) =>
+      const sendCalls = (calls: ParsedOutput["calls"], send: (d: ChunkDelta) => void) =>
         toolCallsOf(id, calls).forEach((call, index) => send({ tool_calls: [{ index, ...call }] }));
       if (accepted.replayed) {
         set.headers[REPLAYED_HEADER] = "true";
@@ -223,7 +277,7 @@ export function chatRoutes(ctx: AppContext) {
           if (out.text) sink.send(delta({ content: out.text }));
           sendCalls(out.calls, (d) => sink.send(delta(d)));
           sink.send(delta({}, out.calls.length ? "tool_calls" : "stop"));
-          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result, generation) }));
+          if (body.stream_options?.include_usage) sink.send(chunk([], chatUsage(result, generation)));
           sink.send("[DONE]");
         }, request.signal);
       }
@@ -253,7 +307,7 @@ export function chatRoutes(ctx: AppContext) {
           if (tail.text) sink.send(delta({ content: tail.text }));
           sendCalls(tail.calls, (d) => sink.send(delta(d)));
           sink.send(delta({}, tail.calls.length ? "tool_calls" : "stop"));
-          if (body.stream_options?.include_usage) sink.send(chunk([], { usage: chatUsage(result, generation) }));
+          if (body.stream_options?.include_usage) sink.send(chunk([], chatUsage(result, generation)));
           sink.send("[DONE]");
         } catch (err) {
           sink.send(toApiError(err).toJSON());
@@ -262,5 +316,9 @@ export function chatRoutes(ctx: AppContext) {
     }, {
       transform: ({ body }) => checkUnsupported("chat", body),
       body: ChatBody,
+      detail: documented(
+        { 200: { "application/json": ChatCompletionObject, "text/event-stream": ChatCompletionChunkObject } },
+        "Create a chat completion (stream: true sends ChatCompletionChunk events, then [DONE])",
+      ),
     });
 }

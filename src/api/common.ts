@@ -2,7 +2,7 @@
 // windows, and the text of message content.
 
 import { t, type TSchema } from "elysia";
-import { Type, type IntegerOptions } from "@sinclair/typebox";
+import { Type, type IntegerOptions, type TLiteral, type TProperties } from "@sinclair/typebox";
 import { invalidRequest } from "./errors.ts";
 import type { CompletionWindow } from "../generation.ts";
 
@@ -14,6 +14,17 @@ export const Unit = Nullable(t.Number({ minimum: 0, maximum: 1 }));
 export const Int = (opts: IntegerOptions = {}) => Type.Integer(opts);
 export const PositiveInt = Nullable(Int({ minimum: 1 }));
 export const User = t.String({ maxLength: 256 });
+
+/** One of these strings, typed as their union. */
+export const Literals = <const V extends readonly [string, ...string[]]>(...values: V) =>
+  t.Union(values.map((v) => t.Literal(v)) as TLiteral<V[number]>[]);
+
+/**
+ * What the server answers with: exactly these fields (a response schema says what is sent, and
+ * types the function that renders it). The title names it in the OpenAPI document's components.
+ */
+export const Shape = <T extends TProperties>(title: string, properties: T) =>
+  t.Object(properties, { title, additionalProperties: false });
 
 /** Metadata: shape by schema, limits by `checkMetadata` (TypeBox records cannot bound key length). */
 export const Metadata = Nullable(t.Record(t.String(), t.String(), { description: "an object of string values" }));

@@ -20,9 +20,12 @@ async function demoFile(name: string): Promise<Response> {
   return new Response(body, { headers: { "content-type": f.contentType, "cache-control": "no-cache" } });
 }
 
+/** A page, not part of the API: left out of the OpenAPI document. */
+const PAGE = { detail: { hide: true } };
+
 export function demoRoutes() {
   return new Elysia({ name: "demo" })
-    .get(DEMO_PREFIX, () => demoFile("index.html"))
-    .get(`${DEMO_PREFIX}/`, () => demoFile("index.html"))
-    .get(`${DEMO_PREFIX}/:file`, ({ params }) => demoFile(params.file));
+    .get(DEMO_PREFIX, () => demoFile("index.html"), PAGE)
+    .get(`${DEMO_PREFIX}/`, () => demoFile("index.html"), PAGE)
+    .get(`${DEMO_PREFIX}/:file`, ({ params }) => demoFile(params.file), PAGE);
 }

@@ -1,6 +1,8 @@
 // The OpenAI error envelope, used on every route (the Anthropic surface included, per API.md).
 // Anything thrown below the routes that is not an ApiError becomes a 500 `server_error`.
 
+import { t } from "elysia";
+
 export type ErrorType =
   | "invalid_request_error"
   | "idempotency_error"
@@ -24,6 +26,18 @@ export const STATUS_OF: Record<ErrorType, number> = {
   server_error: 500,
   overloaded_error: 503,
 };
+
+export const ERROR_TYPES = Object.keys(STATUS_OF) as ErrorType[];
+
+/** The envelope as a schema, for the OpenAPI document (ErrorBody is its type). */
+export const ErrorObject = t.Object({
+  error: t.Object({
+    message: t.String(),
+    type: t.Union(ERROR_TYPES.map((e) => t.Literal(e))),
+    param: t.Union([t.String({ description: "the parameter at fault, as a path: messages[0].content" }), t.Null()]),
+    code: t.Union([t.String(), t.Null()]),
+  }, { additionalProperties: false }),
+}, { title: "Error", additionalProperties: false });
 
 export interface ErrorBody {
   error: { message: string; type: ErrorType; param: string | null; code: string | null };

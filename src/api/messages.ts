@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Nullable, checkMetadata, resolveWindow } from "./common.ts";
+import { Int, Nullable, Shape, checkMetadata, resolveWindow } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
@@ -11,6 +11,7 @@ import { invalidRequest } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
 import type { ServedModel } from "../scheduler/models.ts";
+import { documented } from "./openapi.ts";
 import { checkConstraint } from "./structured.ts";
 import { afterReasoning, outputParts, reasoningFields } from "./reasoning.ts";
 
@@ -70,10 +71,30 @@ export function messagesToGeneration(body: MessagesRequest, model: ServedModel):
   };
 }
 
-export function renderMessage(id: string, model: string, result: GenerationResult, gen: Generation) {
+// What the route answers with: Anthropic's Message object.
+
+const Strict = { additionalProperties: false } as const;
+const ContentBlockOut = t.Union([
+  t.Object({ type: t.Literal("thinking"), thinking: t.String(), signature: t.Literal("", { description: "no signature: the thoughts are not encrypted" }) }, Strict),
+  t.Object({ type: t.Literal("text"), text: t.String() }, Strict),
+]);
+
+export const MessageObject = Shape("Message", {
+  id: t.String(),
+  type: t.Literal("message"),
+  role: t.Literal("assistant"),
+  content: t.Array(ContentBlockOut, { description: "a reasoning model's thinking block first, then the text" }),
+  model: t.String(),
+  stop_reason: t.Literal("end_turn"),
+  stop_sequence: t.Null(),
+  usage: t.Object({ input_tokens: Int({ minimum: 0 }), output_tokens: Int({ minimum: 0 }) }, Strict),
+});
+export type MessageObject = Static<typeof MessageObject>;
+
+export function renderMessage(id: string, model: string, result: GenerationResult, gen: Generation): MessageObject {
   const parts = outputParts(result.text, gen);
   // A reasoning model's thoughts come back as Anthropic's thinking block (there is no signature to give).
-  const thinking = parts.reasoning === null ? [] : [{ type: "thinking", thinking: parts.reasoning, signature: "" }];
+  const thinking: Static<typeof ContentBlockOut>[] = parts.reasoning === null ? [] : [{ type: "thinking", thinking: parts.reasoning, signature: "" }];
   return {
     id,
     type: "message",
@@ -104,5 +125,6 @@ export function messagesRoutes(ctx: AppContext) {
     }, {
       transform: ({ body }) => checkUnsupported("messages", body),
       body: MessagesBody,
+      detail: documented({ 200: MessageObject }, "Create a message (Anthropic Messages)"),
     });
 }

@@ -3,7 +3,9 @@
 // loaded from its CDN, so it needs a browser with internet access; the JSON does not).
 
 import { Elysia, type AnyElysia } from "elysia";
+import { Kind, type TSchema } from "@sinclair/typebox";
 import { toOpenAPISchema } from "@elysiajs/openapi";
+import { ErrorObject } from "./errors.ts";
 
 export const OPENAPI_SPEC_PATH = "/openapi.json";
 export const OPENAPI_DOCS_PATH = "/docs";
@@ -14,14 +16,47 @@ const INFO = {
   description: "Self-hosted inference: OpenAI Responses, Chat Completions and Batches, Anthropic Messages.",
 };
 
-type Operation = { requestBody?: { content?: Record<string, unknown>; required?: boolean } };
+type Operation = {
+  requestBody?: { content?: Record<string, unknown>; required?: boolean };
+  responses?: Record<string, { content?: Record<string, { schema: unknown }> }>;
+};
+
+/** A response's body: one schema as JSON, or a schema per content type. */
+type Body = TSchema | Record<string, TSchema>;
+
+const contentOf = (body: Body) =>
+  Object.fromEntries(Object.entries(Kind in body ? { "application/json": body } : body).map(([type, schema]) => [type, { schema }]));
+
+const ERROR_RESPONSE = { description: "An error in the OpenAI envelope, naming the parameter at fault", content: contentOf(ErrorObject) };
+
+/**
+ * A route's `detail`: what it answers with, by status, for the OpenAPI document. The schemas are
+ * the ones that type the route's renderers; the errors are the envelope every route shares.
+ */
+export function documented(answers: Record<number, Body>, summary?: string) {
+  const responses: Record<string, unknown> = {};
+  for (const [status, body] of Object.entries(answers)) {
+    responses[status] = { description: Number(status) === 202 ? "Accepted: the background work's state" : "OK", content: contentOf(body) };
+  }
+  return { ...(summary ? { summary } : {}), responses: { ...responses, "4XX": ERROR_RESPONSE, "5XX": ERROR_RESPONSE } };
+}
+
+/** `schema` with every titled schema in it moved to `components` and named by reference. */
+function hoist(schema: unknown, components: Record<string, unknown>): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => hoist(s, components));
+  if (schema === null || typeof schema !== "object") return schema;
+  const copy = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, hoist(v, components)]));
+  if (typeof copy.title !== "string") return copy;
+  components[copy.title] ??= copy;
+  return { $ref: `#/components/schemas/${copy.title}` };
+}
 
 /** `/v1/models/:id` as OpenAPI writes it, `/v1/models/{id}`. */
 const openapiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
 /** The document for `app` (read when asked, so it lists every route the app has by then). */
 export function openapiDocument(app: AnyElysia): Record<string, unknown> {
-  const { paths, components } = toOpenAPISchema(app) as { paths: Record<string, Record<string, Operation>>; components: unknown };
+  const { paths, components } = toOpenAPISchema(app) as { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
   // Every body is JSON read by the app's own parser (body limits, depth), which the generator
   // cannot name as a content type: it leaves `content` empty, so say what it is.
   for (const route of app.routes) {
@@ -29,6 +64,12 @@ export function openapiDocument(app: AnyElysia): Record<string, unknown> {
     const op = paths[openapiPath(route.path)]?.[route.method.toLowerCase()];
     if (!body || !op?.requestBody) continue;
     if (Object.keys(op.requestBody.content ?? {}).length === 0) op.requestBody.content = { "application/json": { schema: body } };
+  }
+  // Response bodies are named components (Response, ChatCompletion, ...), each written once.
+  for (const op of Object.values(paths).flatMap((p) => Object.values(p))) {
+    for (const answer of Object.values(op.responses ?? {})) {
+      for (const media of Object.values(answer.content ?? {})) media.schema = hoist(media.schema, components.schemas);
+    }
   }
   return { openapi: "3.1.0", info: INFO, paths, components };
 }

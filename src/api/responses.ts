@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Metadata, Nullable, PositiveInt, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
@@ -15,6 +15,7 @@ import { customToolInput, parseToolCalls } from "../tool-calls.ts";
 import { ReasoningEffort, afterReasoning, outputParts, reasoningFields, reasoningTokens } from "./reasoning.ts";
 import type { ResponseRecord } from "../store/responses.ts";
 import type { ServedModel } from "../scheduler/models.ts";
+import { documented } from "./openapi.ts";
 
 const InputPart = t.Union([
   t.Object({ type: t.Literal("input_text"), text: t.String() }),
@@ -62,6 +63,24 @@ const Tool = t.Union([
 
 const Summary = t.Union(["auto", "concise", "detailed"].map((v) => t.Literal(v)), { description: "one of auto, concise, detailed" });
 
+const TextConfig = t.Object({
+  format: t.Optional(t.Union([
+    t.Object({ type: t.Literal("text") }),
+    t.Object({ type: t.Literal("json_schema"), name: t.String(), schema: t.Record(t.String(), t.Any()), strict: t.Optional(Nullable(t.Boolean())), description: t.Optional(t.String()) }),
+  ], { description: "{type: 'text'} or {type: 'json_schema', name, schema, strict}" })),
+});
+
+const ReasoningConfig = t.Object({
+  effort: t.Optional(Nullable(ReasoningEffort)),
+  summary: t.Optional(Nullable(Summary)),
+  generate_summary: t.Optional(Nullable(Summary)),
+});
+
+const ToolChoice = t.Union([
+  t.Literal("none"), t.Literal("auto"), t.Literal("required"),
+  t.Object({ type: t.Union([t.Literal("function"), t.Literal("custom")]), name: t.String() }),
+], { description: "'none', 'auto', 'required' or {type: 'function' | 'custom', name}" });
+
 export const ResponsesBody = t.Object({
   model: t.String({ minLength: 1 }),
   input: t.Union([t.String({ minLength: 1 }), t.Array(InputItem, { minItems: 1 })], { description: "a non-empty string or a non-empty array of input items" }),
@@ -72,23 +91,11 @@ export const ResponsesBody = t.Object({
   user: t.Optional(Nullable(User)),
   prompt_cache_key: t.Optional(Nullable(t.String())),
   metadata: t.Optional(Metadata),
-  text: t.Optional(Nullable(t.Object({
-    format: t.Optional(t.Union([
-      t.Object({ type: t.Literal("text") }),
-      t.Object({ type: t.Literal("json_schema"), name: t.String(), schema: t.Record(t.String(), t.Any()), strict: t.Optional(Nullable(t.Boolean())), description: t.Optional(t.String()) }),
-    ], { description: "{type: 'text'} or {type: 'json_schema', name, schema, strict}" })),
-  }))),
+  text: t.Optional(Nullable(TextConfig)),
   structured_outputs: t.Optional(Nullable(StructuredOutputs)),
-  reasoning: t.Optional(Nullable(t.Object({
-    effort: t.Optional(Nullable(ReasoningEffort)),
-    summary: t.Optional(Nullable(Summary)),
-    generate_summary: t.Optional(Nullable(Summary)),
-  }))),
+  reasoning: t.Optional(Nullable(ReasoningConfig)),
   tools: t.Optional(Nullable(t.Array(Tool))),
-  tool_choice: t.Optional(Nullable(t.Union([
-    t.Literal("none"), t.Literal("auto"), t.Literal("required"),
-    t.Object({ type: t.Union([t.Literal("function"), t.Literal("custom")]), name: t.String() }),
-  ], { description: "'none', 'auto', 'required' or {type: 'function' | 'custom', name}" }))),
+  tool_choice: t.Optional(Nullable(ToolChoice)),
   include: t.Optional(Nullable(t.Array(t.String()))),
   background: t.Optional(Nullable(t.Boolean())),
   store: t.Optional(Nullable(t.Boolean())),
@@ -192,17 +199,85 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
   };
 }
 
+// What POST /v1/responses and GET /v1/responses/{id} answer with: the Response object.
+
+const Logprob = { token: t.String(), logprob: t.Number(), bytes: t.Array(Int({ minimum: 0, maximum: 255 })) };
+const TokenLogprob = t.Object({ ...Logprob, logprob: Nullable(t.Number()), top_logprobs: t.Array(t.Object(Logprob, { additionalProperties: false })) }, { additionalProperties: false });
+const OutputText = t.Object({
+  type: t.Literal("output_text"), text: t.String(), annotations: t.Array(t.Never()),
+  logprobs: t.Optional(t.Array(TokenLogprob, { description: "with include: ['message.output_text.logprobs']" })),
+}, { additionalProperties: false });
+const ItemStatus = Literals("completed", "incomplete");
+
+const OutputItem = t.Union([
+  t.Object({ type: t.Literal("message"), id: t.String(), status: ItemStatus, role: t.Literal("assistant"), content: t.Array(OutputText) }, { additionalProperties: false }),
+  t.Object({ type: t.Literal("function_call"), id: t.String(), call_id: t.String(), name: t.String(), arguments: t.String(), status: ItemStatus }, { additionalProperties: false }),
+  t.Object({ type: t.Literal("custom_tool_call"), id: t.String(), call_id: t.String(), name: t.String(), input: t.String(), status: ItemStatus }, { additionalProperties: false }),
+  t.Object({
+    type: t.Literal("reasoning"), id: t.String(), summary: t.Array(t.Never()),
+    content: t.Array(t.Object({ type: t.Literal("reasoning_text"), text: t.String() }, { additionalProperties: false })), status: ItemStatus,
+  }, { additionalProperties: false }),
+]);
+
+const ResponseUsage = t.Object({
+  input_tokens: Int({ minimum: 0 }),
+  input_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, { additionalProperties: false }),
+  output_tokens: Int({ minimum: 0 }),
+  output_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, { additionalProperties: false }),
+  total_tokens: Int({ minimum: 0 }),
+  prompt_tokens: Int({ minimum: 0, description: "input_tokens, under Chat Completions' name" }),
+  completion_tokens: Int({ minimum: 0, description: "output_tokens, under Chat Completions' name" }),
+}, { additionalProperties: false });
+
+export const ResponseObject = Shape("Response", {
+  id: t.String(),
+  object: t.Literal("response"),
+  created_at: Int(),
+  completed_at: Nullable(Int()),
+  status: Literals("queued", "in_progress", "completed", "incomplete", "failed", "cancelled"),
+  background: t.Boolean(),
+  error: Nullable(t.Object({ code: t.String(), message: t.String() }, { additionalProperties: false })),
+  incomplete_details: Nullable(t.Object({ reason: t.String() }, { additionalProperties: false })),
+  instructions: t.Null(),
+  model: t.String(),
+  output: t.Array(OutputItem, { description: "empty until the response finishes" }),
+  output_text: t.String(),
+  usage: Nullable(ResponseUsage),
+  metadata: t.Record(t.String(), t.String()),
+  max_output_tokens: Nullable(Int({ minimum: 1 })),
+  temperature: t.Number(),
+  top_p: t.Number(),
+  top_logprobs: Int({ minimum: 0, maximum: 20 }),
+  text: TextConfig,
+  reasoning: t.Object({ effort: t.Optional(Nullable(ReasoningEffort)), summary: t.Optional(Nullable(Summary)), generate_summary: t.Optional(Nullable(Summary)) }),
+  tools: t.Array(Tool),
+  tool_choice: ToolChoice,
+  parallel_tool_calls: t.Literal(false),
+  truncation: t.Literal("disabled"),
+  store: t.Literal(true),
+  service_tier: t.Literal("auto"),
+  user: Nullable(t.String()),
+});
+export type ResponseObject = Static<typeof ResponseObject>;
+
+type OutputItem = Static<typeof OutputItem>;
+
+/** Another surface's tool, as a Responses request would have declared it. */
+const echoTool = (tool: GenerationTool): Static<typeof Tool> => tool.type === "custom"
+  ? { type: "custom", name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }) }
+  : { type: "function", name: tool.name, description: tool.description ?? null, parameters: (tool.parameters ?? null) as Record<string, unknown> | null, strict: null };
+
 const utf8 = new TextEncoder();
 
 /** A stored record as an OpenAI Response object (the same body for every surface's records). */
-export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
+export function renderResponse(rec: ResponseRecord): ResponseObject {
   const gen = rec.generation;
   const req = (rec.surface === "responses" ? rec.request : {}) as Partial<ResponsesRequest>;
   const out = rec.output;
   const finished = out !== null;
   const parts = outputParts(out?.text ?? "", gen);
   const thoughtTokens = out ? reasoningTokens(out.tokens, gen) : 0;
-  const content: Record<string, unknown> = { type: "output_text", text: parts.content, annotations: [] };
+  const content: Static<typeof OutputText> = { type: "output_text", text: parts.content, annotations: [] };
   if (gen.logprobs && out) {
     content.logprobs = out.tokens.slice(thoughtTokens).map((tok) => ({
       token: tok.text, logprob: tok.logprob ?? null, bytes: [...utf8.encode(tok.text)],
@@ -213,12 +288,12 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
   const parsed = out && gen.toolCallFormat ? parseToolCalls(parts.content, gen.toolCallFormat, gen.tools.map((t) => t.name)) : { text: parts.content, calls: [] };
   if (parsed.calls.length) content.text = parsed.text;
   const custom = new Set(gen.tools.filter((t) => t.type === "custom").map((t) => t.name));
-  const calls = parsed.calls.map((c, i) => custom.has(c.name)
+  const calls = parsed.calls.map((c, i): OutputItem => custom.has(c.name)
     ? { type: "custom_tool_call", id: `ctc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, input: customToolInput(c.arguments), status: "completed" }
     : { type: "function_call", id: `fc_${suffix}_${i}`, call_id: `call_${suffix}_${i}`, name: c.name, arguments: c.arguments, status: "completed" });
-  const message = { type: "message", id: `msg_${suffix}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] };
+  const message: OutputItem = { type: "message", id: `msg_${suffix}`, status: rec.status === "completed" ? "completed" : "incomplete", role: "assistant", content: [content] };
   // The reasoning comes first, as its own item; a turn that is only calls has no message item.
-  const thought = parts.reasoning === null ? [] : [{
+  const thought: OutputItem[] = parts.reasoning === null ? [] : [{
     type: "reasoning", id: `rs_${suffix}`, summary: [], content: [{ type: "reasoning_text", text: parts.reasoning }], status: "completed",
   }];
   const output = finished ? [...thought, ...(calls.length && !parsed.text ? [] : [message]), ...calls] : [];
@@ -252,7 +327,7 @@ export function renderResponse(rec: ResponseRecord): Record<string, unknown> {
     top_logprobs: gen.topLogprobs ?? 0,
     text: req.text ?? { format: { type: "text" } },
     reasoning: req.reasoning ?? { effort: null, summary: null },
-    tools: req.tools ?? gen.tools.map((tool) => ({ type: tool.type, name: tool.name, description: tool.description ?? null, parameters: tool.parameters ?? null, strict: null })),
+    tools: req.tools ?? gen.tools.map(echoTool),
     tool_choice: req.tool_choice ?? "auto",
     parallel_tool_calls: false,
     truncation: "disabled",
@@ -289,10 +364,11 @@ export function responsesRoutes(ctx: AppContext) {
     }, {
       transform: ({ body }) => checkUnsupported("responses", body),
       body: ResponsesBody,
+      detail: documented({ 200: ResponseObject, 202: ResponseObject }, "Create a response (202 when background: true)"),
     })
     .get("/v1/responses/:id", ({ params, request }) => {
       return renderResponse(ownedRecord(ctx, params.id, request));
-    })
+    }, { detail: documented({ 200: ResponseObject }, "Retrieve a response") })
     // OpenAI's rules: only background responses can be cancelled (400 otherwise); cancelling
     // one that already finished is not an error and returns it as it is (idempotent).
     .post("/v1/responses/:id/cancel", async ({ params, request }) => {
@@ -301,7 +377,7 @@ export function responsesRoutes(ctx: AppContext) {
         throw invalidRequest(`Only background responses can be cancelled; '${params.id}' was not created with background: true.`, "id", "not_background");
       }
       return renderResponse(await ctx.background.cancel(rec));
-    });
+    }, { detail: documented({ 200: ResponseObject }, "Cancel a background response") });
 }
 
 function ownedRecord(ctx: AppContext, id: string, request: Request): ResponseRecord {
