@@ -160,6 +160,20 @@ describe("SentencePiece (stories15M, llama)", async () => {
       expect(tok.encode(text, { addBos: false })).toEqual(whole);
     }
   });
+
+  test("a text of more distinct words than the word table keeps: the same ids after it starts over", () => {
+    const file = openGGUF(join(MODELS, "stories15M/stories15M-q8_0.gguf"));
+    const vocab = readGGUFVocab(file.metadata);
+    file.close();
+    const rng = new Rng(612);
+    const letters = "abcdefghijklmnopqrstuvwxyzäö";
+    const words = Array.from({ length: 80_000 }, () => Array.from({ length: rng.int(3, 9) }, () => letters[rng.int(0, letters.length - 1)]).join(""));
+    const expected: number[] = [];
+    for (const w of words) spmSegment(vocab, "\u2581" + w, expected);
+    const text = words.join(" ");
+    expect(tok.encode(text, { addBos: false })).toEqual(expected);
+    expect(tok.encode(text, { addBos: false })).toEqual(expected);
+  });
 });
 
 const BPE_PRES = ["default", "gpt-2", "smollm", "qwen2", "llama-bpe"];

@@ -3,7 +3,7 @@
 // adjacent symbols form comes from a table of every token's splits into two symbols, keyed by
 // the id pair: a merge looks up integers instead of building the joined string and hashing it
 // (what merging new words spent most of its time on). Built on first use: stories15M's 32,000
-// tokens have 61,000 such splits (a 1.5 MB table).
+// tokens have 61,000 such splits (a 2 MB table).
 
 import type { Vocab } from "./vocab.ts";
 
@@ -28,7 +28,8 @@ export class SpmSymbols {
   /** The text of each code point past the vocabulary, by id - n. */
   private readonly extraTexts: string[] = [];
   private readonly extraIds = new Map<string, number>();
-  private table: { mask: number; left: Int32Array; right: Int32Array; token: Int32Array } | null = null;
+  /** The splits: per slot [left, right, token, unused], one cache line holding four slots. */
+  private table: { mask: number; slots: Int32Array } | null = null;
 
   constructor(private readonly vocab: Vocab) {
     this.n = vocab.tokens.length;
@@ -61,10 +62,12 @@ export class SpmSymbols {
   /** The token two adjacent symbols form, or NO_TOKEN. */
   joined(a: number, b: number): number {
     const t = (this.table ??= this.build());
+    const slots = t.slots;
     for (let slot = hash(a, b) & t.mask; ; slot = (slot + 1) & t.mask) {
-      const l = t.left[slot];
+      const at = slot << 2;
+      const l = slots[at];
       if (l === EMPTY) return NO_TOKEN;
-      if (l === a && t.right[slot] === b) return t.token[slot];
+      if (l === a && slots[at + 1] === b) return slots[at + 2];
     }
   }
 
@@ -100,13 +103,13 @@ export class SpmSymbols {
     }
     let size = 1;
     while (size < 2 * lefts.length + 2) size *= 2;
-    const t = { mask: size - 1, left: new Int32Array(size).fill(EMPTY), right: new Int32Array(size), token: new Int32Array(size) };
+    const t = { mask: size - 1, slots: new Int32Array(4 * size).fill(EMPTY) };
     for (let i = 0; i < lefts.length; i++) {
       let slot = hash(lefts[i], rights[i]) & t.mask;
-      while (t.left[slot] !== EMPTY && !(t.left[slot] === lefts[i] && t.right[slot] === rights[i])) slot = (slot + 1) & t.mask;
-      t.left[slot] = lefts[i];
-      t.right[slot] = rights[i];
-      t.token[slot] = tokens[i];
+      while (t.slots[4 * slot] !== EMPTY && !(t.slots[4 * slot] === lefts[i] && t.slots[4 * slot + 1] === rights[i])) slot = (slot + 1) & t.mask;
+      t.slots[4 * slot] = lefts[i];
+      t.slots[4 * slot + 1] = rights[i];
+      t.slots[4 * slot + 2] = tokens[i];
     }
     return t;
   }
