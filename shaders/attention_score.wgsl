@@ -53,11 +53,13 @@ fn score(kb: u32, hd: u32) -> f32 {
   var total = vec2<f32>(0.0, 0.0);
   if (np > 0u) {
     var lanes: array<f32, 64>;
+    // Each sum is fenced (opaque): with the head size a constant, the compiler unrolls this loop
+    // and, for 128-wide heads, rewrote the chain into one that rounded differently.
     for (var i = 0u; i < np; i += 64u) {
       for (var j = 0u; j < 64u; j += 4u) {
         let k = kv_quad(KC[kq + (i + j) / 4u]);
         let q = q_quad((i + j) / 4u);
-        for (var e = 0u; e < 4u; e++) { lanes[j + e] = lanes[j + e] + q[e] * k[e]; }
+        for (var e = 0u; e < 4u; e++) { lanes[j + e] = opaque(lanes[j + e] + q[e] * k[e]); }
       }
     }
     var x: array<f32, 16>;

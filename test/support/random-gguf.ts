@@ -668,6 +668,7 @@ export const RANDOM_MODELS: RandomModelSpec[] = [
   { ...qwen2Base, name: "qwen2-f32", seed: 201, weightType: GGMLType.F32 },
   { ...qwen2Base, name: "qwen2-q8_0", seed: 202, weightType: GGMLType.Q8_0, tied: false },
   { ...qwen3Base, name: "qwen3-f32", seed: 301, weightType: GGMLType.F32 },
+  { ...qwen3Base, name: "qwen3-q8_0", seed: 303, weightType: GGMLType.Q8_0 },
   { ...qwen3Base, name: "qwen3-q4_k", seed: 302, weightType: GGMLType.Q4_K, typeOverrides: { "token_embd.weight": GGMLType.Q6_K } },
   {
     // the 32-element formats of downloaded files, mixed as llama-quantize's fallbacks mix them
