@@ -15,6 +15,9 @@ import { openModel } from "../src/engine/model/open.ts";
 import { GGMLType } from "../src/engine/model/types.ts";
 import { buildRandomGGUF, findRandomModel } from "./support/random-gguf.ts";
 
+/** 1.0f / sqrtf(n): the scales in float, as llama.cpp computes them. */
+const invSqrtF32 = (n: number) => Math.fround(1 / Math.fround(Math.sqrt(n)));
+
 const MODELS = join(import.meta.dir, "../../shared/models");
 const tmp = mkdtempSync(join(tmpdir(), "valar-hp-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -29,7 +32,7 @@ const hparamsOf = (ref: string) => {
 };
 /** What a plain llama-style model of `layers` layers and head size `headDim` has beyond the basics. */
 const llamaExtras = (layers: number, headDim: number): Omit<HParams, "arch" | "nLayer" | "nEmbd" | "nHead" | "nHeadKv" | "headDim" | "nFf" | "nCtx" | "nVocab" | "rmsEps" | "ropeTheta" | "ropeStyle" | "ropeScaling" | "ropeFreqsTensor" | "tiedEmbeddings" | "hasQKVBias" | "hasQKNorm"> => ({
-  nRot: headDim, ropeAttnFactor: 1, ropeThetaLocal: 10000, embedScale: 1, qScale: 1, kqScale: 1 / Math.sqrt(headDim),
+  nRot: headDim, ropeAttnFactor: 1, ropeThetaLocal: 10000, embedScale: 1, qScale: 1, kqScale: invSqrtF32(headDim),
   attnSoftcap: 0, finalSoftcap: 0, logitScale: 1, residualScale: 1, ffnAct: "silu",
   layers: Array.from({ length: layers }, () => ({ window: 0, rope: "global" as const })),
 });
@@ -84,10 +87,20 @@ describe("other architectures (random GGUFs)", () => {
     });
   });
 
+  test("attention scales are 1.0f / sqrtf(head size) in float: Phi-3-mini's 96-wide heads, a llama's 96", () => {
+    // what C's 1.0f / sqrtf(96.0f) gives; Math.fround(1 / Math.sqrt(96)) is the next float up
+    const expected = 0.10206206887960434;
+    expect(Math.fround(1 / Math.sqrt(96))).not.toBe(expected);
+    const phi3 = { ...findRandomModel("phi4-mini-f32"), nEmbd: 384, nRot: 96 };
+    expect(readHParams(parseGGUF(memorySource("phi3-96", buildRandomGGUF(phi3))))).toMatchObject({ headDim: 96, qScale: expected, kqScale: 1 });
+    const llama = { ...findRandomModel("llama-f32"), nEmbd: 384, nHead: 4, nHeadKv: 2 };
+    expect(readHParams(parseGGUF(memorySource("llama-96", buildRandomGGUF(llama))))).toMatchObject({ headDim: 96, qScale: 1, kqScale: expected });
+  });
+
   test("gemma2: sqrt(n_embd) embeddings, GeGLU, soft-caps from the file, a window on even layers", () => {
     const hp = readHParams(randomModel("gemma2-f32"));
     expect(hp).toMatchObject({
-      arch: "gemma2", embedScale: 16, ffnAct: "gelu", qScale: 1 / Math.sqrt(48), kqScale: 1, attnSoftcap: 2.5, finalSoftcap: 12,
+      arch: "gemma2", embedScale: 16, ffnAct: "gelu", qScale: invSqrtF32(48), kqScale: 1, attnSoftcap: 2.5, finalSoftcap: 12,
       layers: [{ window: 6, rope: "local" }, { window: 0, rope: "global" }], ropeThetaLocal: 10000,
     });
   });

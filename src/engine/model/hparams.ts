@@ -106,9 +106,15 @@ interface ArchSpec {
   graniteScales?: boolean;
 }
 
+/**
+ * 1.0f / sqrtf(n), in float as llama.cpp computes its attention scales (for a head size of 96,
+ * 1 / Math.sqrt(96) rounds to the next float up).
+ */
+const invSqrtF32 = (n: number) => Math.fround(1 / Math.fround(Math.sqrt(n)));
+
 /** 1/sqrt(head size), or for gemma's 27B models (46 / 62 layers) 1/sqrt(n_embd / n_head). */
 const gemmaQScale = (bigAt: number) => (hp: { nLayer: number; nEmbd: number; nHead: number; headDim: number }) =>
-  1 / Math.sqrt(hp.nLayer === bigAt ? hp.nEmbd / hp.nHead : hp.headDim);
+  invSqrtF32(hp.nLayer === bigAt ? Math.floor(hp.nEmbd / hp.nHead) : hp.headDim);
 
 /**
  * Supported architectures, keyed by `general.architecture`. Mistral's and SmolLM2's files say
@@ -119,7 +125,7 @@ export const ARCHS: Record<string, ArchSpec> = {
   llama: { ropeStyle: "norm", qkvBias: false, qkNorm: false },
   qwen2: { ropeStyle: "neox", qkvBias: true, qkNorm: false },
   qwen3: { ropeStyle: "neox", qkvBias: false, qkNorm: true },
-  phi3: { ropeStyle: "neox", qkvBias: false, qkNorm: false, qPrescale: (hp) => 1 / Math.sqrt(hp.headDim) },
+  phi3: { ropeStyle: "neox", qkvBias: false, qkNorm: false, qPrescale: (hp) => invSqrtF32(hp.headDim) },
   gemma2: {
     ropeStyle: "neox", qkvBias: false, qkNorm: false, embedSqrt: true, ffnAct: "gelu", qPrescale: gemmaQScale(46),
     softcap: { attn: 50, final: 30 }, swa: { pattern: 2, window: 4096, localTheta: "same" },
@@ -226,7 +232,7 @@ export function readHParams(model: ModelFile): HParams {
     ropeThetaLocal: opt("rope.freq_base_swa") ?? (spec.swa?.localTheta === "same" ? opt("rope.freq_base") ?? 10000 : spec.swa?.localTheta ?? 10000),
     embedScale: spec.embedSqrt ? Math.sqrt(nEmbd) : graniteScale("embedding_scale", 1),
     qScale,
-    kqScale: spec.qPrescale ? 1 : graniteScale("attention.scale", 1 / Math.sqrt(headDim)),
+    kqScale: spec.qPrescale ? 1 : graniteScale("attention.scale", invSqrtF32(headDim)),
     attnSoftcap: spec.softcap ? opt("attn_logit_softcapping") ?? spec.softcap.attn : 0,
     finalSoftcap: spec.softcap ? opt("final_logit_softcapping") ?? spec.softcap.final : 0,
     logitScale: graniteScale("logit_scale", 1),
