@@ -249,7 +249,7 @@ export const ResponseObject = Shape("Response", {
   top_p: t.Number(),
   top_logprobs: Int({ minimum: 0, maximum: 20 }),
   text: TextConfig,
-  reasoning: t.Object({ effort: t.Optional(Nullable(ReasoningEffort)), summary: t.Optional(Nullable(Summary)), generate_summary: t.Optional(Nullable(Summary)) }),
+  reasoning: ReasoningConfig,
   tools: t.Array(Tool),
   tool_choice: ToolChoice,
   parallel_tool_calls: t.Literal(false),
