@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { MODEL_ID, post, startTestServer, type TestServer } from "./e2e-harness.ts";
 import { findRandomModel, writeRandomGGUF } from "./support/random-gguf.ts";
 import { ResponseObject } from "../src/api/responses.ts";
@@ -86,6 +87,12 @@ describe("the OpenAPI document", () => {
     expect(required("/v1/messages")).toEqual(expect.arrayContaining(["model", "max_tokens", "messages"]));
     expect(required("/v1/responses")).toEqual(expect.arrayContaining(["model", "input"]));
     expect(required("/v1/batches")).toEqual(expect.arrayContaining(["endpoint", "requests"]));
+  });
+
+  test("it is a valid OpenAPI 3.1 document (the specification's own JSON Schema)", async () => {
+    const result = await new Validator().validate(structuredClone(doc));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
   });
 
   test("every route declares what it answers with, errors as the envelope, each shape once as a component", () => {
