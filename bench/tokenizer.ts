@@ -7,16 +7,23 @@
 // Texts: story text (one paragraph repeated: every word is a cache hit after the first), and
 // random vocabulary words (pieces drawn from the vocabulary, seeded: few repeats). Ours is timed
 // twice on each, cold (a fresh tokenizer) and warm (the same one again, its word cache full).
+// Then the story text through a byte-level BPE tokenizer (`gpt2`, Qwen2's pre-tokenizer), on the
+// random qwen2 test model's small vocabulary (no real BPE vocabulary is on this machine): what
+// it shows is the pre-tokenizer's and the word table's speed, as every word repeats.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openModel } from "../src/engine/model/open.ts";
+import { findRandomModel, writeRandomGGUF } from "../test/support/random-gguf.ts";
 import { createTokenizer } from "../src/engine/tokenizer/index.ts";
 import { referenceLlama } from "../scripts/llama-cpp-reference.ts";
 
 const MODEL = new URL("../../shared/models/stories15M/stories15M-q8_0.gguf", import.meta.url).pathname;
 const MB = Number(process.env.BENCH_MB ?? 10);
 
-const ourTokenizer = () => {
-  const file = openModel(MODEL);
+const ourTokenizer = (model = MODEL) => {
+  const file = openModel(model);
   try {
     return createTokenizer(file);
   } finally {
@@ -47,13 +54,22 @@ function texts(): { name: string; text: string }[] {
 const mbps = (text: string, ms: number) => text.length / 1e6 / (ms / 1000);
 
 const llama = await referenceLlama();
-const reference = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
 
-console.log(`\n### Tokenizing ${MB} MB of text, stories15M-q8_0.gguf (SentencePiece)\n`);
+const bpeDir = mkdtempSync(join(tmpdir(), "valar-bench-bpe-"));
+const BPE_MODEL = writeRandomGGUF(findRandomModel("qwen2-f32"), bpeDir).path;
+const [story, random] = texts();
+const rows = [
+  { name: story.name, text: story.text, model: MODEL },
+  { name: random.name, text: random.text, model: MODEL },
+  { name: "story text, byte-level BPE (random qwen2 vocabulary)", text: story.text, model: BPE_MODEL },
+];
+
+console.log(`\n### Tokenizing ${MB} MB of text, stories15M-q8_0.gguf (SentencePiece) and a byte-level BPE file\n`);
 console.log("| text | ours cold MB/s | ours warm MB/s | llama.cpp MB/s | ours / llama.cpp (cold) | tokens | ids equal |");
 console.log("|---|---:|---:|---:|---:|---:|---|");
-for (const { name, text } of texts()) {
-  const tok = ourTokenizer();
+for (const { name, text, model } of rows) {
+  const reference = await llama.loadModel({ modelPath: model, gpuLayers: 0 });
+  const tok = ourTokenizer(model);
   let t0 = performance.now();
   const ours = tok.encode(text, { addBos: false });
   const cold = performance.now() - t0;
@@ -65,5 +81,6 @@ for (const { name, text } of texts()) {
   const ref = performance.now() - t0;
   const equal = ours.length === theirs.length && ours.every((id, i) => id === Number(theirs[i]));
   console.log(`| ${name} | ${mbps(text, cold).toFixed(1)} | ${mbps(text, warm).toFixed(1)} | ${mbps(text, ref).toFixed(1)} | ${(ref / cold).toFixed(2)} | ${ours.length} | ${equal ? "yes" : `no (${theirs.length} ids)`} |`);
+  await reference.dispose();
 }
-await reference.dispose();
+rmSync(bpeDir, { recursive: true, force: true });

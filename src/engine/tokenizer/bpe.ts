@@ -5,8 +5,9 @@
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
-import { WordCache } from "./word-cache.ts";
-import { codePointsToString, llamaRegex, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./pretokenize.ts";
+import { IdBuffer } from "./id-buffer.ts";
+import { WORD_HASH_SEED, WordTable, wordHash } from "./word-table.ts";
+import { llamaRegex, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, wordRanges, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
 import { LLAMA3_PRES, vocabIds, type Vocab } from "./vocab.ts";
@@ -90,8 +91,8 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
     if (!ranks.has(key)) ranks.set(key, i);
   });
   const specials = specialTokens(vocab);
-  const words = new WordCache((word) => {
-    const ids: number[] = [];
+  /** One word's ids, from its text in GPT-2's byte alphabet. */
+  const mergeWord = (word: string, ids: IdBuffer) => {
     const whole = pre.ignoreMerges ? vocab.textToId.get(word) : undefined;
     if (whole !== undefined) ids.push(whole);
     else {
@@ -124,8 +125,20 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
         }
       }
     }
-    return ids;
-  });
+  };
+  // Words are looked up by their text as it is; only a word not seen before is spelled in the
+  // byte alphabet and merged.
+  const table = new WordTable();
+  const emitWord = (text: string, start: number, end: number, out: IdBuffer) => {
+    let h = WORD_HASH_SEED;
+    for (let i = start; i < end; i++) h = wordHash(h, text.charCodeAt(i));
+    if (table.emit(text, start, end, h, out)) return;
+    let word = "";
+    for (const b of utf8.encode(text.slice(start, end))) word += BYTE_TO_CHAR[b];
+    const from = out.length;
+    mergeWord(word, out);
+    table.add(text, start, end, h, out.data, from, out.length);
+  };
 
   const pieces: PieceSource = vocabPieces(vocab, byteLevelDecode);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: pre.cleanSpaces };
@@ -133,18 +146,15 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
     kind: "gpt2",
     ...vocabIds(vocab),
     encode(text: string, opts: EncodeOptions = {}): number[] {
-      const out: number[] = [];
+      const out = new IdBuffer(Math.ceil(text.length / 3) + 8);
       if ((opts.addBos ?? vocab.addBos) && vocab.bosId !== null) out.push(vocab.bosId);
       for (const fragment of partitionSpecial(text, specials, opts.parseSpecial ?? false)) {
         if ("id" in fragment) { out.push(fragment.id); continue; }
-        for (const cps of preTokenize(fragment.text, pre.splitters)) {
-          let word = "";
-          for (const b of utf8.encode(codePointsToString(cps))) word += BYTE_TO_CHAR[b];
-          words.emit(word, out);
-        }
+        const ranges = wordRanges(fragment.text, pre.splitters);
+        for (let w = 0; w < ranges.length; w += 2) emitWord(fragment.text, ranges[w], ranges[w + 1], out);
       }
       if ((opts.addBos ?? true) && vocab.addEos && vocab.eosId !== null) out.push(vocab.eosId);
-      return out;
+      return out.toArray();
     },
     decode: (ids: number[], opts?: DecodeOptions) => detokenize(pieces, ids, rules, opts),
     decoder: (opts?: DecodeOptions) => streamDecoder(pieces, opts),

@@ -3,7 +3,7 @@
 // semantics of the `tokenizers` library. Unknown types are clear errors naming the type.
 
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
-import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type Splitter } from "./pretokenize.ts";
+import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type CodePoints, type Splitter } from "./pretokenize.ts";
 import { TokenizerError } from "./types.ts";
 
 export interface Component { type: string; [key: string]: unknown }
@@ -43,7 +43,7 @@ export function buildNormalizer(c: Component | null | undefined): Normalize {
 
 // Pre-tokenizers by type: pieces -> finer pieces (a Sequence feeds each one's output to the next).
 const utf8Encoder = new TextEncoder();
-const cpsToString = (cps: number[]) => codePointsToString(cps);
+const cpsToString = (cps: CodePoints) => codePointsToString(cps);
 
 // Split regexes of well-known tokenizer.json files -> the scanners llama.cpp uses for them
 // (JavaScript has no `(?i:...)` groups; the scanners are exact for these patterns).

@@ -5,8 +5,11 @@
 // custom implementations of the GPT-2, Llama 3 and Qwen2 regexes (which is what llama.cpp
 // actually runs for them), including their corner cases.
 
+/** A text's code points. */
+export type CodePoints = Int32Array;
+
 /** Splits code points [start, end) into consecutive chunk lengths. */
-export type Splitter = (cps: number[], start: number, end: number) => number[];
+export type Splitter = (cps: CodePoints, start: number, end: number) => number[];
 
 // llama.cpp's whitespace set (unicode_set_whitespace); \s of its regexes means exactly this.
 const WHITESPACE = new Set([
@@ -21,17 +24,24 @@ const F_LETTER = 1, F_NUMBER = 2, F_SPACE = 4, F_MARK = 8;
 const IS_LETTER = /^\p{L}$/u;
 const IS_NUMBER = /^\p{N}$/u;
 const IS_MARK = /^\p{M}$/u;
-const flagCache = new Map<number, number>();
+/** Flags of the BMP's code points as they are first asked for (-1: not yet), others in a map. */
+const bmpFlags = new Int8Array(0x10000).fill(-1);
+const astralFlags = new Map<number, number>();
 
-/** Character class bits of a code point; -1 (no bits, "out of range") past the chunk. */
+function classify(cp: number): number {
+  const s = String.fromCodePoint(cp);
+  return (IS_LETTER.test(s) ? F_LETTER : 0) | (IS_NUMBER.test(s) ? F_NUMBER : 0) | (WHITESPACE.has(cp) ? F_SPACE : 0)
+    | (IS_MARK.test(s) ? F_MARK : 0);
+}
+
+/** Character class bits of a code point. */
 function cpFlags(cp: number): number {
-  let f = flagCache.get(cp);
-  if (f === undefined) {
-    const s = String.fromCodePoint(cp);
-    f = (IS_LETTER.test(s) ? F_LETTER : 0) | (IS_NUMBER.test(s) ? F_NUMBER : 0) | (WHITESPACE.has(cp) ? F_SPACE : 0)
-      | (IS_MARK.test(s) ? F_MARK : 0);
-    flagCache.set(cp, f);
+  if (cp < 0x10000) {
+    const f = bmpFlags[cp];
+    return f >= 0 ? f : (bmpFlags[cp] = classify(cp));
   }
+  let f = astralFlags.get(cp);
+  if (f === undefined) astralFlags.set(cp, (f = classify(cp)));
   return f;
 }
 
@@ -42,7 +52,7 @@ const isContractionTail = (c1: number, c2: number) =>
 const isShortContraction = (c: number) => c === 0x73 || c === 0x74 || c === 0x6d || c === 0x64; // s t m d
 
 /** A scanner over one chunk: `cp(i)`/`flags(i)` report "nothing" outside [start, end). */
-function chunkScanner(cps: number[], start: number, end: number) {
+function chunkScanner(cps: CodePoints, start: number, end: number) {
   const out: number[] = [];
   let prevEnd = start;
   return {
@@ -216,7 +226,7 @@ export function regexSplitter(re: RegExp, llamaWhitespace = false): Splitter {
 }
 
 /** Code points to a string, in slices (a spread of a long word would overflow the argument limit). */
-export function codePointsToString(cps: readonly number[], start = 0, end = cps.length): string {
+export function codePointsToString(cps: CodePoints | readonly number[], start = 0, end = cps.length): string {
   let out = "";
   for (let at = start; at < end; at += 4096) out += String.fromCodePoint(...cps.slice(at, Math.min(end, at + 4096)));
   return out;
@@ -232,10 +242,25 @@ function countCodePoints(s: string, from: number, to: number): number {
   return n;
 }
 
-/** Runs the splitters in turn over the whole text; returns the words as code point arrays. */
-export function preTokenize(text: string, splitters: readonly Splitter[]): number[][] {
-  const cps: number[] = [];
-  for (const ch of text) cps.push(ch.codePointAt(0)!);
+/** A text's code points (a lone surrogate is one, as the string iterator gives it). */
+function codePointsOf(text: string): CodePoints {
+  const cps = new Int32Array(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { cps[n] = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i += 2; continue; }
+    }
+    cps[n] = c;
+    i++;
+  }
+  return cps.subarray(0, n);
+}
+
+/** The splitters in turn over all of `cps`: each word's length in code points. */
+function wordLengths(cps: CodePoints, splitters: readonly Splitter[]): number[] {
+  if (splitters.length === 1) return splitters[0](cps, 0, cps.length);
   let lengths = [cps.length];
   for (const split of splitters) {
     const next: number[] = [];
@@ -246,11 +271,35 @@ export function preTokenize(text: string, splitters: readonly Splitter[]): numbe
     }
     lengths = next;
   }
-  const words: number[][] = [];
+  return lengths;
+}
+
+/** Runs the splitters in turn over the whole text; returns the words as code point arrays. */
+export function preTokenize(text: string, splitters: readonly Splitter[]): CodePoints[] {
+  const cps = codePointsOf(text);
+  const words: CodePoints[] = [];
   let at = 0;
-  for (const len of lengths) {
-    if (len > 0) words.push(cps.slice(at, at + len));
+  for (const len of wordLengths(cps, splitters)) {
+    if (len > 0) words.push(cps.subarray(at, at + len));
     at += len;
   }
   return words;
+}
+
+/**
+ * The same words as where they lie in the text: [start, end) in UTF-16 units, two entries a
+ * word (no string per word, for a caller that looks words up by their units).
+ */
+export function wordRanges(text: string, splitters: readonly Splitter[]): Int32Array {
+  const cps = codePointsOf(text);
+  const lengths = wordLengths(cps, splitters);
+  const out = new Int32Array(2 * lengths.length);
+  let at = 0, unit = 0, n = 0;
+  for (const len of lengths) {
+    if (len === 0) continue;
+    out[n++] = unit;
+    for (const end = at + len; at < end; at++) unit += cps[at] >= 0x10000 ? 2 : 1;
+    out[n++] = unit;
+  }
+  return out.subarray(0, n);
 }
