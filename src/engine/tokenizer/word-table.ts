@@ -19,6 +19,7 @@ export const MAX_TABLE_WORD = 256;
 const MAX_KEY_UNITS = 1 << 21;
 const MAX_IDS = 1 << 21;
 const FIRST_ENTRIES = 1 << 12;
+const ENTRY = 8;
 
 /** The running hash of a word's units: `h = wordHash(h, unit)` from WORD_HASH_SEED. */
 export const WORD_HASH_SEED = 0x811c9dc5 | 0;
@@ -31,11 +32,8 @@ export class WordTable {
    */
   private slots = new Int32Array(2 * 2 * FIRST_ENTRIES);
   private mask = 2 * FIRST_ENTRIES - 1;
-  private hash = new Int32Array(FIRST_ENTRIES);
-  private keyAt = new Int32Array(FIRST_ENTRIES);
-  private keyLen = new Int32Array(FIRST_ENTRIES);
-  private idsAt = new Int32Array(FIRST_ENTRIES);
-  private idsLen = new Int32Array(FIRST_ENTRIES);
+  /** Per entry [hash, key start, key length, ids start, ids length, unused x3]: one cache line. */
+  private meta = new Int32Array(ENTRY * FIRST_ENTRIES);
   private keys = new Uint16Array(1 << 16);
   private ids = new Int32Array(1 << 16);
   private entries = 0;
@@ -45,16 +43,17 @@ export class WordTable {
   /** Appends the ids of text[start, end) (hash h) to out and returns true, or returns false if it is not here. */
   emit(text: string, start: number, end: number, h: number, out: IdBuffer): boolean {
     const len = end - start;
-    const slots = this.slots;
+    const { slots, meta, keys } = this;
     for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
       const e = slots[2 * slot] - 1;
       if (e < 0) return false;
-      if (slots[2 * slot + 1] !== h || this.keyLen[e] !== len) continue;
-      const at = this.keyAt[e];
+      const m = ENTRY * e;
+      if (slots[2 * slot + 1] !== h || meta[m + 2] !== len) continue;
+      const at = meta[m + 1];
       let k = 0;
-      while (k < len && this.keys[at + k] === text.charCodeAt(start + k)) k++;
+      while (k < len && keys[at + k] === text.charCodeAt(start + k)) k++;
       if (k < len) continue;
-      out.append(this.ids, this.idsAt[e], this.idsAt[e] + this.idsLen[e]);
+      out.append(this.ids, meta[m + 3], meta[m + 3] + meta[m + 4]);
       return true;
     }
   }
@@ -64,34 +63,31 @@ export class WordTable {
     const len = end - start, n = to - from;
     if (len > MAX_TABLE_WORD) return;
     if (this.entries === MAX_ENTRIES || this.keysUsed + len > MAX_KEY_UNITS || this.idsUsed + n > MAX_IDS) this.clear();
-    if (this.entries === this.hash.length) this.growEntries();
+    if (ENTRY * this.entries === this.meta.length) this.growEntries();
     if (this.keysUsed + len > this.keys.length) this.keys = grown(this.keys, this.keysUsed + len);
     if (this.idsUsed + n > this.ids.length) this.ids = grown(this.ids, this.idsUsed + n);
-    const e = this.entries++;
-    this.hash[e] = h;
-    this.keyAt[e] = this.keysUsed;
-    this.keyLen[e] = len;
+    const e = this.entries++, m = ENTRY * e;
+    this.meta[m] = h;
+    this.meta[m + 1] = this.keysUsed;
+    this.meta[m + 2] = len;
     for (let k = 0; k < len; k++) this.keys[this.keysUsed++] = text.charCodeAt(start + k);
-    this.idsAt[e] = this.idsUsed;
-    this.idsLen[e] = n;
+    this.meta[m + 3] = this.idsUsed;
+    this.meta[m + 4] = n;
     for (let i = from; i < to; i++) this.ids[this.idsUsed++] = src[i];
     this.place(e);
   }
 
   private place(e: number): void {
-    let slot = this.hash[e] & this.mask;
+    const h = this.meta[ENTRY * e];
+    let slot = h & this.mask;
     while (this.slots[2 * slot] !== 0) slot = (slot + 1) & this.mask;
     this.slots[2 * slot] = e + 1;
-    this.slots[2 * slot + 1] = this.hash[e];
+    this.slots[2 * slot + 1] = h;
   }
 
   private growEntries(): void {
-    const cap = 2 * this.hash.length;
-    this.hash = grown(this.hash, cap);
-    this.keyAt = grown(this.keyAt, cap);
-    this.keyLen = grown(this.keyLen, cap);
-    this.idsAt = grown(this.idsAt, cap);
-    this.idsLen = grown(this.idsLen, cap);
+    const cap = 2 * (this.meta.length / ENTRY);
+    this.meta = grown(this.meta, ENTRY * cap);
     this.slots = new Int32Array(2 * 2 * cap);
     this.mask = 2 * cap - 1;
     for (let e = 0; e < this.entries; e++) this.place(e);
