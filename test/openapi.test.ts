@@ -124,6 +124,19 @@ describe("the OpenAPI document", () => {
     expect(doc.components.schemas.Error).toEqual(json(ErrorObject));
   });
 
+  test("it names the Bearer key, the public routes, and each surface's idempotency header", () => {
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(doc.security).toEqual([{ bearer: [] }, {}]);
+    for (const p of ["/health", "/ready", "/metrics"]) expect(doc.paths[p].get.security, p).toEqual([]);
+    expect(doc.paths["/v1/responses"].post.security).toBeUndefined();
+    const header = (p: string) => doc.paths[p].post.parameters?.find((x: { in: string }) => x.in === "header");
+    expect(header("/v1/responses")).toMatchObject({ name: "Idempotency-Key", required: false });
+    expect(header("/v1/chat/completions")).toMatchObject({ name: "Idempotency-Key" });
+    expect(header("/v1/batches")).toMatchObject({ name: "Idempotency-Key" });
+    expect(header("/v1/messages")).toMatchObject({ name: "anthropic-idempotency-key" });
+    expect(doc.paths["/v1/responses"].post.responses["200"].headers["Idempotent-Replayed"]).toBeDefined();
+  });
+
   test("GET /docs is a page that renders it", async () => {
     const res = await fetch(`${server.url}/docs`);
     expect(res.status).toBe(200);

@@ -14,7 +14,7 @@ import { requireModel } from "./inference.ts";
 import { ApiError, invalidRequest, notFound } from "./errors.ts";
 import { schemaError } from "./validation.ts";
 import { principalOf } from "./principal.ts";
-import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { ResponseObject, ResponsesBody, renderResponse, responsesToGeneration } from "./responses.ts";
 import { checkConstraint } from "./structured.ts";
 import { documented } from "./openapi.ts";
@@ -239,7 +239,7 @@ export function batchesRoutes(ctx: AppContext) {
         }
       },
       body: BatchBody,
-      detail: documented({ 200: BatchSummaryObject }, "Create a batch of Responses requests"),
+      detail: documented({ 200: BatchSummaryObject }, "Create a batch of Responses requests", { idempotencyHeader: IDEMPOTENCY_HEADER.responses }),
     })
     .get("/v1/batches", ({ query, request }) => {
       const limit = query.limit === undefined ? BATCH_LIMITS.listDefault : Number(query.limit);

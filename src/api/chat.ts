@@ -6,7 +6,7 @@ import type { AppContext } from "./context.ts";
 import { Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
-import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest, toApiError } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import { sseResponse } from "./sse.ts";
@@ -319,6 +319,7 @@ export function chatRoutes(ctx: AppContext) {
       detail: documented(
         { 200: { "application/json": ChatCompletionObject, "text/event-stream": ChatCompletionChunkObject } },
         "Create a chat completion (stream: true sends ChatCompletionChunk events, then [DONE])",
+        { idempotencyHeader: IDEMPOTENCY_HEADER.chat },
       ),
     });
 }

@@ -6,7 +6,7 @@ import type { AppContext } from "./context.ts";
 import { Int, Nullable, Shape, checkMetadata, resolveWindow } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
-import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import { invalidRequest } from "./errors.ts";
 import { principalOf } from "./principal.ts";
 import type { Generation, GenerationResult } from "../generation.ts";
@@ -125,6 +125,6 @@ export function messagesRoutes(ctx: AppContext) {
     }, {
       transform: ({ body }) => checkUnsupported("messages", body),
       body: MessagesBody,
-      detail: documented({ 200: MessageObject }, "Create a message (Anthropic Messages)"),
+      detail: documented({ 200: MessageObject }, "Create a message (Anthropic Messages)", { idempotencyHeader: IDEMPOTENCY_HEADER.messages }),
     });
 }

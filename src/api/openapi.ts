@@ -6,6 +6,7 @@ import { Elysia, type AnyElysia } from "elysia";
 import { Kind, type TSchema } from "@sinclair/typebox";
 import { toOpenAPISchema } from "@elysiajs/openapi";
 import { ErrorObject } from "./errors.ts";
+import { MAX_IDEMPOTENCY_KEY_LENGTH, REPLAYED_HEADER } from "./idempotency.ts";
 
 export const OPENAPI_SPEC_PATH = "/openapi.json";
 export const OPENAPI_DOCS_PATH = "/docs";
@@ -29,17 +30,47 @@ const contentOf = (body: Body) =>
 
 const ERROR_RESPONSE = { description: "An error in the OpenAI envelope, naming the parameter at fault", content: contentOf(ErrorObject) };
 
+/** What else a route's documentation says: the idempotency header it takes, or that it needs no key. */
+interface RouteDoc {
+  /** The header naming a retry of the same request (API.md, Idempotency). */
+  idempotencyHeader?: string;
+  /** Not authenticated (the operations routes, as probes and scrapers expect). */
+  public?: boolean;
+}
+
+const idempotencyParameter = (name: string) => ({
+  name, in: "header" as const, required: false,
+  description: "Makes retries safe: a request repeated with the same key gets the first one's result, not a second run.",
+  schema: { type: "string" as const, minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
+});
+
+const REPLAYED = { [REPLAYED_HEADER]: { description: "true when the answer is an earlier request's, replayed for its idempotency key", schema: { type: "string" as const, const: "true" } } };
+
 /**
  * A route's `detail`: what it answers with, by status, for the OpenAPI document. The schemas are
  * the ones that type the route's renderers; the errors are the envelope every route shares.
  */
-export function documented(answers: Record<number, Body>, summary?: string) {
+export function documented(answers: Record<number, Body>, summary?: string, doc: RouteDoc = {}) {
   const responses: Record<string, unknown> = {};
   for (const [status, body] of Object.entries(answers)) {
-    responses[status] = { description: Number(status) === 202 ? "Accepted: the background work's state" : "OK", content: contentOf(body) };
+    responses[status] = {
+      description: Number(status) === 202 ? "Accepted: the background work's state" : "OK",
+      ...(doc.idempotencyHeader ? { headers: REPLAYED } : {}),
+      content: contentOf(body),
+    };
   }
-  return { ...(summary ? { summary } : {}), responses: { ...responses, "4XX": ERROR_RESPONSE, "5XX": ERROR_RESPONSE } };
+  return {
+    ...(summary ? { summary } : {}),
+    ...(doc.idempotencyHeader ? { parameters: [idempotencyParameter(doc.idempotencyHeader)] } : {}),
+    ...(doc.public ? { security: [] } : {}),
+    responses: { ...responses, "4XX": ERROR_RESPONSE, "5XX": ERROR_RESPONSE },
+  };
 }
+
+/** Keys are Bearer tokens; with no key configured the server takes requests without one. */
+const SECURITY_SCHEMES = {
+  bearer: { type: "http", scheme: "bearer", description: "An API key (VALAR_API_KEY or a managed key), required once the server has any." },
+};
 
 /** `schema` with every titled schema in it moved to `components` and named by reference. */
 function hoist(schema: unknown, components: Record<string, unknown>): unknown {
@@ -56,7 +87,10 @@ const openapiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
 /** The document for `app` (read when asked, so it lists every route the app has by then). */
 export function openapiDocument(app: AnyElysia): Record<string, unknown> {
-  const { paths, components } = toOpenAPISchema(app) as { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+  const { paths, components } = toOpenAPISchema(app) as {
+    paths: Record<string, Record<string, Operation>>;
+    components: { schemas: Record<string, unknown>; securitySchemes?: unknown };
+  };
   // Every body is JSON read by the app's own parser (body limits, depth), which the generator
   // cannot name as a content type: it leaves `content` empty, so say what it is.
   for (const route of app.routes) {
@@ -71,7 +105,9 @@ export function openapiDocument(app: AnyElysia): Record<string, unknown> {
       for (const media of Object.values(answer.content ?? {})) media.schema = hoist(media.schema, components.schemas);
     }
   }
-  return { openapi: "3.1.0", info: INFO, paths, components };
+  components.securitySchemes = SECURITY_SCHEMES;
+  // a key, or none when the server has none
+  return { openapi: "3.1.0", info: INFO, security: [{ bearer: [] }, {}], paths, components };
 }
 
 const docsPage = () => `<!doctype html>

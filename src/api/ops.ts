@@ -27,7 +27,7 @@ async function engineAnswers(ctx: AppContext): Promise<EngineStats> {
 
 export function opsRoutes(ctx: AppContext) {
   return new Elysia({ name: "ops" })
-    .get("/health", (): Static<typeof HealthObject> => ({ status: "ok" }), { detail: documented({ 200: HealthObject }, "The process answers") })
+    .get("/health", (): Static<typeof HealthObject> => ({ status: "ok" }), { detail: documented({ 200: HealthObject }, "The process answers", { public: true }) })
     .get("/ready", async () => {
       const models = ctx.models.list().map((m) => m.id);
       if (models.length === 0) throw new ApiError("overloaded_error", "Not ready: no model is loaded.", { code: "not_ready" });
@@ -38,10 +38,10 @@ export function opsRoutes(ctx: AppContext) {
       }
       const ready: Static<typeof ReadyObject> = { status: "ready", models, queue_depth: ctx.scheduler.totalDepth() };
       return ready;
-    }, { detail: documented({ 200: ReadyObject }, "A model is loaded and the engine answers (503 otherwise)") })
+    }, { detail: documented({ 200: ReadyObject }, "A model is loaded and the engine answers (503 otherwise)", { public: true }) })
     .get("/metrics", async () => {
       // An engine that does not answer must not take the scrape down with it: KV gauges keep their last values.
       await engineAnswers(ctx).then((stats) => ctx.metrics.engine(stats), () => {});
       return new Response(await ctx.metrics.text(), { headers: { "content-type": ctx.metrics.registry.contentType } });
-    }, { detail: documented({ 200: { "text/plain": t.String({ description: "Prometheus exposition format" }) } }, "Prometheus metrics") });
+    }, { detail: documented({ 200: { "text/plain": t.String({ description: "Prometheus exposition format" }) } }, "Prometheus metrics", { public: true }) });
 }

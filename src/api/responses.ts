@@ -8,7 +8,7 @@ import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
 import { principalOf } from "./principal.ts";
-import { REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
 import type { Generation, GenerationMessage, GenerationTool, Role } from "../generation.ts";
 import { StructuredOutputs, checkConstraint, grammarConstraint, toolFields } from "./structured.ts";
 import { customToolInput, parseToolCalls } from "../tool-calls.ts";
@@ -364,7 +364,7 @@ export function responsesRoutes(ctx: AppContext) {
     }, {
       transform: ({ body }) => checkUnsupported("responses", body),
       body: ResponsesBody,
-      detail: documented({ 200: ResponseObject, 202: ResponseObject }, "Create a response (202 when background: true)"),
+      detail: documented({ 200: ResponseObject, 202: ResponseObject }, "Create a response (202 when background: true)", { idempotencyHeader: IDEMPOTENCY_HEADER.responses }),
     })
     .get("/v1/responses/:id", ({ params, request }) => {
       return renderResponse(ownedRecord(ctx, params.id, request));
