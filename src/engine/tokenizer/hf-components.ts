@@ -67,19 +67,10 @@ const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
     return words.map((w) => Array.from(utf8Encoder.encode(w), (b) => BYTE_TO_CHAR[b]).join(""));
   }),
   Split: (c) => {
-    const pattern = c.pattern as { String?: string; Regex?: string };
     if (c.behavior !== "Isolated" || c.invert) throw new TokenizerError(`tokenizer.json: Split with behavior ${String(c.behavior)}${c.invert ? " (inverted)" : ""} is not supported (only Isolated)`);
-    const known = KNOWN_SPLITS.find(([p]) => p === pattern.Regex)?.[1];
-    if (known) return splitEach(known);
-    let re: RegExp;
-    try {
-      re = pattern.Regex !== undefined ? new RegExp(pattern.Regex, "u") : new RegExp(pattern.String!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "u");
-    } catch (e) {
-      throw new TokenizerError(`tokenizer.json: Split pattern cannot be used (${(e as Error).message})`);
-    }
-    return splitEach(regexSplitter(re));
+    return splitEach(splitterOf(c));
   },
-  Digits: (c) => splitEach(regexSplitter(c.individual_digits ? /\p{N}/u : /\p{N}+/u)),
+  Digits: (c) => splitEach(digitsSplitter(c)),
   Metaspace: (c) => {
     const mark = (c.replacement as string) ?? "\u2581";
     const prepend = (c.prepend_scheme as string | undefined) ?? (c.add_prefix_space === false ? "never" : "always");
@@ -92,6 +83,41 @@ const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
     });
   },
 };
+
+/** A Split step's splitter (the scanner llama.cpp uses for a well-known pattern, else the regex). */
+function splitterOf(c: Component): Splitter {
+  const pattern = c.pattern as { String?: string; Regex?: string };
+  const known = KNOWN_SPLITS.find(([p]) => p === pattern.Regex)?.[1];
+  if (known) return known;
+  try {
+    return regexSplitter(pattern.Regex !== undefined ? new RegExp(pattern.Regex, "u") : new RegExp(pattern.String!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "u"));
+  } catch (e) {
+    throw new TokenizerError(`tokenizer.json: Split pattern cannot be used (${(e as Error).message})`);
+  }
+}
+
+const digitsSplitter = (c: Component) => regexSplitter(c.individual_digits ? /\p{N}/u : /\p{N}+/u);
+
+/**
+ * The splitters of a pre-tokenizer that only cuts text into words and then spells each in
+ * GPT-2's byte alphabet (Llama 3's, Qwen2's and SmolLM's tokenizer.json: Split or Digits, then
+ * ByteLevel without a prefix space), or null for any other. With them the caller cuts the text
+ * into ranges (pretokenize.ts wordRanges) and spells only the words it has not seen.
+ */
+export function byteLevelSplitters(c: Component | null | undefined): Splitter[] | null {
+  if (!c) return null;
+  const steps = c.type === "Sequence" ? (c.pretokenizers as Component[]) : [c];
+  const last = steps[steps.length - 1];
+  if (last?.type !== "ByteLevel" || last.add_prefix_space) return null;
+  const out: Splitter[] = [];
+  for (const step of steps.slice(0, -1)) {
+    if (step.type === "Split" && step.behavior === "Isolated" && !step.invert) out.push(splitterOf(step));
+    else if (step.type === "Digits") out.push(digitsSplitter(step));
+    else return null;
+  }
+  if (last.use_regex !== false) out.push(splitGpt2);
+  return out;
+}
 
 export function buildPreTokenizer(c: Component | null | undefined): PreTokenize {
   if (!c) return (pieces) => pieces;

@@ -5,9 +5,12 @@
 
 import { marksBoundWords, wordsAtMarks } from "./marks.ts";
 import { MAX_CACHED_WORD, WordCache } from "./word-cache.ts";
-import { buildDecoder, buildNormalizer, buildPreTokenizer, type Component, type DecodeStep } from "./hf-components.ts";
+import { buildDecoder, buildNormalizer, buildPreTokenizer, byteLevelSplitters, type Component, type DecodeStep } from "./hf-components.ts";
+import { BYTE_TO_CHAR } from "./byte-unicode.ts";
+import { IdBuffer } from "./id-buffer.ts";
+import { WORD_HASH_SEED, WordTable, wordHash } from "./word-table.ts";
 import { Heap } from "./heap.ts";
-import { isSpaceCodePoint } from "./pretokenize.ts";
+import { isSpaceCodePoint, wordRanges, type Splitter } from "./pretokenize.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
 
 // ---- tokenizer.json shapes (only the parts read here) ----
@@ -121,12 +124,32 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   // words where that is exact (marks.ts), so each merge is small and cached.
   const cutAtMarks = marksBoundWords(vocab.keys());
   const words = new WordCache((word) => mergeWord(word));
-  const bpeWord = (word: string, out: number[]) => {
+  const bpeWord = (word: string, out: IdBuffer) => {
     if (cutAtMarks && word.length > MAX_CACHED_WORD) {
       for (const part of wordsAtMarks(word)) words.emit(part, out);
       return;
     }
     words.emit(word, out);
+  };
+
+  // A pre-tokenizer that cuts words and spells them in the byte alphabet (most BPE files): words
+  // are looked up by their text as it is, and only a new one is spelled and merged.
+  const byteSplitters = byteLevelSplitters(spec.pre_tokenizer);
+  const table = byteSplitters ? new WordTable() : null;
+  const utf8Bytes = new TextEncoder();
+  const byteLevelWords = (text: string, splitters: Splitter[], table: WordTable, out: IdBuffer) => {
+    const ranges = wordRanges(text, splitters);
+    for (let w = 0; w < ranges.length; w += 2) {
+      const start = ranges[w], end = ranges[w + 1];
+      let h = WORD_HASH_SEED;
+      for (let i = start; i < end; i++) h = wordHash(h, text.charCodeAt(i));
+      if (table.emit(text, start, end, h, out)) continue;
+      let word = "";
+      for (const b of utf8Bytes.encode(text.slice(start, end))) word += BYTE_TO_CHAR[b];
+      const from = out.length;
+      for (const id of mergeWord(word)) out.push(id);
+      table.add(text, start, end, h, out.data, from, out.length);
+    }
   };
 
   const mergeWord = (word: string): number[] => {
@@ -199,15 +222,17 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
     encode(text: string, opts: EncodeOptions = {}): number[] {
       const parseSpecial = opts.parseSpecial ?? false;
       const usable = (ts: typeof rawTokens) => ts.filter((t) => parseSpecial || !t.special);
-      const out: number[] = [];
+      const out = new IdBuffer(Math.ceil(text.length / 3) + 8);
       splitOnTokens(text, usable(rawTokens)).forEach((raw, r) => {
         if ("id" in raw) { out.push(raw.id); return; }
         splitOnTokens(normalize(raw.text), usable(normTokens)).forEach((piece, p) => {
           if ("id" in piece) { out.push(piece.id); return; }
+          if (byteSplitters) return byteLevelWords(piece.text, byteSplitters, table!, out);
           for (const word of preTokenizeText([piece.text], r === 0 && p === 0)) bpeWord(word, out);
         });
       });
-      return (opts.addBos ?? true) ? [...before, ...out, ...after] : out;
+      const ids = out.toArray();
+      return (opts.addBos ?? true) ? [...before, ...ids, ...after] : ids;
     },
     decode(ids: number[], opts: DecodeOptions = {}): string {
       const skip = opts.skipSpecial ?? true;

@@ -11,7 +11,7 @@ export class WordCache {
   constructor(private readonly merge: (word: string) => number[]) {}
 
   /** Appends the ids of `word` to `out`, merging it only the first time. */
-  emit(word: string, out: number[]): void {
+  emit(word: string, out: { push(id: number): void }): void {
     let ids = this.ids.get(word);
     if (!ids) {
       ids = this.merge(word);
