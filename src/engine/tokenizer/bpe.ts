@@ -2,11 +2,12 @@
 // are cut out first, the rest is split into words by the pre-tokenizer that `tokenizer.ggml.pre`
 // names, each word is spelled in GPT-2's byte alphabet and merged pair by pair in merge-rank order.
 
-import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
+import { CHAR_TO_BYTE } from "./byte-unicode.ts";
 import { detokenize, streamDecoder, vocabPieces, type PieceSource } from "./detokenize.ts";
 import { Heap } from "./heap.ts";
 import { IdBuffer } from "./id-buffer.ts";
-import { WORD_HASH_SEED, WordTable, wordHash } from "./word-table.ts";
+import { WordTable } from "./word-table.ts";
+import { emitByteLevelWords } from "./byte-words.ts";
 import { llamaRegex, regexSplitter, splitGpt2, splitLlama3, splitQwen2, splitQwen35, wordRanges, type Splitter } from "./pretokenize.ts";
 import { partitionSpecial, specialTokens } from "./special.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type Tokenizer } from "./types.ts";
@@ -126,19 +127,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
       }
     }
   };
-  // Words are looked up by their text as it is; only a word not seen before is spelled in the
-  // byte alphabet and merged.
   const table = new WordTable();
-  const emitWord = (text: string, start: number, end: number, out: IdBuffer) => {
-    let h = WORD_HASH_SEED;
-    for (let i = start; i < end; i++) h = wordHash(h, text.charCodeAt(i));
-    if (table.emit(text, start, end, h, out)) return;
-    let word = "";
-    for (const b of utf8.encode(text.slice(start, end))) word += BYTE_TO_CHAR[b];
-    const from = out.length;
-    mergeWord(word, out);
-    table.add(text, start, end, h, out.data, from, out.length);
-  };
 
   const pieces: PieceSource = vocabPieces(vocab, byteLevelDecode);
   const rules = { stripFirstSpace: vocab.addSpacePrefix, cleanSpaces: pre.cleanSpaces };
@@ -150,8 +139,7 @@ export function createBpeTokenizer(vocab: Vocab): Tokenizer {
       if ((opts.addBos ?? vocab.addBos) && vocab.bosId !== null) out.push(vocab.bosId);
       for (const fragment of partitionSpecial(text, specials, opts.parseSpecial ?? false)) {
         if ("id" in fragment) { out.push(fragment.id); continue; }
-        const ranges = wordRanges(fragment.text, pre.splitters);
-        for (let w = 0; w < ranges.length; w += 2) emitWord(fragment.text, ranges[w], ranges[w + 1], out);
+        emitByteLevelWords(table, fragment.text, wordRanges(fragment.text, pre.splitters), out, mergeWord);
       }
       if ((opts.addBos ?? true) && vocab.addEos && vocab.eosId !== null) out.push(vocab.eosId);
       return out.toArray();

@@ -6,11 +6,11 @@
 import { marksBoundWords, wordsAtMarks } from "./marks.ts";
 import { MAX_CACHED_WORD, WordCache } from "./word-cache.ts";
 import { buildDecoder, buildNormalizer, buildPreTokenizer, byteLevelSplitters, type Component, type DecodeStep } from "./hf-components.ts";
-import { BYTE_TO_CHAR } from "./byte-unicode.ts";
 import { IdBuffer } from "./id-buffer.ts";
-import { WORD_HASH_SEED, WordTable, wordHash } from "./word-table.ts";
+import { WordTable } from "./word-table.ts";
+import { emitByteLevelWords } from "./byte-words.ts";
 import { Heap } from "./heap.ts";
-import { isSpaceCodePoint, wordRanges, type Splitter } from "./pretokenize.ts";
+import { isSpaceCodePoint, wordRanges } from "./pretokenize.ts";
 import { TokenizerError, type DecodeOptions, type EncodeOptions, type StreamDecoder, type Tokenizer } from "./types.ts";
 
 // ---- tokenizer.json shapes (only the parts read here) ----
@@ -136,21 +136,7 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
   // are looked up by their text as it is, and only a new one is spelled and merged.
   const byteSplitters = byteLevelSplitters(spec.pre_tokenizer);
   const table = byteSplitters ? new WordTable() : null;
-  const utf8Bytes = new TextEncoder();
-  const byteLevelWords = (text: string, splitters: Splitter[], table: WordTable, out: IdBuffer) => {
-    const ranges = wordRanges(text, splitters);
-    for (let w = 0; w < ranges.length; w += 2) {
-      const start = ranges[w], end = ranges[w + 1];
-      let h = WORD_HASH_SEED;
-      for (let i = start; i < end; i++) h = wordHash(h, text.charCodeAt(i));
-      if (table.emit(text, start, end, h, out)) continue;
-      let word = "";
-      for (const b of utf8Bytes.encode(text.slice(start, end))) word += BYTE_TO_CHAR[b];
-      const from = out.length;
-      for (const id of mergeWord(word)) out.push(id);
-      table.add(text, start, end, h, out.data, from, out.length);
-    }
-  };
+  const mergeSpelled = (spelled: string, out: IdBuffer) => { for (const id of mergeWord(spelled)) out.push(id); };
 
   const mergeWord = (word: string): number[] => {
     const whole = model.ignore_merges ? vocab.get(word) : undefined;
@@ -227,7 +213,7 @@ export function createHfTokenizer(tokenizerJson: string, tokenizerConfig?: strin
         if ("id" in raw) { out.push(raw.id); return; }
         splitOnTokens(normalize(raw.text), usable(normTokens)).forEach((piece, p) => {
           if ("id" in piece) { out.push(piece.id); return; }
-          if (byteSplitters) return byteLevelWords(piece.text, byteSplitters, table!, out);
+          if (byteSplitters) return emitByteLevelWords(table!, piece.text, wordRanges(piece.text, byteSplitters), out, mergeSpelled);
           for (const word of preTokenizeText([piece.text], r === 0 && p === 0)) bpeWord(word, out);
         });
       });
