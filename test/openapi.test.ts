@@ -137,6 +137,10 @@ describe("the OpenAPI document", () => {
     expect(doc.paths["/v1/responses"].post.responses["200"].headers["Idempotent-Replayed"]).toBeDefined();
   });
 
+  test("asked again, the document is the same (building it changes nothing it is built from)", async () => {
+    expect(await (await fetch(`${server.url}/openapi.json`)).json()).toEqual(doc);
+  });
+
   test("GET /docs is a page that renders it", async () => {
     const res = await fetch(`${server.url}/docs`);
     expect(res.status).toBe(200);

@@ -99,11 +99,15 @@ export function openapiDocument(app: AnyElysia): Record<string, unknown> {
     if (!body || !op?.requestBody) continue;
     if (Object.keys(op.requestBody.content ?? {}).length === 0) op.requestBody.content = { "application/json": { schema: body } };
   }
-  // Response bodies are named components (Response, ChatCompletion, ...), each written once.
+  // Response bodies are named components (Response, ChatCompletion, ...), each written once. The
+  // answers are the routes' own `detail` objects: hoisted into copies, so the next request's
+  // document starts from them unchanged.
+  const hoistContent = (content: Record<string, { schema: unknown }>) =>
+    Object.fromEntries(Object.entries(content).map(([type, media]) => [type, { ...media, schema: hoist(media.schema, components.schemas) }]));
   for (const op of Object.values(paths).flatMap((p) => Object.values(p))) {
-    for (const answer of Object.values(op.responses ?? {})) {
-      for (const media of Object.values(answer.content ?? {})) media.schema = hoist(media.schema, components.schemas);
-    }
+    if (!op.responses) continue;
+    op.responses = Object.fromEntries(Object.entries(op.responses)
+      .map(([status, answer]) => [status, answer.content ? { ...answer, content: hoistContent(answer.content) } : answer]));
   }
   components.securitySchemes = SECURITY_SCHEMES;
   // a key, or none when the server has none
