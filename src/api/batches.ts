@@ -8,7 +8,7 @@
 import { Elysia, t, type Static } from "elysia";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { AppContext } from "./context.ts";
-import { Int, Literals, Metadata, Nullable, Shape, checkMetadata, unixSeconds } from "./common.ts";
+import { CLOSED, GenerationStatus, Int, Literals, Metadata, Nullable, Shape, checkMetadata, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { requireModel } from "./inference.ts";
 import { ApiError, invalidRequest, notFound } from "./errors.ts";
@@ -38,7 +38,7 @@ const BatchBody = t.Object({
 });
 
 /** An item's params: the Responses body, with unknown parameters refused as the route refuses them. */
-const ItemParams = TypeCompiler.Compile(t.Object(ResponsesBody.properties, { additionalProperties: false }));
+const ItemParams = TypeCompiler.Compile(t.Object(ResponsesBody.properties, CLOSED));
 
 /** Parameters a batch item may not set: items always run in the background and are never streamed. */
 const ITEM_REFUSED = {
@@ -120,7 +120,6 @@ async function checkBatch(ctx: AppContext, body: BatchRequest): Promise<{ items:
 // What the routes answer with: a batch's summary (POST), with its status (list, cancel), with
 // every item's status (GET one, and a batch webhook's body), and result lines.
 
-const GenerationStatus = Literals("queued", "in_progress", "completed", "incomplete", "failed", "cancelled");
 const Count = Int({ minimum: 0 });
 const SummaryFields = {
   id: t.String(),
@@ -134,7 +133,7 @@ const SummaryFields = {
 const StatusFields = {
   ...SummaryFields,
   status: Literals("queued", "in_progress", "cancelling", "completed", "cancelled"),
-  status_counts: t.Object(Object.fromEntries(GenerationStatus.anyOf.map((s) => [s.const, Count])) as Record<StatusCounts extends Record<infer K, number> ? K : never, typeof Count>, { additionalProperties: false }),
+  status_counts: t.Object({ queued: Count, in_progress: Count, completed: Count, incomplete: Count, failed: Count, cancelled: Count }, CLOSED),
   cancelled_at: Nullable(Int()),
   completed_at: Nullable(Int()),
 };
@@ -142,7 +141,7 @@ export const BatchSummaryObject = Shape("BatchSummary", SummaryFields);
 export const BatchObject = Shape("Batch", StatusFields);
 export const BatchStatusObject = Shape("BatchWithItems", {
   ...StatusFields,
-  request_status: t.Record(t.String(), t.Object({ status: GenerationStatus, response_id: t.String() }, { additionalProperties: false }), { description: "by custom_id" }),
+  request_status: t.Record(t.String(), t.Object({ status: GenerationStatus, response_id: t.String() }, CLOSED), { description: "by custom_id" }),
 });
 export const BatchResultLine = Shape("BatchResultLine", { custom_id: t.String(), response: ResponseObject });
 

@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { CLOSED, Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
@@ -159,18 +159,17 @@ export function chatOutput(text: string, gen: Generation | undefined): ParsedOut
 // What the route answers with: a ChatCompletion, or with `stream: true` ChatCompletionChunk events.
 
 const FinishReason = Literals("stop", "tool_calls");
-const Strict = { additionalProperties: false } as const;
 const OutputToolCall = t.Object({
-  id: t.String(), type: t.Literal("function"), function: t.Object({ name: t.String(), arguments: t.String() }, Strict),
-}, Strict);
+  id: t.String(), type: t.Literal("function"), function: t.Object({ name: t.String(), arguments: t.String() }, CLOSED),
+}, CLOSED);
 
 const ChatUsage = t.Object({
   prompt_tokens: Int({ minimum: 0 }),
   completion_tokens: Int({ minimum: 0 }),
   total_tokens: Int({ minimum: 0 }),
-  prompt_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, Strict),
-  completion_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, Strict),
-}, Strict);
+  prompt_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, CLOSED),
+  completion_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, CLOSED),
+}, CLOSED);
 
 const AssistantMessage = t.Object({
   role: t.Literal("assistant"),
@@ -178,14 +177,14 @@ const AssistantMessage = t.Object({
   reasoning_content: t.Optional(Nullable(t.String({ description: "a reasoning model's thoughts (null when it did not think)" }))),
   refusal: t.Null(),
   tool_calls: t.Optional(t.Array(OutputToolCall)),
-}, Strict);
+}, CLOSED);
 
 export const ChatCompletionObject = Shape("ChatCompletion", {
   id: t.String(),
   object: t.Literal("chat.completion"),
   created: Int(),
   model: t.String(),
-  choices: t.Array(t.Object({ index: t.Literal(0), message: AssistantMessage, logprobs: t.Null(), finish_reason: FinishReason }, Strict)),
+  choices: t.Array(t.Object({ index: t.Literal(0), message: AssistantMessage, logprobs: t.Null(), finish_reason: FinishReason }, CLOSED)),
   usage: ChatUsage,
 });
 export type ChatCompletionObject = Static<typeof ChatCompletionObject>;
@@ -194,8 +193,8 @@ const ChunkDelta = t.Object({
   role: t.Optional(t.Literal("assistant")),
   content: t.Optional(t.String()),
   reasoning_content: t.Optional(t.String()),
-  tool_calls: t.Optional(t.Array(t.Object({ index: Int({ minimum: 0 }), ...OutputToolCall.properties }, Strict))),
-}, Strict);
+  tool_calls: t.Optional(t.Array(t.Object({ index: Int({ minimum: 0 }), ...OutputToolCall.properties }, CLOSED))),
+}, CLOSED);
 type ChunkDelta = Static<typeof ChunkDelta>;
 
 export const ChatCompletionChunkObject = Shape("ChatCompletionChunk", {
@@ -203,7 +202,7 @@ export const ChatCompletionChunkObject = Shape("ChatCompletionChunk", {
   object: t.Literal("chat.completion.chunk"),
   created: Int(),
   model: t.String(),
-  choices: t.Array(t.Object({ index: t.Literal(0), delta: ChunkDelta, logprobs: t.Null(), finish_reason: Nullable(FinishReason) }, Strict), {
+  choices: t.Array(t.Object({ index: t.Literal(0), delta: ChunkDelta, logprobs: t.Null(), finish_reason: Nullable(FinishReason) }, CLOSED), {
     description: "empty on the closing usage chunk (stream_options.include_usage)",
   }),
   usage: t.Optional(ChatUsage),

@@ -19,12 +19,18 @@ export const User = t.String({ maxLength: 256 });
 export const Literals = <const V extends readonly [string, ...string[]]>(...values: V) =>
   t.Union(values.map((v) => t.Literal(v)) as TLiteral<V[number]>[]);
 
+/** An object schema's option: no fields beyond the listed ones (the shapes the server sends). */
+export const CLOSED = { additionalProperties: false } as const;
+
+/** Where a generation stands (a Response's status, a batch item's). */
+export const GenerationStatus = Literals("queued", "in_progress", "completed", "incomplete", "failed", "cancelled");
+
 /**
  * What the server answers with: exactly these fields (a response schema says what is sent, and
  * types the function that renders it). The title names it in the OpenAPI document's components.
  */
 export const Shape = <T extends TProperties>(title: string, properties: T) =>
-  t.Object(properties, { title, additionalProperties: false });
+  t.Object(properties, { title, ...CLOSED });
 
 /** Metadata: shape by schema, limits by `checkMetadata` (TypeBox records cannot bound key length). */
 export const Metadata = Nullable(t.Record(t.String(), t.String(), { description: "an object of string values" }));

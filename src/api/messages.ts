@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Nullable, Shape, checkMetadata, resolveWindow } from "./common.ts";
+import { CLOSED, Int, Nullable, Shape, checkMetadata, resolveWindow } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, resultOf, runToEnd, settledReplay } from "./inference.ts";
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotencyKeyOf } from "./idempotency.ts";
@@ -73,10 +73,9 @@ export function messagesToGeneration(body: MessagesRequest, model: ServedModel):
 
 // What the route answers with: Anthropic's Message object.
 
-const Strict = { additionalProperties: false } as const;
 const ContentBlockOut = t.Union([
-  t.Object({ type: t.Literal("thinking"), thinking: t.String(), signature: t.Literal("", { description: "no signature: the thoughts are not encrypted" }) }, Strict),
-  t.Object({ type: t.Literal("text"), text: t.String() }, Strict),
+  t.Object({ type: t.Literal("thinking"), thinking: t.String(), signature: t.Literal("", { description: "no signature: the thoughts are not encrypted" }) }, CLOSED),
+  t.Object({ type: t.Literal("text"), text: t.String() }, CLOSED),
 ]);
 
 export const MessageObject = Shape("Message", {
@@ -87,7 +86,7 @@ export const MessageObject = Shape("Message", {
   model: t.String(),
   stop_reason: t.Literal("end_turn"),
   stop_sequence: t.Null(),
-  usage: t.Object({ input_tokens: Int({ minimum: 0 }), output_tokens: Int({ minimum: 0 }) }, Strict),
+  usage: t.Object({ input_tokens: Int({ minimum: 0 }), output_tokens: Int({ minimum: 0 }) }, CLOSED),
 });
 export type MessageObject = Static<typeof MessageObject>;
 

@@ -3,7 +3,7 @@
 
 import { Elysia, t, type Static } from "elysia";
 import type { AppContext } from "./context.ts";
-import { Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
+import { CLOSED, GenerationStatus, Int, Literals, Metadata, Nullable, PositiveInt, Shape, Temperature2, Unit, User, checkMetadata, resolveWindow, unixSeconds } from "./common.ts";
 import { checkUnsupported } from "./unsupported.ts";
 import { accept, outlivesClient, requireModel, runToEnd } from "./inference.ts";
 import { invalidRequest, notFound } from "./errors.ts";
@@ -202,42 +202,42 @@ export function responsesToGeneration(body: ResponsesRequest, model: ServedModel
 // What POST /v1/responses and GET /v1/responses/{id} answer with: the Response object.
 
 const Logprob = { token: t.String(), logprob: t.Number(), bytes: t.Array(Int({ minimum: 0, maximum: 255 })) };
-const TokenLogprob = t.Object({ ...Logprob, logprob: Nullable(t.Number()), top_logprobs: t.Array(t.Object(Logprob, { additionalProperties: false })) }, { additionalProperties: false });
+const TokenLogprob = t.Object({ ...Logprob, logprob: Nullable(t.Number()), top_logprobs: t.Array(t.Object(Logprob, CLOSED)) }, CLOSED);
 const OutputText = t.Object({
   type: t.Literal("output_text"), text: t.String(), annotations: t.Array(t.Never()),
   logprobs: t.Optional(t.Array(TokenLogprob, { description: "with include: ['message.output_text.logprobs']" })),
-}, { additionalProperties: false });
+}, CLOSED);
 const ItemStatus = Literals("completed", "incomplete");
 
 const OutputItem = t.Union([
-  t.Object({ type: t.Literal("message"), id: t.String(), status: ItemStatus, role: t.Literal("assistant"), content: t.Array(OutputText) }, { additionalProperties: false }),
-  t.Object({ type: t.Literal("function_call"), id: t.String(), call_id: t.String(), name: t.String(), arguments: t.String(), status: ItemStatus }, { additionalProperties: false }),
-  t.Object({ type: t.Literal("custom_tool_call"), id: t.String(), call_id: t.String(), name: t.String(), input: t.String(), status: ItemStatus }, { additionalProperties: false }),
+  t.Object({ type: t.Literal("message"), id: t.String(), status: ItemStatus, role: t.Literal("assistant"), content: t.Array(OutputText) }, CLOSED),
+  t.Object({ type: t.Literal("function_call"), id: t.String(), call_id: t.String(), name: t.String(), arguments: t.String(), status: ItemStatus }, CLOSED),
+  t.Object({ type: t.Literal("custom_tool_call"), id: t.String(), call_id: t.String(), name: t.String(), input: t.String(), status: ItemStatus }, CLOSED),
   t.Object({
     type: t.Literal("reasoning"), id: t.String(), summary: t.Array(t.Never()),
-    content: t.Array(t.Object({ type: t.Literal("reasoning_text"), text: t.String() }, { additionalProperties: false })), status: ItemStatus,
-  }, { additionalProperties: false }),
+    content: t.Array(t.Object({ type: t.Literal("reasoning_text"), text: t.String() }, CLOSED)), status: ItemStatus,
+  }, CLOSED),
 ]);
 
 const ResponseUsage = t.Object({
   input_tokens: Int({ minimum: 0 }),
-  input_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, { additionalProperties: false }),
+  input_tokens_details: t.Object({ cached_tokens: Int({ minimum: 0 }) }, CLOSED),
   output_tokens: Int({ minimum: 0 }),
-  output_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, { additionalProperties: false }),
+  output_tokens_details: t.Object({ reasoning_tokens: Int({ minimum: 0 }) }, CLOSED),
   total_tokens: Int({ minimum: 0 }),
   prompt_tokens: Int({ minimum: 0, description: "input_tokens, under Chat Completions' name" }),
   completion_tokens: Int({ minimum: 0, description: "output_tokens, under Chat Completions' name" }),
-}, { additionalProperties: false });
+}, CLOSED);
 
 export const ResponseObject = Shape("Response", {
   id: t.String(),
   object: t.Literal("response"),
   created_at: Int(),
   completed_at: Nullable(Int()),
-  status: Literals("queued", "in_progress", "completed", "incomplete", "failed", "cancelled"),
+  status: GenerationStatus,
   background: t.Boolean(),
-  error: Nullable(t.Object({ code: t.String(), message: t.String() }, { additionalProperties: false })),
-  incomplete_details: Nullable(t.Object({ reason: t.String() }, { additionalProperties: false })),
+  error: Nullable(t.Object({ code: t.String(), message: t.String() }, CLOSED)),
+  incomplete_details: Nullable(t.Object({ reason: t.String() }, CLOSED)),
   instructions: t.Null(),
   model: t.String(),
   output: t.Array(OutputItem, { description: "empty until the response finishes" }),
