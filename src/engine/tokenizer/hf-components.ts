@@ -2,7 +2,8 @@
 // pre-tokenizers and decoders, each built from its JSON description into a function, with the
 // semantics of the `tokenizers` library. Unknown types are clear errors naming the type.
 
-import { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./byte-unicode.ts";
+import { CHAR_TO_BYTE } from "./byte-unicode.ts";
+import { spellBytes } from "./byte-words.ts";
 import { codePointsToString, preTokenize, regexSplitter, splitGpt2, splitLlama3, splitQwen2, type CodePoints, type Splitter } from "./pretokenize.ts";
 import { TokenizerError } from "./types.ts";
 
@@ -64,7 +65,7 @@ const PRE_TOKENIZERS: Record<string, (c: Component) => PreTokenize> = {
   ByteLevel: (c) => (pieces) => pieces.flatMap((p) => {
     const text = c.add_prefix_space && !p.startsWith(" ") ? " " + p : p;
     const words = c.use_regex === false ? [text] : preTokenize(text, [splitGpt2]).map(cpsToString);
-    return words.map((w) => Array.from(utf8Encoder.encode(w), (b) => BYTE_TO_CHAR[b]).join(""));
+    return words.map(spellBytes);
   }),
   Split: (c) => {
     if (c.behavior !== "Isolated" || c.invert) throw new TokenizerError(`tokenizer.json: Split with behavior ${String(c.behavior)}${c.invert ? " (inverted)" : ""} is not supported (only Isolated)`);
