@@ -20,6 +20,8 @@ const MAX_KEY_UNITS = 1 << 21;
 const MAX_IDS = 1 << 21;
 const FIRST_ENTRIES = 1 << 12;
 const ENTRY = 8;
+/** An entry's fields: offsets into its ENTRY words of `meta` (the other three are padding). */
+const HASH = 0, KEY_AT = 1, KEY_LEN = 2, IDS_AT = 3, IDS_LEN = 4;
 
 /** The running hash of a word's units: `h = wordHash(h, unit)` from WORD_HASH_SEED. */
 export const WORD_HASH_SEED = 0x811c9dc5 | 0;
@@ -48,12 +50,12 @@ export class WordTable {
       const e = slots[2 * slot] - 1;
       if (e < 0) return false;
       const m = ENTRY * e;
-      if (slots[2 * slot + 1] !== h || meta[m + 2] !== len) continue;
-      const at = meta[m + 1];
+      if (slots[2 * slot + 1] !== h || meta[m + KEY_LEN] !== len) continue;
+      const at = meta[m + KEY_AT];
       let k = 0;
       while (k < len && keys[at + k] === text.charCodeAt(start + k)) k++;
       if (k < len) continue;
-      out.append(this.ids, meta[m + 3], meta[m + 3] + meta[m + 4]);
+      out.append(this.ids, meta[m + IDS_AT], meta[m + IDS_AT] + meta[m + IDS_LEN]);
       return true;
     }
   }
@@ -67,18 +69,18 @@ export class WordTable {
     if (this.keysUsed + len > this.keys.length) this.keys = grown(this.keys, this.keysUsed + len);
     if (this.idsUsed + n > this.ids.length) this.ids = grown(this.ids, this.idsUsed + n);
     const e = this.entries++, m = ENTRY * e;
-    this.meta[m] = h;
-    this.meta[m + 1] = this.keysUsed;
-    this.meta[m + 2] = len;
+    this.meta[m + HASH] = h;
+    this.meta[m + KEY_AT] = this.keysUsed;
+    this.meta[m + KEY_LEN] = len;
     for (let k = 0; k < len; k++) this.keys[this.keysUsed++] = text.charCodeAt(start + k);
-    this.meta[m + 3] = this.idsUsed;
-    this.meta[m + 4] = n;
+    this.meta[m + IDS_AT] = this.idsUsed;
+    this.meta[m + IDS_LEN] = n;
     for (let i = from; i < to; i++) this.ids[this.idsUsed++] = src[i];
     this.place(e);
   }
 
   private place(e: number): void {
-    const h = this.meta[ENTRY * e];
+    const h = this.meta[ENTRY * e + HASH];
     let slot = h & this.mask;
     while (this.slots[2 * slot] !== 0) slot = (slot + 1) & this.mask;
     this.slots[2 * slot] = e + 1;
