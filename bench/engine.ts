@@ -18,11 +18,11 @@
 import { acquireDevice, loadModel } from "../src/engine/index.ts";
 import { lavapipeThreads } from "../src/engine/gpu/bun-host.ts";
 import { openModel } from "../src/engine/model/open.ts";
-import type { ModelFile } from "../src/engine/model/types.ts";
 import type { LoadedModel } from "../src/engine/types.ts";
 import { cpus, loadavg } from "node:os";
 import { openReference, REFERENCE_THREADS, timePrefillDecode } from "../scripts/llama-cpp-reference.ts";
 import { STORY_TEXT as PROMPT_TEXT } from "./story.ts";
+import { weightBytesPerStep } from "./roofline.ts";
 
 const MODELS_DIR = new URL("../../shared/models/", import.meta.url).pathname;
 /** stories15M's files by type: the three of stories15M/ and llama-quantize's of stories15M-quants/. */
@@ -45,16 +45,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-
-/** Bytes of weights read by one decode step: every matrix once, the output head included. */
-function weightBytesPerToken(file: ModelFile): number {
-  const embd = file.tensors.find((t) => t.name === "token_embd.weight");
-  const hasOutput = file.tensors.some((t) => t.name === "output.weight");
-  let total = 0;
-  for (const t of file.tensors) if (t !== embd) total += t.nbytes;
-  if (embd) total += hasOutput ? embd.nbytes / embd.dims[1] : embd.nbytes; // one row looked up, or the tied head
-  return total;
-}
 
 /**
  * Runs `a` and `b` alternately (one warm-up each: pipelines, caches, first touch of weights) so
@@ -165,7 +155,7 @@ for (const type of types) {
     const model = await loadModel(device, file, { maxContext: CONTEXT, prefixCache: false });
     try {
       const dispatches = model.dispatchesPerToken;
-      const bytes = weightBytesPerToken(file);
+      const bytes = weightBytesPerStep(file);
       let stepMs = 0;
       for (const threads of THREADS) {
         // llama.cpp with its defaults (flash attention "auto"), as a user would run it.

@@ -9,9 +9,13 @@
 // prefill tokens/s of a 192-token prompt (stories15M's context is 256) sent while 15 other
 // streams decode, both sides; and our server's peak RSS and device memory at 64 streams.
 // Our server and llama.cpp take turns (never both at once), one warm-up each.
+// Last, each level beside the bandwidth roofline (bench/roofline.ts): the device's copy
+// bandwidth, measured here before the server starts, over the bytes a decode step reads.
 //
 //   bun bench/throughput.ts
 //   BENCH_LEVELS=1,16 BENCH_THREADS=1 bun bench/throughput.ts
+//   BENCH_THREADS=none bun bench/throughput.ts        # ours alone (where node-llama-cpp is absent)
+//   BENCH_MODEL=path/to/stories15M-q8_0.gguf BENCH_BANDWIDTH_GBS=4800 bun bench/throughput.ts
 //   bun bench/throughput.ts -- --max-running 16      # flags after -- go to `valar serve`
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -21,17 +25,19 @@ import { loadavg } from "node:os";
 import type { Token } from "node-llama-cpp";
 import { openModel } from "../src/engine/model/open.ts";
 import { createTokenizer } from "../src/engine/tokenizer/index.ts";
-import { referenceLlama } from "../scripts/llama-cpp-reference.ts";
+import { acquireDevice, featuresOf } from "../src/engine/index.ts";
+import { kvBytesPerPosition, measureBandwidth, rooflineTokensPerSecond, stepBytes, weightBytesPerStep, type Roofline } from "./roofline.ts";
 import { STORY_TEXT } from "./story.ts";
 import { readChatStream } from "./chat-stream.ts";
 
-const MODEL_PATH = new URL("../../shared/models/stories15M/stories15M-q8_0.gguf", import.meta.url).pathname;
+const MODEL_PATH = process.env.BENCH_MODEL ?? new URL("../../shared/models/stories15M/stories15M-q8_0.gguf", import.meta.url).pathname;
 const MODEL_ID = "stories15M-q8_0";
 const TOKENS = 64;
 const CONTEXT = 256;
 const PREFILL_TOKENS = 192;
 const LEVELS = (process.env.BENCH_LEVELS ?? "1,4,16,64").split(",").map(Number);
-const THREADS = (process.env.BENCH_THREADS ?? "1,2").split(",").map(Number);
+/** llama.cpp's thread counts; none: our server alone. */
+const THREADS = process.env.BENCH_THREADS === "none" ? [] : (process.env.BENCH_THREADS ?? "1,2").split(",").map(Number);
 const serveFlags = process.argv.includes("--") ? process.argv.slice(process.argv.indexOf("--") + 1) : [];
 
 const STARTS = ["Once upon a time", "One day", "There was a little", "Lily and Ben", "The sun was", "Tom had a red", "A big bear", "In a small town"];
@@ -39,10 +45,8 @@ const WHO = ["girl", "boy", "dog", "cat", "bird", "frog", "fish", "king"];
 /** 64 different story openings (each distinct from its first tokens on). */
 const PROMPTS = STARTS.flatMap((s) => WHO.map((w) => `${s} ${w}`));
 
-const tokenizer = (() => {
-  const f = openModel(MODEL_PATH);
-  try { return createTokenizer(f); } finally { f.close(); }
-})();
+const modelFile = openModel(MODEL_PATH);
+const tokenizer = createTokenizer(modelFile);
 /** The prompt ids the server builds for a one-message chat on a model without a template: BOS + text. */
 const idsOf = (text: string) => tokenizer.encode(text, { addBos: true });
 
@@ -122,8 +126,11 @@ async function deviceBytes(url: string): Promise<number> {
 
 // ---- llama.cpp, in this process ----
 
+/** node-llama-cpp, imported only when a thread count asks for it (it is absent on a bare device machine). */
+const reference = THREADS.length ? await import("../scripts/llama-cpp-reference.ts") : null;
+
 async function llamaContext(n: number, threads: number) {
-  const llama = await referenceLlama();
+  const llama = await reference!.referenceLlama();
   const model = await llama.loadModel({ modelPath: MODEL_PATH, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: n * CONTEXT, sequences: n, threads, batchSize: Math.max(512, n * 8), flashAttention: true });
   return { model, context, async close() { await context.dispose(); await model.dispose(); } };
@@ -182,13 +189,32 @@ async function llamaPrefillUnderLoad(threads: number, others: number, busyPrompt
   }
 }
 
+// ---- the bandwidth roofline, measured before the server starts ----
+
+async function roofline(): Promise<Roofline & { adapter: string }> {
+  const device = await acquireDevice();
+  try {
+    const info = (device as { adapterInfo?: { vendor?: string; architecture?: string; device?: string; description?: string } }).adapterInfo ?? {};
+    const adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown adapter";
+    const given = Number(process.env.BENCH_BANDWIDTH_GBS);
+    const bandwidth = given > 0 ? given * 1e9 : await measureBandwidth(device);
+    return { weightBytes: weightBytesPerStep(modelFile), kvBytesPerPosition: kvBytesPerPosition(modelFile, featuresOf(device).shaderF16), bandwidth, adapter };
+  } finally {
+    device.destroy();
+  }
+}
+
 // ---- the run ----
 
 const tps = (l: Level) => (1000 * l.tokens) / l.wallMs;
-console.log(`throughput bench: stories15M-q8_0, ${TOKENS}-token streams (greedy; a stream ends early at an end-of-story token, llama.cpp runs the same counts), context ${CONTEXT}`);
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const ttftCell = (l: Level) => `${pct(l.ttft, 50).toFixed(0)} / ${pct(l.ttft, 99).toFixed(0)}`;
+console.log(`throughput bench: ${MODEL_ID}, ${TOKENS}-token streams (greedy; a stream ends early at an end-of-story token, llama.cpp runs the same counts), context ${CONTEXT}`);
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+const roof = await roofline();
 const server = await startServer();
 const rows: string[] = [];
+const roofRows: string[] = [];
 let rss = 0, gpu = 0;
 try {
   await oursLevel(server.url, 4); // warm-up: pipelines for every step shape
@@ -198,8 +224,13 @@ try {
     const prompts = Array.from({ length: n }, (_, i) => idsOf(PROMPTS[i % PROMPTS.length]));
     for (const t of THREADS) {
       const ref = await llamaLevel(n, t, prompts, ours.counts);
-      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${tps(ours).toFixed(1)} | ${tps(ref).toFixed(1)} | ${(tps(ours) / tps(ref)).toFixed(2)} | ${pct(ours.ttft, 50).toFixed(0)} / ${pct(ours.ttft, 99).toFixed(0)} | ${pct(ref.ttft, 50).toFixed(0)} / ${pct(ref.ttft, 99).toFixed(0)} |`);
+      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${tps(ours).toFixed(1)} | ${tps(ref).toFixed(1)} | ${(tps(ours) / tps(ref)).toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} |`);
     }
+    if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${tps(ours).toFixed(1)} | - | - | ${ttftCell(ours)} | - |`);
+    // a stream's mean context over its decode: its prompt and half its output
+    const meanContext = prompts.reduce((a, p, i) => a + p.length + ours.counts[i] / 2, 0) / n;
+    const best = rooflineTokensPerSecond(roof, n, meanContext);
+    roofRows.push(`| ${n} | ${meanContext.toFixed(0)} | ${mib(stepBytes(roof, n, meanContext))} | ${best.toFixed(0)} | ${tps(ours).toFixed(1)} | ${((100 * tps(ours)) / best).toFixed(2)}% |`);
   }
   console.log("\n| streams | llama.cpp threads | tokens | ours tok/s | llama.cpp tok/s | ratio | ours TTFT p50 / p99 ms | llama.cpp TTFT p50 / p99 ms |");
   console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -212,11 +243,19 @@ try {
   console.log(`\nprefill of a ${promptLen}-token prompt while ${OTHERS} streams decode (time to its first token)`);
   console.log("| llama.cpp threads | ours ms | ours tok/s | llama.cpp ms | llama.cpp tok/s | ratio |");
   console.log("|---:|---:|---:|---:|---:|---:|");
+  const oursCells = `${oursMs.toFixed(0)} | ${((1000 * promptLen) / oursMs).toFixed(0)}`;
   for (const t of THREADS) {
     const refMs = await llamaPrefillUnderLoad(t, OTHERS, busyPrompts);
-    console.log(`| ${t} | ${oursMs.toFixed(0)} | ${((1000 * promptLen) / oursMs).toFixed(0)} | ${refMs.toFixed(0)} | ${((1000 * promptLen) / refMs).toFixed(0)} | ${(refMs / oursMs).toFixed(2)} |`);
+    console.log(`| ${t} | ${oursCells} | ${refMs.toFixed(0)} | ${((1000 * promptLen) / refMs).toFixed(0)} | ${(refMs / oursMs).toFixed(2)} |`);
   }
-  console.log(`\nour server at ${Math.max(...LEVELS)} streams: peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB, device memory ${(gpu / 2 ** 20).toFixed(1)} MiB (weights, KV pools, step buffers)`);
+  if (THREADS.length === 0) console.log(`| - | ${oursCells} | - | - | - |`);
+
+  const source = Number(process.env.BENCH_BANDWIDTH_GBS) > 0 ? "BENCH_BANDWIDTH_GBS" : "copyBufferToBuffer, read + written bytes";
+  console.log(`\nbandwidth roofline on ${roof.adapter}: ${(roof.bandwidth / 1e9).toFixed(1)} GB/s (${source}); a decode step reads ${mib(roof.weightBytes)} MiB of weights once plus ${roof.kvBytesPerPosition} bytes of KV per position of each sequence`);
+  console.log("| streams | mean context | MiB per step | roofline tok/s | ours tok/s | of roofline |");
+  console.log("|---:|---:|---:|---:|---:|---:|");
+  for (const r of roofRows) console.log(r);
+  console.log(`\nour server at ${Math.max(...LEVELS)} streams: peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB, device memory ${mib(gpu)} MiB (weights, KV pools, step buffers)`);
   console.log(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 } finally {
   await server.stop();
