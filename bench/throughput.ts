@@ -8,7 +8,8 @@
 // and llama.cpp's at each thread count of BENCH_THREADS (default 1 and 2), with the ratio. Then
 // prefill tokens/s of a 192-token prompt (stories15M's context is 256) sent while 15 other
 // streams decode, both sides; and our server's peak RSS and device memory at 64 streams.
-// Our server and llama.cpp take turns (never both at once), one warm-up each.
+// Our server and llama.cpp take turns (never both at once), one warm-up each. Beside our figures,
+// the CPU cores our server and this bench (its HTTP client) kept busy over the level.
 // Last, each level beside the bandwidth roofline (bench/roofline.ts): the device's copy
 // bandwidth, measured here before the server starts, over the bytes a decode step reads.
 //
@@ -55,7 +56,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-interface Level { tokens: number; wallMs: number; ttft: number[]; counts: number[] }
+interface Level { tokens: number; wallMs: number; ttft: number[]; counts: number[]; cores?: { server: number; bench: number } }
 
 // ---- our server, in its own process ----
 
@@ -90,11 +91,25 @@ async function stream(url: string, prompt: string, maxTokens: number, t0: number
   return { ttft, tokens: Number(usage[1]), end: performance.now() };
 }
 
-async function oursLevel(url: string, n: number): Promise<Level> {
+async function oursLevel(url: string, pid: number, n: number): Promise<Level> {
+  const cpu0 = { server: cpuSeconds(pid), bench: process.cpuUsage() };
   const t0 = performance.now();
   const rs = await Promise.all(Array.from({ length: n }, (_, i) => stream(url, PROMPTS[i % PROMPTS.length], TOKENS, t0)));
   const end = Math.max(...rs.map((r) => r.end));
-  return { tokens: rs.reduce((a, r) => a + r.tokens, 0), wallMs: end - t0, ttft: rs.map((r) => r.ttft), counts: rs.map((r) => r.tokens) };
+  const wallS = (performance.now() - t0) / 1000;
+  const bench = process.cpuUsage(cpu0.bench);
+  const cores = { server: (cpuSeconds(pid) - cpu0.server) / wallS, bench: (bench.user + bench.system) / 1e6 / wallS };
+  return { tokens: rs.reduce((a, r) => a + r.tokens, 0), wallMs: end - t0, ttft: rs.map((r) => r.ttft), counts: rs.map((r) => r.tokens), cores };
+}
+
+/** CPU seconds a process has used (user + system), from /proc (0 where there is none). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
 }
 
 /** A 192-token prompt's time to its first token while `others` streams decode (they start first). */
@@ -209,6 +224,7 @@ async function roofline(): Promise<Roofline & { adapter: string }> {
 const tps = (l: Level) => (1000 * l.tokens) / l.wallMs;
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const ttftCell = (l: Level) => `${pct(l.ttft, 50).toFixed(0)} / ${pct(l.ttft, 99).toFixed(0)}`;
+const coresCell = (l: Level) => (l.cores ? `${l.cores.server.toFixed(2)} / ${l.cores.bench.toFixed(2)}` : "-");
 console.log(`throughput bench: ${MODEL_ID}, ${TOKENS}-token streams (greedy; a stream ends early at an end-of-story token, llama.cpp runs the same counts), context ${CONTEXT}`);
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 const roof = await roofline();
@@ -217,23 +233,23 @@ const rows: string[] = [];
 const roofRows: string[] = [];
 let rss = 0, gpu = 0;
 try {
-  await oursLevel(server.url, 4); // warm-up: pipelines for every step shape
+  await oursLevel(server.url, server.pid, 4); // warm-up: pipelines for every step shape
   for (const n of LEVELS) {
-    const ours = await oursLevel(server.url, n);
+    const ours = await oursLevel(server.url, server.pid, n);
     if (n === Math.max(...LEVELS)) { rss = await peakRssBytes(server.pid); gpu = await deviceBytes(server.url); }
     const prompts = Array.from({ length: n }, (_, i) => idsOf(PROMPTS[i % PROMPTS.length]));
     for (const t of THREADS) {
       const ref = await llamaLevel(n, t, prompts, ours.counts);
-      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${tps(ours).toFixed(1)} | ${tps(ref).toFixed(1)} | ${(tps(ours) / tps(ref)).toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} |`);
+      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${tps(ours).toFixed(1)} | ${tps(ref).toFixed(1)} | ${(tps(ours) / tps(ref)).toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} | ${coresCell(ours)} |`);
     }
-    if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${tps(ours).toFixed(1)} | - | - | ${ttftCell(ours)} | - |`);
+    if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${tps(ours).toFixed(1)} | - | - | ${ttftCell(ours)} | - | ${coresCell(ours)} |`);
     // a stream's mean context over its decode: its prompt and half its output
     const meanContext = prompts.reduce((a, p, i) => a + p.length + ours.counts[i] / 2, 0) / n;
     const best = rooflineTokensPerSecond(roof, n, meanContext);
     roofRows.push(`| ${n} | ${meanContext.toFixed(0)} | ${mib(stepBytes(roof, n, meanContext))} | ${best.toFixed(0)} | ${tps(ours).toFixed(1)} | ${((100 * tps(ours)) / best).toFixed(2)}% |`);
   }
-  console.log("\n| streams | llama.cpp threads | tokens | ours tok/s | llama.cpp tok/s | ratio | ours TTFT p50 / p99 ms | llama.cpp TTFT p50 / p99 ms |");
-  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("\n| streams | llama.cpp threads | tokens | ours tok/s | llama.cpp tok/s | ratio | ours TTFT p50 / p99 ms | llama.cpp TTFT p50 / p99 ms | CPU cores busy: our server / bench client |");
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
 
   const OTHERS = 15;
