@@ -5,6 +5,7 @@
 
 import type { ModelFile } from "../src/engine/model/types.ts";
 import { readHParams } from "../src/engine/model/hparams.ts";
+import { kvElementBytes } from "../src/engine/kv-cache.ts";
 
 /** Bytes of weights read by one decode step: every matrix once, the output head included. */
 export function weightBytesPerStep(file: ModelFile): number {
@@ -16,10 +17,10 @@ export function weightBytesPerStep(file: ModelFile): number {
   return total;
 }
 
-/** Bytes of K and V one position holds over all layers (f16 when the device has shader-f16, else f32). */
-export function kvBytesPerPosition(file: ModelFile, shaderF16: boolean): number {
+/** Bytes of K and V one position holds over all layers, in the engine's element type on this device. */
+export function kvBytesPerPosition(file: ModelFile, features: { shaderF16: boolean }): number {
   const hp = readHParams(file);
-  return hp.nLayer * 2 * hp.nHeadKv * hp.headDim * (shaderF16 ? 2 : 4);
+  return hp.nLayer * 2 * hp.nHeadKv * hp.headDim * kvElementBytes(features);
 }
 
 export interface Roofline {

@@ -213,7 +213,7 @@ async function roofline(): Promise<Roofline & { adapter: string }> {
     const adapter = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown adapter";
     const given = Number(process.env.BENCH_BANDWIDTH_GBS);
     const bandwidth = given > 0 ? given * 1e9 : await measureBandwidth(device);
-    return { weightBytes: weightBytesPerStep(modelFile), kvBytesPerPosition: kvBytesPerPosition(modelFile, featuresOf(device).shaderF16), bandwidth, adapter };
+    return { weightBytes: weightBytesPerStep(modelFile), kvBytesPerPosition: kvBytesPerPosition(modelFile, featuresOf(device)), bandwidth, adapter };
   } finally {
     device.destroy();
   }

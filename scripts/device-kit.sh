@@ -30,4 +30,4 @@ if apt-get "${o[@]}" update -qq && (cd "$kit/debs" && apt-get "${o[@]}" download
   echo "warning: could not download libvulkan1; the device machine must have its own Vulkan loader" >&2
 fi
 rm -rf "$lists"
-du -ch "$kit"/* "$kit"/debs/* | sort -h | tail -8
+du -ch "$kit"/*.xz "$kit"/debs/* | sort -h | tail -6

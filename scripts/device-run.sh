@@ -12,7 +12,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 # xz may be absent there; python3's lzma is not
 unxz_to() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
 
-if ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
+if ! ldconfig -p | grep 'libvulkan.so.1 ' >/dev/null; then  # not -q: an early exit fails the pipe
   for f in "$kit"/debs/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
@@ -29,5 +29,4 @@ export PATH=/tmp/valar-bin:$PATH
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv 2>&1 || true; } | tee "$out/gpu.txt"
 bun --version
-set -o pipefail
 BENCH_THREADS=none BENCH_MODEL=$model bun bench/throughput.ts "$@" 2>&1 | tee "$out/throughput.log"

@@ -21,6 +21,7 @@ import { GGMLType } from "./model/types.ts";
 import type { Matrix, WeightUploader } from "./weights.ts";
 import { MATH_TRIG, type Trig } from "./libc-math.ts";
 import { STEP_BYTES } from "./step.ts";
+import { kvElementBytes } from "./kv-cache.ts";
 import { ggmlGeluTable } from "./gelu-table.ts";
 
 export { MATVEC_TILING } from "./products.ts";
@@ -231,8 +232,7 @@ export class ForwardPass {
       this.body.push({ label: "embed", span: "tokens", kernel: () => embed, bind: () => bind, grid: (m) => [Math.ceil(Math.ceil(nEmbd / 32) / 64), m, 1] });
     }
 
-    const kvBytes = host.features.shaderF16 ? 2 : 4;
-    this.kvPoolBytes = kvBytes * opts.kvPages * pageSize * kvDim;
+    this.kvPoolBytes = kvElementBytes(host.features) * opts.kvPages * pageSize * kvDim;
     const recipe = recipeFor(hp.arch);
     for (let l = 0; l < hp.nLayer; l++) {
       const kc = buf(this.kvPoolBytes, `k pages ${l}`);

@@ -5,6 +5,7 @@ import { readHParams } from "./model/hparams.ts";
 import { KernelHost, type StepShape } from "./gpu/kernels.ts";
 import type { GpuFeatures } from "./gpu/device.ts";
 import { ForwardPass } from "./forward.ts";
+import { kvElementBytes } from "./kv-cache.ts";
 import { ModelRunner } from "./runner.ts";
 import { WeightUploader, destroyAll, type UploadProgress } from "./weights.ts";
 import { cTrig } from "./libc-math.ts";
@@ -81,7 +82,7 @@ export async function loadModel(device: GPUDevice, file: ModelFile, opts: LoadOp
   const hp = readHParams(file);
   // attention.wgsl reads the KV cache four elements at a time (every published model's is)
   if (hp.headDim % 4 !== 0) throw new Error(`unsupported model: head dimension ${hp.headDim} is not a multiple of 4`);
-  const kvBytes = new KernelHost(device, opts.features).features.shaderF16 ? 2 : 4;
+  const kvBytes = kvElementBytes(new KernelHost(device, opts.features).features);
   const kvDim = hp.nHeadKv * hp.headDim;
   const maxByBinding = Math.floor(device.limits.maxStorageBufferBindingSize / (kvBytes * kvDim));
   if (opts.maxContext !== undefined && !(Number.isInteger(opts.maxContext) && opts.maxContext > 0)) {

@@ -9,6 +9,9 @@
 // Pages are only ever shared once full, and a sequence writes only positions past what it
 // borrowed, so no page is written while another sequence reads it.
 
+/** Bytes of one K or V element in the GPU's pages: f16 where shaders have it (as llama.cpp's cache), else f32. */
+export const kvElementBytes = (features: { shaderF16: boolean }): number => (features.shaderF16 ? 2 : 4);
+
 /** A page's place in the prefix index: its chain hash and its tokens (checked on every hit). */
 interface Indexed {
   hash: string;
