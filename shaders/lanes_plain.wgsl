@@ -12,6 +12,7 @@ fn lanes_slot() -> u32 { return 0u; }
 /** Value k (always 0) of the round: the invocation's own. */
 fn lanes_f4(v: vec4<f32>, k: u32) -> vec4<f32> { return v; }
 fn lanes_xq(v: XqWord, k: u32) -> XqWord { return v; }
+fn lanes_f1(v: f32, k: u32) -> f32 { return v; }
 
 /** A word of four Q8_0 activations, kept packed (eight unpacked words cost SwiftShader 15%). */
 alias XqWord = u32;

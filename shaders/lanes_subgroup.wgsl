@@ -24,6 +24,7 @@ fn lanes_slot() -> u32 { return lanes_id & 7u; }
 /** Value k of the round, from the lane that loaded it. */
 fn lanes_f4(v: vec4<f32>, k: u32) -> vec4<f32> { return subgroupShuffle(v, k); }
 fn lanes_xq(v: XqWord, k: u32) -> XqWord { return subgroupShuffle(v, k); }
+fn lanes_f1(v: f32, k: u32) -> f32 { return subgroupShuffle(v, k); }
 
 /**
  * A word of four Q8_0 activations as the lanes share it: unpacked by the lane that loads it,

@@ -111,6 +111,26 @@ fn xq_block(xb: u32) -> array<XqWord, 8> {
   return o;
 }
 
+/** The eight f16 scales of a quad (dot_scale_quad), in block order. */
+fn scales8(q: vec4<u32>) -> array<f32, 8> {
+  let a = unpack2x16float(q.x);
+  let b = unpack2x16float(q.y);
+  let c = unpack2x16float(q.z);
+  let d = unpack2x16float(q.w);
+  return array<f32, 8>(a.x, a.y, b.x, b.y, c.x, c.y, d.x, d.y);
+}
+
+/** v[k] by selects (an index into a private array can cost lavapipe a trip through the stack). */
+fn nth8(v: array<f32, 8>, k: u32) -> f32 {
+  let odd = (k & 1u) != 0u;
+  let p0 = select(v[0], v[1], odd);
+  let p1 = select(v[2], v[3], odd);
+  let p2 = select(v[4], v[5], odd);
+  let p3 = select(v[6], v[7], odd);
+  let hi = (k & 2u) != 0u;
+  return select(select(p0, p1, hi), select(p2, p3, hi), (k & 4u) != 0u);
+}
+
 fn total(acc: array<f32, 8>) -> f32 {
   if (ORDER == 1u) { return acc[0]; }
   return opaque(opaque(acc[0] + acc[4]) + opaque(acc[2] + acc[6])) + opaque(opaque(acc[1] + acc[5]) + opaque(acc[3] + acc[7]));
@@ -137,7 +157,29 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var acc2: array<array<array<f32, 8>, TT>, RPT>;
   var mins: array<array<f32, TT>, RPT>;
   var mins2: array<array<f32, TT>, RPT>;
+  // each token's activation scales, LANES_SHARE blocks' worth loaded in one round (a lane a
+  // block) and shuffled out block by block: on lavapipe the scale every lane wants was a load
+  // round of its own per block
+  var dxs: array<f32, TT>;
+  // the weights' scales likewise, eight blocks' in one quad per row where the format keeps them
+  // contiguous (SCALE_QUADS): one load where there were eight
+  var sw: array<array<f32, 8>, RPT>;
+  var sw2: array<array<f32, 8>, RPT>;
   for (var c = 0u; c < nb; c++) {
+    if (SCALE_QUADS && c % 8u == 0u) {
+      for (var r = 0u; r < RPT; r++) {
+        sw[r] = scales8(dot_scale_quad(rb[r], c / 8u, P.K));
+        if (MODE == 2u) { sw2[r] = scales8(dot_scale_quad(rb2[r], c / 8u, P.K)); }
+      }
+    }
+    let slot = c % LANES_SHARE;
+    if (slot == 0u) {
+      let cb = min(c + lanes_slot(), nb - 1u);
+      for (var t = 0u; t < TT; t++) {
+        let tok = min(t0 + t, M - 1u);
+        dxs[t] = bitcast<f32>(xq_word((tok * nb + cb) * Q8_BLOCK_WORDS + 8u));
+      }
+    }
     var dw: array<f32, RPT>;
     var dw2: array<f32, RPT>;
     var mw: array<f32, RPT>;
@@ -148,8 +190,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var w: array<array<u32, 8>, RPT>;
     var w2: array<array<u32, 8>, RPT>;
     for (var r = 0u; r < RPT; r++) {
-      dw[r] = dot_scale(rb[r], c, P.K);
-      if (MODE == 2u) { dw2[r] = dot_scale(rb2[r], c, P.K); }
+      if (SCALE_QUADS) {
+        dw[r] = nth8(sw[r], c % 8u);
+        if (MODE == 2u) { dw2[r] = nth8(sw2[r], c % 8u); }
+      } else {
+        dw[r] = dot_scale(rb[r], c, P.K);
+        if (MODE == 2u) { dw2[r] = dot_scale(rb2[r], c, P.K); }
+      }
       if (HAS_MIN) {
         mw[r] = dot_min(rb[r], c, P.K);
         if (MODE == 2u) { mw2[r] = dot_min(rb2[r], c, P.K); }
@@ -162,7 +209,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var t = 0u; t < TT; t++) {
       if (t0 + t < M) {
         let xb = ((t0 + t) * nb + c) * Q8_BLOCK_WORDS;
-        let dx = bitcast<f32>(xq_word(xb + 8u));
+        let dx = lanes_f1(dxs[t], slot);
         let xw = xq_block(xb);
         for (var r = 0u; r < RPT; r++) {
           acc[r][t] = accumulate(acc[r][t], dw[r] * dx, tile_words(rb[r], c, w[r]), xw);

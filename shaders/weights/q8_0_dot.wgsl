@@ -11,6 +11,13 @@ fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
   return row_f16(rb, K + 2u * c);
 }
 
+// The scales of blocks 8g .. 8g + 7, two f16 a word: one quad, the scales being contiguous
+// after the quants (K bytes in, a multiple of 16).
+const SCALE_QUADS: bool = true;
+fn dot_scale_quad(rb: u32, g: u32, K: u32) -> vec4<u32> {
+  return row_quad(rb, K / 16u + g);
+}
+
 // No per-block min; each block's integer dot stays within fma_int's 2^16.
 const HAS_MIN: bool = false;
 const WIDE_BLOCK_DOT: bool = false;
