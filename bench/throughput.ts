@@ -10,11 +10,15 @@
 // streams decode, both sides; and our server's peak RSS and device memory at 64 streams.
 // Our server and llama.cpp take turns (never both at once), one warm-up each. Beside our figures,
 // the CPU cores our server and this bench (its HTTP client) kept busy over the level.
+// BENCH_ROUNDS=R runs each level R times, ours and llama.cpp alternating, and reports the median
+// round of each (with ours' range) and the median of the rounds' paired ratios: on a shared
+// machine one round of either side swings by a third.
 // Last, each level beside the bandwidth roofline (bench/roofline.ts): the device's copy
 // bandwidth, measured here before the server starts, over the bytes a decode step reads.
 //
 //   bun bench/throughput.ts
 //   BENCH_LEVELS=1,16 BENCH_THREADS=1 bun bench/throughput.ts
+//   BENCH_ROUNDS=3 BENCH_LEVELS=1,16 bun bench/throughput.ts
 //   BENCH_THREADS=none bun bench/throughput.ts        # ours alone (where node-llama-cpp is absent)
 //   BENCH_MODEL=path/to/stories15M-q8_0.gguf BENCH_BANDWIDTH_GBS=4800 bun bench/throughput.ts
 //   bun bench/throughput.ts -- --max-running 16      # flags after -- go to `valar serve`
@@ -39,6 +43,8 @@ const PREFILL_TOKENS = 192;
 const LEVELS = (process.env.BENCH_LEVELS ?? "1,4,16,64").split(",").map(Number);
 /** llama.cpp's thread counts; none: our server alone. */
 const THREADS = process.env.BENCH_THREADS === "none" ? [] : (process.env.BENCH_THREADS ?? "1,2").split(",").map(Number);
+/** Rounds per level, ours and llama.cpp alternating. */
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 1)));
 const serveFlags = process.argv.includes("--") ? process.argv.slice(process.argv.indexOf("--") + 1) : [];
 
 const STARTS = ["Once upon a time", "One day", "There was a little", "Lily and Ben", "The sun was", "Tom had a red", "A big bear", "In a small town"];
@@ -224,6 +230,15 @@ async function roofline(): Promise<Roofline & { adapter: string }> {
 const tps = (l: Level) => (1000 * l.tokens) / l.wallMs;
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const ttftCell = (l: Level) => `${pct(l.ttft, 50).toFixed(0)} / ${pct(l.ttft, 99).toFixed(0)}`;
+/** The round whose tok/s is the median of a level's (the lower middle for an even count). */
+const medianRound = (ls: Level[]) => [...ls].sort((a, b) => tps(a) - tps(b))[Math.floor((ls.length - 1) / 2)];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+/** Our tok/s cell: the median round's, with the range over the rounds where there are several. */
+const oursCell = (ls: Level[]) => {
+  const all = ls.map(tps);
+  const range = ls.length > 1 ? ` (${Math.min(...all).toFixed(1)}-${Math.max(...all).toFixed(1)})` : "";
+  return `${tps(medianRound(ls)).toFixed(1)}${range}`;
+};
 const coresCell = (l: Level) => (l.cores ? `${l.cores.server.toFixed(2)} / ${l.cores.bench.toFixed(2)}` : "-");
 console.log(`throughput bench: ${MODEL_ID}, ${TOKENS}-token streams (greedy; a stream ends early at an end-of-story token, llama.cpp runs the same counts), context ${CONTEXT}`);
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
@@ -232,17 +247,29 @@ const server = await startServer();
 const rows: string[] = [];
 const roofRows: string[] = [];
 let rss = 0, gpu = 0;
+/** Our median tok/s per level, for the ratios to one stream. */
+const oursByLevel = new Map<number, number>();
 try {
   await oursLevel(server.url, server.pid, 4); // warm-up: pipelines for every step shape
   for (const n of LEVELS) {
-    const ours = await oursLevel(server.url, server.pid, n);
-    if (n === Math.max(...LEVELS)) { rss = await peakRssBytes(server.pid); gpu = await deviceBytes(server.url); }
     const prompts = Array.from({ length: n }, (_, i) => idsOf(PROMPTS[i % PROMPTS.length]));
-    for (const t of THREADS) {
-      const ref = await llamaLevel(n, t, prompts, ours.counts);
-      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${tps(ours).toFixed(1)} | ${tps(ref).toFixed(1)} | ${(tps(ours) / tps(ref)).toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} | ${coresCell(ours)} |`);
+    const oursRuns: Level[] = [];
+    const refRuns = new Map<number, Level[]>(THREADS.map((t) => [t, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const run = await oursLevel(server.url, server.pid, n);
+      oursRuns.push(run);
+      for (const t of THREADS) refRuns.get(t)!.push(await llamaLevel(n, t, prompts, run.counts));
     }
-    if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${tps(ours).toFixed(1)} | - | - | ${ttftCell(ours)} | - | ${coresCell(ours)} |`);
+    if (n === Math.max(...LEVELS)) { rss = await peakRssBytes(server.pid); gpu = await deviceBytes(server.url); }
+    const ours = medianRound(oursRuns);
+    oursByLevel.set(n, tps(ours));
+    for (const t of THREADS) {
+      const refs = refRuns.get(t)!;
+      const ref = medianRound(refs);
+      const ratio = median(oursRuns.map((o, i) => tps(o) / tps(refs[i])));
+      rows.push(`| ${n} | ${t} | ${ours.tokens} | ${oursCell(oursRuns)} | ${tps(ref).toFixed(1)} | ${ratio.toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} | ${coresCell(ours)} |`);
+    }
+    if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${oursCell(oursRuns)} | - | - | ${ttftCell(ours)} | - | ${coresCell(ours)} |`);
     // a stream's mean context over its decode: its prompt and half its output
     const meanContext = prompts.reduce((a, p, i) => a + p.length + ours.counts[i] / 2, 0) / n;
     const best = rooflineTokensPerSecond(roof, n, meanContext);
@@ -251,6 +278,9 @@ try {
   console.log("\n| streams | llama.cpp threads | tokens | ours tok/s | llama.cpp tok/s | ratio | ours TTFT p50 / p99 ms | llama.cpp TTFT p50 / p99 ms | CPU cores busy: our server / bench client |");
   console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
+  const single = oursByLevel.get(1);
+  if (single) console.log(`ours, N streams over one: ${LEVELS.filter((n) => n > 1).map((n) => `${n}: ${(oursByLevel.get(n)! / single).toFixed(2)}x`).join(", ")}`);
+  if (ROUNDS > 1) console.log(`(${ROUNDS} rounds a level: median rounds, ours' range in brackets, ratio the median of the rounds' paired ratios)`);
 
   const OTHERS = 15;
   const promptLen = idsOf(longPrompt()).length;
