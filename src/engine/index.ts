@@ -33,6 +33,7 @@ export interface LoadOptions {
   maxContext?: number;
   /** Switch off device features to run the fallback kernels (tests). */
   features?: Partial<GpuFeatures>;
+  /** Each dispatch in its own compute pass (see ForwardOptions). */
   passPerDispatch?: boolean;
   /** Q8_0-quantized activations with integer dots for Q8_0/Q4_0 weights (see ForwardOptions). */
   q8Activations?: boolean;
