@@ -1,7 +1,9 @@
 // Matrix-vector products on Q8_0-quantized activations (quantize_q8.wgsl) with integer dots,
 // rounded exactly as llama.cpp's CPU kernels round them, for the weight formats whose kernels
 // work that way (Q8_0, Q4_0; `block_words` per format gives a row's block as eight words of
-// four signed bytes, the runs of four products llama.cpp sums as integers). ORDER picks the
+// four signed bytes, the runs of four products llama.cpp sums as integers, and `dot_scale` its
+// scale, or where the format keeps a row's scales contiguous, `dot_scale_quad` eight blocks'
+// at once: SCALE_QUADS). ORDER picks the
 // kernel reproduced:
 //   0: ggml_vec_dot_q8_0_q8_0 and tinyBLAS (AVX2 / AVX-512 builds): eight f32 lanes, lane j
 //      doing lane = fma(d_w * d_x, sum of products 4j..4j+3, lane) block after block, then

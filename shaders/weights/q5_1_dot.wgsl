@@ -12,6 +12,7 @@ fn dot_scale(rb: u32, c: u32, K: u32) -> f32 {
 // Scales one by one (dot_scale), not a quad of eight.
 const SCALE_QUADS: bool = false;
 fn dot_scale_quad(rb: u32, g: u32, K: u32) -> vec4<u32> { return vec4<u32>(); }
+
 const HAS_MIN: bool = true;
 const WIDE_BLOCK_DOT: bool = false;
 fn dot_min(rb: u32, c: u32, K: u32) -> f32 { return q5_1_dm(rb, c, K).y; }
