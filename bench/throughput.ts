@@ -232,7 +232,6 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const ttftCell = (l: Level) => `${pct(l.ttft, 50).toFixed(0)} / ${pct(l.ttft, 99).toFixed(0)}`;
 /** The round whose tok/s is the median of a level's (the lower middle for an even count). */
 const medianRound = (ls: Level[]) => [...ls].sort((a, b) => tps(a) - tps(b))[Math.floor((ls.length - 1) / 2)];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 /** Our tok/s cell: the median round's, with the range over the rounds where there are several. */
 const oursCell = (ls: Level[]) => {
   const all = ls.map(tps);
@@ -266,7 +265,7 @@ try {
     for (const t of THREADS) {
       const refs = refRuns.get(t)!;
       const ref = medianRound(refs);
-      const ratio = median(oursRuns.map((o, i) => tps(o) / tps(refs[i])));
+      const ratio = pct(oursRuns.map((o, i) => tps(o) / tps(refs[i])), 50);
       rows.push(`| ${n} | ${t} | ${ours.tokens} | ${oursCell(oursRuns)} | ${tps(ref).toFixed(1)} | ${ratio.toFixed(2)} | ${ttftCell(ours)} | ${ttftCell(ref)} | ${coresCell(ours)} |`);
     }
     if (THREADS.length === 0) rows.push(`| ${n} | - | ${ours.tokens} | ${oursCell(oursRuns)} | - | - | ${ttftCell(ours)} | - | ${coresCell(ours)} |`);
@@ -279,7 +278,7 @@ try {
   console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
   const single = oursByLevel.get(1);
-  if (single) console.log(`ours, N streams over one: ${LEVELS.filter((n) => n > 1).map((n) => `${n}: ${(oursByLevel.get(n)! / single).toFixed(2)}x`).join(", ")}`);
+  if (single && LEVELS.some((n) => n > 1)) console.log(`ours, N streams over one: ${LEVELS.filter((n) => n > 1).map((n) => `${n}: ${(oursByLevel.get(n)! / single).toFixed(2)}x`).join(", ")}`);
   if (ROUNDS > 1) console.log(`(${ROUNDS} rounds a level: median rounds, ours' range in brackets, ratio the median of the rounds' paired ratios)`);
 
   const OTHERS = 15;
